@@ -1,0 +1,322 @@
+"""The `leadml` command line: one command per job, clear errors, progress on long work."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from leadml.errors import LeadmlError
+from leadml.tracking_env import offline
+
+app = typer.Typer(
+    help="leadml: calibrated lead scores beside the agreed rules, tracked in MLflow.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+features_app = typer.Typer(help="Check and compare feature specs.", no_args_is_help=True)
+rules_app = typer.Typer(help="Score leads with the agreed rules.", no_args_is_help=True)
+app.add_typer(features_app, name="features")
+app.add_typer(rules_app, name="rules")
+console = Console()
+err = Console(stderr=True)
+
+DEFAULT_SPEC = "features/lead_features.yaml"
+DEFAULT_RULES = "features/scoring_rules.yaml"
+DEFAULT_CONFIG = "training/demo.yaml"
+MODEL_NAME = "lead-qualifier"
+
+
+def friendly(fn):
+    """Print a user's mistake as one clear message (exit 2), never a traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        _quiet_libraries()
+        try:
+            return fn(*args, **kwargs)
+        except LeadmlError as exc:
+            err.print(f"[bold red]error:[/] {exc}", highlight=False)
+            raise typer.Exit(2) from None
+
+    return wrapper
+
+
+def _quiet_libraries() -> None:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    for name in ("alembic", "mlflow", "urllib3", "git"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
+    offline()
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed:,}/{task.total:,}"),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+    )
+
+
+@app.command()
+@friendly
+def synth(
+    rows: Annotated[int, typer.Option(min=1, help="How many leads to generate.")] = 200_000,
+    seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same file.")] = 7,
+    out: Annotated[Path, typer.Option(help="Output file: .csv, .csv.gz or .parquet.")] = Path(
+        "data/demo_leads.parquet"
+    ),
+) -> None:
+    """Generate realistic demo leads with known outcome probabilities."""
+    from leadml import synth as synth_mod
+
+    with _progress() as bar:
+        task = bar.add_task("Generating leads", total=rows)
+        written = synth_mod.write(rows, seed, out, progress=lambda n: bar.update(task, completed=n))
+    console.print(f"Wrote {written:,} leads to {out}")
+
+
+@features_app.command("check")
+@friendly
+def features_check(
+    file: Annotated[Path, typer.Argument(help="Feature spec YAML.")] = Path(DEFAULT_SPEC),
+    rules: Annotated[Path | None, typer.Option(help="Also check this agreed-rules file.")] = None,
+) -> None:
+    """Validate a feature spec (and optionally its rules); exit 1 if it cannot train a model."""
+    from leadml.rules import load_rules
+    from leadml.spec import load_spec
+
+    spec = load_spec(file)
+    console.print(
+        f"{file}: {len(spec.features)} features, spec version {spec.spec_version}, "
+        f"hash {spec.content_hash}"
+    )
+    if rules is not None:
+        agreed = load_rules(rules, spec)
+        console.print(f"{rules}: {len(agreed.rules)} rules, valid against the spec")
+    problems = spec.training_problems()
+    if problems:
+        console.print(f"[yellow]{len(problems)} problem(s) block training:[/]")
+        for p in problems:
+            console.print(f"  - {p}")
+        raise typer.Exit(1)
+    console.print("[green]Every feature is signed off by sales and marketing.[/]")
+
+
+@features_app.command("diff")
+@friendly
+def features_diff(
+    old: Annotated[Path, typer.Argument(help="The spec or rules file before the change.")],
+    new: Annotated[Path, typer.Argument(help="The spec or rules file after the change.")],
+) -> None:
+    """What a reviewer must look at: added, removed and changed features or rules."""
+    from leadml.review import diff_files
+
+    lines = diff_files(old, new)
+    for line in lines or ["no differences a reviewer needs to see"]:
+        style = {"+": "green", "-": "red", "~": "yellow"}.get(line[:1], "")
+        console.print(f"[{style}]{line}[/]" if style else line, highlight=False)
+
+
+@rules_app.command("score")
+@friendly
+def rules_score(
+    data: Annotated[str, typer.Option(help="Leads: CSV, Parquet or a database URL.")],
+    out: Annotated[Path, typer.Option(help="Output: .csv or .parquet.")],
+    query: Annotated[str | None, typer.Option(help="SQL query for a database URL.")] = None,
+    spec: Annotated[Path, typer.Option(help="Feature spec.")] = Path(DEFAULT_SPEC),
+    rules: Annotated[Path, typer.Option(help="Agreed rules.")] = Path(DEFAULT_RULES),
+) -> None:
+    """Score leads with the agreed rules alone: points, rules that fired, verdict."""
+    from leadml.data import check_leads, read_leads, write_table
+    from leadml.rules import load_rules
+    from leadml.spec import load_spec
+
+    feature_spec = load_spec(spec)
+    agreed = load_rules(rules, feature_spec)
+    unseen: dict[str, int] = {}
+    leads = check_leads(read_leads(data, query), feature_spec, require_label=False, unseen=unseen)
+    scored = agreed.score(leads.frame, feature_spec).to_frame()
+    scored.insert(0, "lead_id", leads.frame[feature_spec.lead_id].to_numpy())
+    write_table(scored, out)
+    _warn_unseen(unseen)
+    ready = int(scored["rules_sales_ready"].sum())
+    console.print(f"Scored {len(scored):,} leads; {ready:,} sales-ready by the rules -> {out}")
+
+
+def _warn_unseen(unseen: dict[str, int]) -> None:
+    for name, n in unseen.items():
+        err.print(f"[yellow]warning:[/] {n:,} lead(s) have an unknown {name}; scored as missing")
+
+
+@app.command()
+@friendly
+def train(
+    config: Annotated[Path, typer.Option(help="Training configuration YAML.")] = Path(
+        DEFAULT_CONFIG
+    ),
+    data: Annotated[str | None, typer.Option(help="Override data.path: file or DB URL.")] = None,
+    query: Annotated[str | None, typer.Option(help="SQL query for a database URL.")] = None,
+    allow_unreviewed: Annotated[
+        bool, typer.Option(help="Train despite unreviewed features (never promotable).")
+    ] = False,
+    register: Annotated[bool, typer.Option(help="Log to MLflow and register the model.")] = True,
+) -> None:
+    """Train, calibrate and evaluate against the agreed rules; log and register in MLflow."""
+    from leadml.card import write_model_card
+    from leadml.config import load_config
+    from leadml.train import train as run_train
+
+    cfg = load_config(config)
+    with _progress() as bar:
+        task = bar.add_task("Training (early stopping)", total=cfg.model.num_boost_round)
+        result = run_train(
+            cfg,
+            data=data,
+            query=query,
+            allow_unreviewed=allow_unreviewed,
+            progress=lambda i, total: bar.update(task, completed=i),
+            say=err.print,
+        )
+    if register:
+        from leadml.tracking import log_training, tracking_uri
+
+        with err.status("Logging to MLflow and registering the model"):
+            result.run_id, result.version = log_training(result, cfg, str(config))
+    card = write_model_card(result, Path("models") / cfg.name)
+    _print_summary(result, cfg, card)
+    if register:
+        console.print(
+            f"\nRegistered [bold]{cfg.tracking.registered_model}[/] version {result.version} "
+            f"as 'challenger' (run {result.run_id}, tracking {tracking_uri()})."
+        )
+        if not result.reviewed:
+            console.print("[yellow]Run tagged reviewed=false: it can never be promoted.[/]")
+        console.print(
+            "Next: `make mlflow-ui` and open http://127.0.0.1:5000 for the run and its plots; "
+            f"`leadml promote` to make it champion through the gates; the model card: {card}"
+        )
+
+
+def _print_summary(result, cfg, card: Path) -> None:
+    from leadml import evaluate as ev
+
+    m = result.metrics
+    table = Table(
+        title=f"Newest window ({result.windows['test']['leads']:,} leads): model vs rules"
+    )
+    table.add_column("metric")
+    table.add_column("leadml model", justify="right")
+    table.add_column("agreed rules", justify="right")
+    for key, label in ev.METRIC_LABELS.items():
+        table.add_row(label, f"{m[f'test_model_{key}']:.4f}", f"{m[f'test_rules_{key}']:.4f}")
+    console.print(table)
+    console.print(
+        f"Sales-ready threshold {m['threshold']:.3f} (probability); calibration "
+        f"{result.lead_model.info['calibration']}; {int(m['best_iteration'])} trees."
+    )
+
+
+@app.command()
+@friendly
+def evaluate(
+    data: Annotated[str, typer.Option(help="Leads with outcomes: file or DB URL.")],
+    model: Annotated[str, typer.Option(help="champion, challenger or a version.")] = "champion",
+    query: Annotated[str | None, typer.Option(help="SQL query for a database URL.")] = None,
+    capacity: Annotated[int, typer.Option(help="Leads sales can work per week.")] = 200,
+    name: Annotated[str, typer.Option(help="Registered model name.")] = MODEL_NAME,
+) -> None:
+    """Score leads with known outcomes and compare the model with the agreed rules."""
+    from leadml import evaluate as ev
+    from leadml.data import check_leads, read_leads
+    from leadml.tracking import load_lead_model
+
+    lead_model, resolved = load_lead_model(name, model)
+    leads = check_leads(read_leads(data, query), lead_model.spec, require_label=True, unseen={})
+    scored = lead_model.score_checked(leads, reasons=0)
+    weeks = ev.week_of(leads.timestamps) if leads.timestamps is not None else [0] * len(scored)
+    table = Table(title=f"{name} v{resolved.version} on {data} ({len(scored):,} leads)")
+    for col in ("metric", "leadml model", "agreed rules"):
+        table.add_column(col, justify="right" if col != "metric" else "left")
+    both = {
+        who: ev.score_metrics(leads.y, scored[col].to_numpy(), weeks, capacity)
+        for who, col in (("model", "probability"), ("rules", "rules_probability"))
+    }
+    for key, label in ev.METRIC_LABELS.items():
+        table.add_row(label, f"{both['model'][key]:.4f}", f"{both['rules'][key]:.4f}")
+    console.print(table)
+
+
+@app.command()
+@friendly
+def promote(
+    model: Annotated[str, typer.Option(help="The version or alias to promote.")] = "challenger",
+    name: Annotated[str, typer.Option(help="Registered model name.")] = MODEL_NAME,
+) -> None:
+    """Make a model champion only if it passes every gate of its training config."""
+    from leadml.tracking import promote as do_promote
+
+    candidate, results = do_promote(name, model)
+    for gate, ok, detail in results:
+        mark = "[green]pass[/]" if ok else "[red]FAIL[/]"
+        console.print(f"  {mark}  {gate}: {detail}")
+    if not all(ok for _, ok, _ in results):
+        failed = ", ".join(g for g, ok, _ in results if not ok)
+        err.print(f"[bold red]not promoted:[/] version {candidate.version} failed {failed}")
+        raise typer.Exit(1)
+    console.print(f"Version {candidate.version} of {name} is now champion.")
+
+
+@app.command()
+@friendly
+def rollback(
+    name: Annotated[str, typer.Option(help="Registered model name.")] = MODEL_NAME,
+) -> None:
+    """Move champion back to the version that held it before."""
+    from leadml.tracking import rollback as do_rollback
+
+    current, previous = do_rollback(name)
+    console.print(f"Champion moved back from version {current} to version {previous}.")
+
+
+@app.command()
+@friendly
+def predict(
+    data: Annotated[str, typer.Option(help="Leads to score: file or DB URL.")],
+    out: Annotated[Path, typer.Option(help="Output: .csv or .parquet.")],
+    model: Annotated[str, typer.Option(help="champion, challenger or a version.")] = "champion",
+    query: Annotated[str | None, typer.Option(help="SQL query for a database URL.")] = None,
+    reasons: Annotated[int, typer.Option(min=0, max=10, help="Reasons per lead.")] = 3,
+    name: Annotated[str, typer.Option(help="Registered model name.")] = MODEL_NAME,
+) -> None:
+    """Score leads: probability, band, verdict, reasons, and the agreed rules beside it."""
+    from leadml.data import read_leads, write_table
+    from leadml.tracking import load_lead_model
+
+    lead_model, resolved = load_lead_model(name, model)
+    with err.status("Scoring leads"):
+        scored = lead_model.score(read_leads(data, query), reasons=reasons)
+    write_table(scored, out)
+    _warn_unseen(scored.attrs.get("unseen", {}))
+    console.print(
+        f"Scored {len(scored):,} leads with {name} v{resolved.version}: "
+        f"{int(scored['sales_ready'].sum()):,} sales-ready by the model, "
+        f"{int(scored['rules_sales_ready'].sum()):,} by the rules -> {out}"
+    )
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,108 @@
+"""Training configuration (`training/*.yaml`): data, split, capacity, bands, model, gates."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from leadml.errors import ConfigError, format_validation_error
+from leadml.spec import read_yaml
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DataConfig(_Strict):
+    path: str | None = Field(None, description="CSV, Parquet, or an SQLAlchemy URL.")
+    query: str | None = Field(None, description="SQL query when path is a database URL.")
+
+
+class SplitConfig(_Strict):
+    method: Literal["time", "random"] = "time"
+    calibration_share: float = Field(0.15, gt=0, lt=0.5)
+    test_share: float = Field(0.15, gt=0, lt=0.5)
+    seed: int = 0
+
+
+class CapacityConfig(_Strict):
+    """How many leads sales can work: per week, or as a share of leads for undated data."""
+
+    leads_per_week: int | None = Field(200, gt=0)
+    share: float | None = Field(None, gt=0, le=1)
+    threshold: float | None = Field(
+        None, gt=0, lt=1, description="Fix the sales-ready probability instead of deriving it."
+    )
+
+    @model_validator(mode="after")
+    def _one(self) -> CapacityConfig:
+        if self.share is not None:
+            self.leads_per_week = None
+        if self.leads_per_week is None and self.share is None:
+            raise ValueError("give capacity as leads_per_week or as share")
+        return self
+
+
+class ModelConfig(_Strict):
+    calibration: Literal["auto", "isotonic", "sigmoid"] = "auto"
+    num_boost_round: int = Field(2000, gt=0)
+    early_stopping_rounds: int = Field(100, gt=0)
+    params: dict[str, Any] = Field(default_factory=dict, description="LightGBM parameters.")
+
+
+class ChecksConfig(_Strict):
+    min_sales_ready: int = Field(200, ge=1)
+    leak_auc: float = Field(0.9, gt=0.5, le=1.0)
+
+
+class GatesConfig(_Strict):
+    """What a challenger must pass before `leadml promote` makes it champion."""
+
+    min_auc: float = 0.7
+    max_ece: float = 0.02
+    beat_rules: bool = True
+    beat_champion: bool = True
+
+
+class TrackingConfig(_Strict):
+    experiment: str = "leadml"
+    registered_model: str = "lead-qualifier"
+
+
+class TrainingConfig(_Strict):
+    name: str = "leads"
+    spec: str = "features/lead_features.yaml"
+    rules: str = "features/scoring_rules.yaml"
+    data: DataConfig = Field(default_factory=DataConfig)
+    split: SplitConfig = Field(default_factory=SplitConfig)
+    capacity: CapacityConfig = Field(default_factory=CapacityConfig)
+    bands: dict[str, float] = Field(default_factory=lambda: {"A": 0.5, "B": 0.25, "C": 0.1})
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    checks: ChecksConfig = Field(default_factory=ChecksConfig)
+    gates: GatesConfig = Field(default_factory=GatesConfig)
+    tracking: TrackingConfig = Field(default_factory=TrackingConfig)
+
+    @model_validator(mode="after")
+    def _bands(self) -> TrainingConfig:
+        if list(self.bands) != ["A", "B", "C"]:
+            raise ValueError("bands must give the lower edges of A, B and C, in that order")
+        edges = list(self.bands.values())
+        if not all(0 < e < 1 for e in edges) or edges != sorted(edges, reverse=True):
+            raise ValueError("band edges must be probabilities with A > B > C")
+        if len(set(edges)) != 3:
+            raise ValueError("band edges must differ")
+        return self
+
+
+def load_config(path: str | Path) -> TrainingConfig:
+    """Read and validate a training config; errors name the file and the bad key."""
+    try:
+        raw = read_yaml(path)
+    except Exception as exc:  # read_yaml raises SpecError; here it is a config problem
+        raise ConfigError(str(exc)) from None
+    try:
+        return TrainingConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc, str(path))) from None

@@ -1,0 +1,277 @@
+"""Loading lead history (CSV, Parquet, SQL) and checking it against the feature spec."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from leadml.errors import DataError
+from leadml.spec import Feature, FeatureSpec, norm_value
+
+log = logging.getLogger(__name__)
+MAX_EXAMPLES = 5
+
+
+def read_leads(source: str | Path, query: str | None = None) -> pd.DataFrame:
+    """Read leads from a CSV/Parquet file or folder, or from an SQL query on a database URL."""
+    text = str(source)
+    if "://" in text:
+        if not query:
+            raise DataError(f"{text}: a database URL needs --query 'select ...'")
+        import sqlalchemy
+
+        try:
+            engine = sqlalchemy.create_engine(text)
+            with engine.connect() as conn:
+                return pd.read_sql_query(sqlalchemy.text(query), conn)
+        except Exception as exc:
+            raise DataError(f"{text}: the query failed: {exc}") from None
+    path = Path(source)
+    if not path.exists():
+        raise DataError(f"{path}: no such file or folder")
+    name = path.name.lower()
+    try:
+        if name.endswith((".parquet", ".pq")) or path.is_dir():
+            return pd.read_parquet(path)
+        if name.endswith((".csv", ".csv.gz", ".txt")):
+            return pd.read_csv(path, sep=None if name.endswith(".txt") else ",", engine="c")
+    except Exception as exc:
+        raise DataError(f"{path}: could not be read: {exc}") from None
+    raise DataError(f"{path}: unknown file type; use .csv, .csv.gz, .parquet or a database URL")
+
+
+def write_table(frame: pd.DataFrame, out: str | Path) -> Path:
+    """Write CSV or Parquet by extension, creating the folder."""
+    path = Path(out)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    name = path.name.lower()
+    if name.endswith((".parquet", ".pq")):
+        frame.to_parquet(path, index=False)
+    elif name.endswith((".csv", ".csv.gz")):
+        frame.to_csv(path, index=False)
+    else:
+        raise DataError(f"{path}: unknown output type; use .csv, .csv.gz or .parquet")
+    return path
+
+
+@dataclass
+class CheckedLeads:
+    """Leads that passed the spec's checks, typed by the spec, with what was excluded and why."""
+
+    frame: pd.DataFrame
+    y: np.ndarray | None
+    excluded: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def timestamps(self) -> pd.Series | None:
+        return self.frame.get("__timestamp__")
+
+
+def _rows(frame: pd.DataFrame, spec: FeatureSpec, mask: np.ndarray, values=None) -> str:
+    """Up to five offending rows, named by row number (1 = first data row) and lead id."""
+    idx = np.flatnonzero(mask)
+    ids = frame.get(spec.lead_id)
+    parts = []
+    for i in idx[:MAX_EXAMPLES]:
+        who = f"row {i + 1}"
+        if ids is not None:
+            who += f" (lead {ids.iloc[i]})"
+        if values is not None:
+            who += f": {values.iloc[i]!r}"
+        parts.append(who)
+    more = f" and {len(idx) - MAX_EXAMPLES} more" if len(idx) > MAX_EXAMPLES else ""
+    return "; ".join(parts) + more
+
+
+def _normalised(series: pd.Series) -> pd.Series:
+    """norm_value applied per distinct value (fast on large columns)."""
+    uniques = series.dropna().unique()
+    mapping = {u: norm_value(u) for u in uniques}
+    return series.map(mapping)
+
+
+def coerce_feature(
+    frame: pd.DataFrame,
+    spec: FeatureSpec,
+    f: Feature,
+    problems: list[str],
+    unseen: dict[str, int] | None = None,
+) -> pd.Series:
+    """The feature's column typed by the spec: float for numeric/boolean, str for categorical.
+
+    A category outside the allowed set is a problem, or, when `unseen` is given (scoring new
+    leads), it is counted there and scored as missing.
+    """
+    raw = frame[f.source]
+    present = raw.notna().to_numpy()
+    if f.kind == "numeric":
+        if pd.api.types.is_bool_dtype(raw) or pd.api.types.is_numeric_dtype(raw):
+            values = raw.astype("float64")
+        else:
+            values = pd.to_numeric(raw, errors="coerce").astype("float64")
+            bad = present & values.isna().to_numpy()
+            if bad.any():
+                problems.append(
+                    f"column '{f.source}' must be numeric; not a number in "
+                    + _rows(frame, spec, bad, raw)
+                )
+        if f.range is not None:
+            lo, hi = f.range
+            arr = values.to_numpy()
+            with np.errstate(invalid="ignore"):
+                out = (arr < lo if lo is not None else False) | (
+                    arr > hi if hi is not None else False
+                )
+            out = np.asarray(out, dtype=bool)
+            if out.any():
+                problems.append(
+                    f"column '{f.source}' must lie in [{lo}, {hi}]; outside in "
+                    + _rows(frame, spec, out, raw)
+                )
+        return values
+    if f.kind == "boolean":
+        normed = _normalised(raw)
+        bad = present & ~normed.isin(["0", "1"]).to_numpy()
+        if bad.any():
+            problems.append(
+                f"column '{f.source}' must be true/false (or 1/0, yes/no); got "
+                + _rows(frame, spec, bad, raw)
+            )
+        return normed.map({"1": 1.0, "0": 0.0}).astype("float64")
+    # categorical
+    if pd.api.types.is_numeric_dtype(raw) and not pd.api.types.is_bool_dtype(raw):
+        text = _normalised(raw)
+    else:
+        text = raw.astype("str").where(raw.notna())
+    allowed = set(f.allowed or [])
+    bad = present & ~text.isin(allowed).to_numpy()
+    if bad.any() and unseen is not None:
+        unseen[f.name] = int(bad.sum())
+        return text.where(~bad)
+    if bad.any():
+        problems.append(
+            f"column '{f.source}' has values outside the allowed set {sorted(allowed)}: "
+            + _rows(frame, spec, bad, raw)
+        )
+    return text
+
+
+def check_leads(
+    frame: pd.DataFrame,
+    spec: FeatureSpec,
+    *,
+    require_label: bool,
+    unseen: dict[str, int] | None = None,
+) -> CheckedLeads:
+    """Check leads against the spec and return them typed; one DataError lists every problem.
+
+    Leads whose outcome is still open (the label's `open` values) are excluded and counted.
+    With `unseen` (scoring), unknown categories are counted there and scored as missing.
+    """
+    needed = [spec.lead_id, *(f.source for f in spec.features)]
+    if require_label:  # history needs outcomes and dates; new leads to score need neither
+        needed.append(spec.label.column)
+        if spec.timestamp:
+            needed.append(spec.timestamp)
+    missing = [c for c in needed if c not in frame.columns]
+    if missing:
+        raise DataError(
+            f"the data lacks {len(missing)} column(s) the spec needs: {', '.join(missing)}"
+        )
+    if len(frame) == 0:
+        raise DataError("the data has no rows")
+    frame = frame.reset_index(drop=True)
+    problems: list[str] = []
+
+    ids = frame[spec.lead_id]
+    if ids.isna().any():
+        problems.append(
+            f"column '{spec.lead_id}' (lead id) is empty in "
+            + _rows(frame, spec, ids.isna().to_numpy())
+        )
+    dup = ids.duplicated(keep=False).to_numpy() & ids.notna().to_numpy()
+    if dup.any():
+        problems.append(
+            f"column '{spec.lead_id}' has duplicate lead ids: " + _rows(frame, spec, dup)
+        )
+
+    out = pd.DataFrame({spec.lead_id: ids.astype("str")})
+    if spec.timestamp and spec.timestamp in frame.columns:
+        raw_ts = frame[spec.timestamp]
+        ts = (
+            pd.to_datetime(raw_ts, errors="coerce", utc=False, format="mixed")
+            if not pd.api.types.is_datetime64_any_dtype(raw_ts)
+            else raw_ts
+        )
+        bad = ts.isna().to_numpy()
+        if bad.any():
+            problems.append(
+                f"column '{spec.timestamp}' has missing or unparsable timestamps: "
+                + _rows(frame, spec, bad, raw_ts)
+            )
+        if isinstance(ts.dtype, pd.DatetimeTZDtype):
+            ts = ts.dt.tz_convert("UTC").dt.tz_localize(None)
+        out["__timestamp__"] = ts
+
+    for f in spec.features:
+        out[f.source] = coerce_feature(frame, spec, f, problems, unseen)
+
+    y = None
+    excluded: dict[str, int] = {}
+    keep = np.ones(len(frame), dtype=bool)
+    if require_label:
+        label = spec.label
+        normed = _normalised(frame[label.column]).fillna("")
+        pos = normed.isin({norm_value(v) for v in label.positive}).to_numpy()
+        neg = normed.isin({norm_value(v) for v in label.negative}).to_numpy()
+        opn = normed.isin({norm_value(v) for v in label.open}).to_numpy() & ~pos & ~neg
+        bad = ~(pos | neg | opn)
+        if bad.any():
+            problems.append(
+                f"column '{label.column}' (label) has values outside the label definition "
+                f"(positive {label.positive}, negative {label.negative}, open {label.open}): "
+                + _rows(frame, spec, bad, frame[label.column])
+            )
+        if opn.any():
+            excluded["outcome still open"] = int(opn.sum())
+        keep = ~opn
+        y = pos.astype(np.int8)
+
+    if problems:
+        raise DataError(
+            f"the data does not match the feature spec ({len(problems)} problem(s)):\n"
+            + "\n".join(f"  - {p}" for p in problems)
+        )
+    for reason, n in excluded.items():
+        log.info("excluded %d lead(s): %s", n, reason)
+    if not keep.all():
+        out = out.loc[keep].reset_index(drop=True)
+        y = y[keep] if y is not None else None
+    return CheckedLeads(frame=out, y=y, excluded=excluded)
+
+
+def fingerprint(leads: CheckedLeads, spec: FeatureSpec) -> dict[str, object]:
+    """Rows, date range, positive rate and a content hash of the training data."""
+    digest = hashlib.sha256(
+        pd.util.hash_pandas_object(leads.frame, index=False).to_numpy().tobytes()
+    )
+    if leads.y is not None:
+        digest.update(leads.y.tobytes())
+    info: dict[str, object] = {
+        "rows": len(leads.frame),
+        "content_hash": digest.hexdigest()[:16],
+        "excluded": dict(leads.excluded),
+    }
+    if leads.y is not None:
+        info["positive_rate"] = round(float(leads.y.mean()), 6)
+        info["sales_ready"] = int(leads.y.sum())
+    ts = leads.timestamps
+    if ts is not None:
+        info["date_from"] = str(ts.min())
+        info["date_to"] = str(ts.max())
+    return info

@@ -1,0 +1,229 @@
+"""The lead scorer: spec encoding, LightGBM booster and calibrator as one scikit-learn estimator."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, ClassifierMixin
+
+from leadml.calibration import choose_calibrator
+from leadml.data import check_leads
+from leadml.errors import DataError
+from leadml.spec import FeatureSpec
+
+DEFAULT_PARAMS: dict[str, Any] = {
+    "objective": "binary",
+    "metric": "binary_logloss",
+    "learning_rate": 0.05,
+    "num_leaves": 31,
+    "min_data_in_leaf": 100,
+    "feature_fraction": 0.9,
+    "bagging_fraction": 0.9,
+    "bagging_freq": 1,
+    "lambda_l2": 1.0,
+    "cat_smooth": 10.0,
+    "max_cat_to_onehot": 8,
+    "monotone_constraints_method": "advanced",
+    "verbose": -1,
+    "seed": 0,
+    "deterministic": True,
+    "force_row_wise": True,
+}
+
+
+class LeadEncoder:
+    """Encodes checked leads by the spec straight into the float matrix the booster takes.
+
+    Numeric and boolean features become floats (NaN when missing); categoricals become their
+    index in the spec's allowed list (LightGBM native categoricals; NaN when missing or unseen).
+    """
+
+    def __init__(self, spec: FeatureSpec):
+        self.spec = spec
+        self.names = spec.names
+        self.categorical_index = [j for j, f in enumerate(spec.features) if f.kind == "categorical"]
+        self.monotone = [
+            {"increasing": 1, "decreasing": -1}.get(f.direction or "", 0) for f in spec.features
+        ]
+
+    def transform(self, frame: pd.DataFrame) -> np.ndarray:
+        """Encode a frame of checked leads (columns typed by `check_leads`)."""
+        out = np.empty((len(frame), len(self.names)), dtype=np.float64)
+        for j, f in enumerate(self.spec.features):
+            col = frame[f.source]
+            if f.kind == "categorical":
+                codes = pd.Categorical(col, categories=f.allowed).codes.astype(np.float64)
+                codes[codes < 0] = np.nan
+                out[:, j] = codes
+            else:
+                out[:, j] = col.to_numpy(dtype=np.float64, na_value=np.nan)
+        return out
+
+
+@dataclass(frozen=True)
+class Reason:
+    """One reason behind a lead's score, in the spec's words."""
+
+    feature: str
+    value: str
+    contribution: float
+    direction: str
+    text: str
+
+
+def _display(value: float, kind: str, allowed: list[str] | None) -> str:
+    if np.isnan(value):
+        return "missing"
+    if kind == "categorical":
+        return str(allowed[int(value)])
+    if kind == "boolean":
+        return "yes" if value >= 0.5 else "no"
+    return f"{value:g}"
+
+
+class LeadScorer(ClassifierMixin, BaseEstimator):
+    """From a raw lead to a calibrated probability of becoming sales-ready.
+
+    `fit(X, y, eval_set=(X_cal, y_cal))` trains the booster on (X, y), early-stops on the
+    calibration window and fits the calibrator there. Without `eval_set` the newest 20% of the
+    given rows (in the given order) serve as the calibration window.
+    """
+
+    def __init__(
+        self,
+        spec: FeatureSpec,
+        params: dict[str, Any] | None = None,
+        calibration: str = "auto",
+        num_boost_round: int = 2000,
+        early_stopping_rounds: int = 100,
+    ):
+        self.spec = spec
+        self.params = params
+        self.calibration = calibration
+        self.num_boost_round = num_boost_round
+        self.early_stopping_rounds = early_stopping_rounds
+
+    # -- encoding ---------------------------------------------------------------------------
+    def _encode(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
+        if isinstance(X, np.ndarray):
+            if X.ndim != 2 or X.shape[1] != len(self.spec.features):
+                raise DataError(
+                    f"expected encoded leads with {len(self.spec.features)} columns, got {X.shape}"
+                )
+            return X
+        if not isinstance(X, pd.DataFrame):
+            raise DataError(f"expected a DataFrame of leads, got {type(X).__name__}")
+        checked = check_leads(_with_ids(X, self.spec), self.spec, require_label=False, unseen={})
+        return LeadEncoder(self.spec).transform(checked.frame)
+
+    # -- fitting ----------------------------------------------------------------------------
+    def fit(
+        self,
+        X: pd.DataFrame | np.ndarray,
+        y: np.ndarray,
+        *,
+        eval_set: tuple[pd.DataFrame | np.ndarray, np.ndarray] | None = None,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> LeadScorer:
+        enc = LeadEncoder(self.spec)
+        X_all = self._encode(X)
+        y_all = np.asarray(y, dtype=np.float64)
+        if eval_set is None:
+            cut = int(len(X_all) * 0.8)
+            X_fit, y_fit, X_cal, y_cal = X_all[:cut], y_all[:cut], X_all[cut:], y_all[cut:]
+        else:
+            X_fit, y_fit = X_all, y_all
+            X_cal, y_cal = self._encode(eval_set[0]), np.asarray(eval_set[1], dtype=np.float64)
+        for name, arr in (("training", y_fit), ("calibration", y_cal)):
+            if len(np.unique(arr)) < 2:
+                raise DataError(f"the {name} window has only one outcome; it needs both")
+
+        params = {**DEFAULT_PARAMS, **(self.params or {})}
+        if any(enc.monotone):
+            params["monotone_constraints"] = enc.monotone
+        train_set = lgb.Dataset(
+            X_fit,
+            y_fit,
+            feature_name=enc.names,
+            categorical_feature=enc.categorical_index,
+            free_raw_data=True,
+        )
+        cal_set = lgb.Dataset(X_cal, y_cal, reference=train_set)
+        callbacks = [lgb.early_stopping(self.early_stopping_rounds, verbose=False)]
+        if progress is not None:
+            total = self.num_boost_round
+            callbacks.append(lambda env: progress(env.iteration + 1, total))
+        booster = lgb.train(
+            params,
+            train_set,
+            num_boost_round=self.num_boost_round,
+            valid_sets=[cal_set],
+            valid_names=["calibration"],
+            callbacks=callbacks,
+        )
+        self.booster_ = booster
+        self.best_iteration_ = int(booster.best_iteration or booster.current_iteration())
+        margin_cal = booster.predict(X_cal, raw_score=True, num_iteration=self.best_iteration_)
+        self.calibrator_, self.calibration_losses_ = choose_calibrator(
+            margin_cal, y_cal, self.calibration, seed=int(params.get("seed", 0))
+        )
+        self.classes_ = np.array([0, 1])
+        self.n_features_in_ = len(enc.names)
+        self.feature_names_ = list(enc.names)
+        return self
+
+    # -- scoring ----------------------------------------------------------------------------
+    def decision_function(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
+        """The booster's raw score (log-odds before calibration)."""
+        return self.booster_.predict(
+            self._encode(X), raw_score=True, num_iteration=self.best_iteration_
+        )
+
+    def predict_proba(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
+        p = self.calibrator_(self.decision_function(X))
+        return np.column_stack([1.0 - p, p])
+
+    def predict(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
+        return (self.predict_proba(X)[:, 1] >= 0.5).astype(int)
+
+    def importance(self) -> dict[str, float]:
+        """Total gain per spec feature, as a share of all gain."""
+        gain = self.booster_.feature_importance("gain", iteration=self.best_iteration_)
+        total = gain.sum() or 1.0
+        return {n: float(g / total) for n, g in zip(self.feature_names_, gain, strict=True)}
+
+    def contributions(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
+        """Exact per-feature contributions to the raw score (TreeSHAP), plus the bias column."""
+        return self.booster_.predict(
+            self._encode(X), pred_contrib=True, num_iteration=self.best_iteration_
+        )
+
+    def reasons(self, X: pd.DataFrame | np.ndarray, top: int = 3) -> list[list[Reason]]:
+        """The `top` largest contributions per lead, phrased with the spec's descriptions."""
+        encoded = self._encode(X)
+        contrib = self.contributions(encoded)[:, :-1]
+        order = np.argsort(-np.abs(contrib), axis=1, kind="stable")[:, :top]
+        out = []
+        for i in range(len(encoded)):
+            lead = []
+            for j in order[i]:
+                f = self.spec.features[j]
+                c = float(contrib[i, j])
+                value = _display(encoded[i, j], f.kind, f.allowed)
+                direction = "raises" if c > 0 else "lowers"
+                text = f"{f.name} = {value} {direction} the chance ({f.description})"
+                lead.append(Reason(f.name, value, round(c, 4), direction, text))
+            out.append(lead)
+        return out
+
+
+def _with_ids(X: pd.DataFrame, spec: FeatureSpec) -> pd.DataFrame:
+    """Scoring does not need lead ids; give anonymous rows a row number so checks can run."""
+    if spec.lead_id in X.columns:
+        return X
+    return X.assign(**{spec.lead_id: np.arange(len(X)).astype(str)})

@@ -1,0 +1,79 @@
+"""The lead model as trained, logged and served: the scorer, the agreed rules beside it, bands."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from leadml.calibration import Calibrator
+from leadml.data import CheckedLeads, check_leads
+from leadml.evaluate import assign_bands
+from leadml.model import LeadEncoder, LeadScorer
+from leadml.rules import AgreedRules
+from leadml.spec import FeatureSpec
+
+AGREEMENT = {(True, True): "both", (True, False): "model_only", (False, True): "rules_only"}
+
+
+def agreement(model_yes: np.ndarray, rules_yes: np.ndarray) -> np.ndarray:
+    """both / model_only / rules_only / neither, per lead."""
+    out = np.full(len(model_yes), "neither", dtype=object)
+    out[model_yes & rules_yes] = "both"
+    out[model_yes & ~rules_yes] = "model_only"
+    out[~model_yes & rules_yes] = "rules_only"
+    return out
+
+
+@dataclass
+class LeadModel:
+    """Everything needed to score a lead the way it was evaluated: one pickled object.
+
+    `threshold` is the sales-ready probability (derived from sales capacity at training unless
+    the config fixed it); `rules_calibrator` maps the agreed rules' points to probabilities.
+    """
+
+    scorer: LeadScorer
+    rules: AgreedRules
+    rules_calibrator: Calibrator
+    threshold: float
+    bands: dict[str, float]
+    info: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def spec(self) -> FeatureSpec:
+        return self.scorer.spec
+
+    def score(self, leads: pd.DataFrame, reasons: int = 3) -> pd.DataFrame:
+        """Score raw leads: model probability, band, verdict, reasons, and the rules beside it.
+
+        Unknown categories are scored as missing; `frame.attrs["unseen"]` counts them.
+        """
+        unseen: dict[str, int] = {}
+        checked = check_leads(leads, self.spec, require_label=False, unseen=unseen)
+        out = self.score_checked(checked, reasons)
+        out.attrs["unseen"] = unseen
+        return out
+
+    def score_checked(self, checked: CheckedLeads, reasons: int = 3) -> pd.DataFrame:
+        """Score leads already checked and typed by `check_leads`."""
+        spec = self.spec
+        encoded = LeadEncoder(spec).transform(checked.frame)
+        p = self.scorer.predict_proba(encoded)[:, 1]
+        model_yes = p >= self.threshold
+        out = pd.DataFrame({"lead_id": checked.frame[spec.lead_id].to_numpy()})
+        out["probability"] = p
+        out["band"] = assign_bands(p, self.bands)
+        out["sales_ready"] = model_yes
+        if reasons > 0:
+            why = self.scorer.reasons(encoded, top=reasons)
+            for k in range(reasons):
+                out[f"reason_{k + 1}"] = [r[k].text if len(r) > k else "" for r in why]
+        rules = self.rules.score(checked.frame, spec)
+        for col, values in rules.to_frame().items():
+            out[col] = values.to_numpy()
+        out["rules_probability"] = self.rules_calibrator(rules.points)
+        out["agreement"] = agreement(model_yes, rules.verdict)
+        return out

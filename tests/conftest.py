@@ -1,0 +1,80 @@
+"""Shared fixtures: demo leads made by the project's own generator, MLflow on SQLite in tmp."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SPEC = ROOT / "features" / "lead_features.yaml"
+RULES = ROOT / "features" / "scoring_rules.yaml"
+
+
+@pytest.fixture(scope="session")
+def demo_leads(tmp_path_factory):
+    """30,000 demo leads (fixed seed) written once as Parquet; returns the path."""
+    from leadml import synth
+
+    path = tmp_path_factory.mktemp("data") / "leads.parquet"
+    synth.write(30_000, seed=11, out=path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def demo_frame(demo_leads):
+    import pandas as pd
+
+    return pd.read_parquet(demo_leads)
+
+
+@pytest.fixture
+def mlflow_tmp(tmp_path, monkeypatch):
+    """A fresh MLflow tracking store (SQLite) in tmp_path; the project's own store is untouched."""
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.chdir(tmp_path)
+    return uri
+
+
+def write_config(tmp_path: Path, data: Path, **overrides) -> Path:
+    """A small, fast training config pointing at the shipped spec and rules."""
+    import yaml
+
+    config = {
+        "name": "test",
+        "spec": str(SPEC),
+        "rules": str(RULES),
+        "data": {"path": str(data)},
+        "capacity": {"leads_per_week": 40},
+        "model": {
+            "num_boost_round": 400,
+            "early_stopping_rounds": 30,
+            "params": {"learning_rate": 0.1, "num_leaves": 15, "min_data_in_leaf": 50},
+        },
+        "checks": {"min_sales_ready": 100},
+        "gates": {"min_auc": 0.7, "max_ece": 0.05},
+        "tracking": {"experiment": "leadml-test", "registered_model": "lead-qualifier"},
+    }
+    for key, value in overrides.items():
+        if isinstance(value, dict):
+            config.setdefault(key, {}).update(value)
+        else:
+            config[key] = value
+    path = tmp_path / f"config_{len(list(tmp_path.glob('config_*.yaml')))}.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+@pytest.fixture
+def make_config(tmp_path):
+    """Write a small training config into tmp_path: make_config(data, **overrides) -> path."""
+    return lambda data, **overrides: write_config(tmp_path, data, **overrides)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _offline():
+    """No library telemetry from the tests: nothing reaches the network."""
+    from leadml.tracking_env import offline
+
+    offline()
