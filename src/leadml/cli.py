@@ -150,7 +150,7 @@ def rules_score(
     unseen: dict[str, int] = {}
     leads = check_leads(read_leads(data, query), feature_spec, require_label=False, unseen=unseen)
     scored = agreed.score(leads.frame, feature_spec).to_frame()
-    scored.insert(0, "lead_id", leads.frame[feature_spec.lead_id].to_numpy())
+    scored.insert(0, "lead_id", leads.frame[feature_spec.id_column].to_numpy())
     write_table(scored, out)
     _warn_unseen(unseen)
     ready = int(scored["rules_sales_ready"].sum())

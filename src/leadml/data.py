@@ -39,10 +39,20 @@ def read_leads(source: str | Path, query: str | None = None) -> pd.DataFrame:
         if name.endswith((".parquet", ".pq")) or path.is_dir():
             return pd.read_parquet(path)
         if name.endswith((".csv", ".csv.gz", ".txt")):
-            return pd.read_csv(path, sep=None if name.endswith(".txt") else ",", engine="c")
+            return pd.read_csv(path, sep=_separator(path))
     except Exception as exc:
         raise DataError(f"{path}: could not be read: {exc}") from None
     raise DataError(f"{path}: unknown file type; use .csv, .csv.gz, .parquet or a database URL")
+
+
+def _separator(path: Path) -> str:
+    """Comma, semicolon or tab, whichever splits the header line most."""
+    import gzip
+
+    opener = gzip.open if path.name.lower().endswith(".gz") else open
+    with opener(path, "rt", errors="replace") as fh:
+        header = fh.readline()
+    return max([",", ";", "\t"], key=header.count)
 
 
 def write_table(frame: pd.DataFrame, out: str | Path) -> Path:
@@ -75,7 +85,7 @@ class CheckedLeads:
 def _rows(frame: pd.DataFrame, spec: FeatureSpec, mask: np.ndarray, values=None) -> str:
     """Up to five offending rows, named by row number (1 = first data row) and lead id."""
     idx = np.flatnonzero(mask)
-    ids = frame.get(spec.lead_id)
+    ids = frame.get(spec.lead_id) if spec.lead_id else None
     parts = []
     for i in idx[:MAX_EXAMPLES]:
         who = f"row {i + 1}"
@@ -173,7 +183,7 @@ def check_leads(
     Leads whose outcome is still open (the label's `open` values) are excluded and counted.
     With `unseen` (scoring), unknown categories are counted there and scored as missing.
     """
-    needed = [spec.lead_id, *(f.source for f in spec.features)]
+    needed = [*([spec.lead_id] if spec.lead_id else []), *(f.source for f in spec.features)]
     if require_label:  # history needs outcomes and dates; new leads to score need neither
         needed.append(spec.label.column)
         if spec.timestamp:
@@ -188,7 +198,7 @@ def check_leads(
     frame = frame.reset_index(drop=True)
     problems: list[str] = []
 
-    ids = frame[spec.lead_id]
+    ids = frame[spec.lead_id] if spec.lead_id else pd.Series(np.arange(1, len(frame) + 1))
     if ids.isna().any():
         problems.append(
             f"column '{spec.lead_id}' (lead id) is empty in "
@@ -200,7 +210,7 @@ def check_leads(
             f"column '{spec.lead_id}' has duplicate lead ids: " + _rows(frame, spec, dup)
         )
 
-    out = pd.DataFrame({spec.lead_id: ids.astype("str")})
+    out = pd.DataFrame({spec.id_column: ids.astype("str")})
     if spec.timestamp and spec.timestamp in frame.columns:
         raw_ts = frame[spec.timestamp]
         ts = (

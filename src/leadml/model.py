@@ -224,6 +224,6 @@ class LeadScorer(ClassifierMixin, BaseEstimator):
 
 def _with_ids(X: pd.DataFrame, spec: FeatureSpec) -> pd.DataFrame:
     """Scoring does not need lead ids; give anonymous rows a row number so checks can run."""
-    if spec.lead_id in X.columns:
+    if spec.lead_id is None or spec.lead_id in X.columns:
         return X
     return X.assign(**{spec.lead_id: np.arange(len(X)).astype(str)})

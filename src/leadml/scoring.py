@@ -63,7 +63,7 @@ class LeadModel:
         encoded = LeadEncoder(spec).transform(checked.frame)
         p = self.scorer.predict_proba(encoded)[:, 1]
         model_yes = p >= self.threshold
-        out = pd.DataFrame({"lead_id": checked.frame[spec.lead_id].to_numpy()})
+        out = pd.DataFrame({"lead_id": checked.frame[spec.id_column].to_numpy()})
         out["probability"] = p
         out["band"] = assign_bands(p, self.bands)
         out["sales_ready"] = model_yes

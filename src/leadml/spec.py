@@ -98,7 +98,9 @@ class FeatureSpec(_Strict):
 
     spec_version: int
     title: str = "lead features"
-    lead_id: str
+    lead_id: str | None = Field(
+        description="Column with the lead id; null: leads are named by row number (1 = first)."
+    )
     timestamp: str | None = None
     label: Label
     features: list[Feature] = Field(min_length=1)
@@ -112,13 +114,18 @@ class FeatureSpec(_Strict):
                 if value in seen:
                     raise ValueError(f"feature {attr} '{value}' is defined twice")
                 seen.add(value)
-        reserved = {self.lead_id, self.label.column} | (
+        reserved = {self.id_column, self.label.column} | (
             {self.timestamp} if self.timestamp else set()
         )
         for f in self.features:
             if f.source in reserved:
                 raise ValueError(f"feature '{f.name}' reads '{f.source}', the id/label/timestamp")
         return self
+
+    @property
+    def id_column(self) -> str:
+        """Where checked leads keep their id: the lead id column, or `row` for row numbers."""
+        return self.lead_id or "row"
 
     def feature(self, name: str) -> Feature:
         for f in self.features:

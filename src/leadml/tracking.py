@@ -287,5 +287,5 @@ def log_training(result, config, config_path: str | None) -> tuple[str, str]:
 def _input_example(lead_model: LeadModel, result) -> pd.DataFrame:
     spec = lead_model.spec
     frame = result.example.copy()
-    cols = [spec.lead_id, *(f.source for f in spec.features)]
+    cols = [spec.id_column, *(f.source for f in spec.features)]
     return frame[cols].head(5).reset_index(drop=True)
