@@ -28,7 +28,8 @@ DEFAULT_PARAMS: dict[str, Any] = {
     "lambda_l2": 1.0,
     "cat_smooth": 10.0,
     "max_cat_to_onehot": 8,
-    "monotone_constraints_method": "advanced",
+    # "advanced" can break the agreed directions (LightGBM issues #5358, #6155; seen here too)
+    "monotone_constraints_method": "intermediate",
     "verbose": -1,
     "seed": 0,
     "deterministic": True,
