@@ -29,7 +29,8 @@ $(DEMO_DATA): | $(STAMP)
 demo: $(STAMP) $(DEMO_DATA) ## Generate demo leads, train, evaluate against the agreed rules, register in MLflow
 	$(BIN)/leadml train --config training/demo.yaml
 
-test: $(STAMP) ## Run the test suite (offline)
+test: $(STAMP) ## Check the shipped feature specs and rules, then run the test suite (offline)
+	$(BIN)/leadml features check features/lead_features.yaml --rules features/scoring_rules.yaml
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP) ## Lint and check formatting with ruff
