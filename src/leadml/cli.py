@@ -215,9 +215,7 @@ def _print_summary(result, cfg, card: Path) -> None:
     from leadml import evaluate as ev
 
     m = result.metrics
-    table = Table(
-        title=f"Newest window ({result.windows['test']['leads']:,} leads): model vs rules"
-    )
+    table = Table(title=f"Test window ({result.windows['test']['leads']:,} leads): model vs rules")
     table.add_column("metric")
     table.add_column("leadml model", justify="right")
     table.add_column("agreed rules", justify="right")
@@ -307,8 +305,12 @@ def predict(
     from leadml.tracking import load_lead_model
 
     lead_model, resolved = load_lead_model(name, model)
-    with err.status("Scoring leads"):
-        scored = lead_model.score(read_leads(data, query), reasons=reasons)
+    leads = read_leads(data, query)
+    with _progress() as bar:
+        task = bar.add_task("Scoring leads (reasons take longest)", total=len(leads))
+        scored = lead_model.score(
+            leads, reasons=reasons, progress=lambda done, total: bar.update(task, completed=done)
+        )
     write_table(scored, out)
     _warn_unseen(scored.attrs.get("unseen", {}))
     console.print(

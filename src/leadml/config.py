@@ -103,6 +103,23 @@ def load_config(path: str | Path) -> TrainingConfig:
     except Exception as exc:  # read_yaml raises SpecError; here it is a config problem
         raise ConfigError(str(exc)) from None
     try:
-        return TrainingConfig.model_validate(raw)
+        config = TrainingConfig.model_validate(raw)
     except ValidationError as exc:
         raise ConfigError(format_validation_error(exc, str(path))) from None
+    base = Path(path).resolve().parent
+    config.spec = _locate(config.spec, base)
+    config.rules = _locate(config.rules, base)
+    if config.data.path and "://" not in config.data.path:
+        config.data.path = _locate(config.data.path, base)
+    return config
+
+
+def _locate(relative: str, base: Path) -> str:
+    """A relative path from the current folder, else beside the config, else its parent folder."""
+    candidate = Path(relative)
+    if candidate.is_absolute() or candidate.exists():
+        return relative
+    for folder in (base, base.parent):
+        if (folder / candidate).exists():
+            return str(folder / candidate)
+    return relative

@@ -204,22 +204,47 @@ class LeadScorer(ClassifierMixin, BaseEstimator):
             self._encode(X), pred_contrib=True, num_iteration=self.best_iteration_
         )
 
-    def reasons(self, X: pd.DataFrame | np.ndarray, top: int = 3) -> list[list[Reason]]:
-        """The `top` largest contributions per lead, phrased with the spec's descriptions."""
+    def top_contributions(
+        self, X: pd.DataFrame | np.ndarray, top: int = 3
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per lead, the `top` features by absolute contribution: (encoded, index, contribution)."""
         encoded = self._encode(X)
         contrib = self.contributions(encoded)[:, :-1]
         order = np.argsort(-np.abs(contrib), axis=1, kind="stable")[:, :top]
+        return encoded, order, np.take_along_axis(contrib, order, axis=1)
+
+    def reasons(self, X: pd.DataFrame | np.ndarray, top: int = 3) -> list[list[Reason]]:
+        """The `top` largest contributions per lead, phrased with the spec's descriptions."""
+        encoded, order, contrib = self.top_contributions(X, top)
+        texts = self.phrase(encoded, order, contrib)
         out = []
         for i in range(len(encoded)):
             lead = []
-            for j in order[i]:
-                f = self.spec.features[j]
-                c = float(contrib[i, j])
+            for k, j in enumerate(order[i]):
+                f, c = self.spec.features[j], float(contrib[i, k])
                 value = _display(encoded[i, j], f.kind, f.allowed)
                 direction = "raises" if c > 0 else "lowers"
-                text = f"{f.name} = {value} {direction} the chance ({f.description})"
-                lead.append(Reason(f.name, value, round(c, 4), direction, text))
+                lead.append(Reason(f.name, value, round(c, 4), direction, texts[k][i]))
             out.append(lead)
+        return out
+
+    def phrase(
+        self, encoded: np.ndarray, order: np.ndarray, contrib: np.ndarray
+    ) -> list[np.ndarray]:
+        """Reason texts per rank, built column-wise (fast for large batches)."""
+        features = self.spec.features
+        out = []
+        for k in range(order.shape[1]):
+            text = np.empty(len(encoded), dtype=object)
+            for j in np.unique(order[:, k]):
+                rows = np.flatnonzero(order[:, k] == j)
+                f = features[j]
+                values = [_display(v, f.kind, f.allowed) for v in encoded[rows, j]]
+                ups = contrib[rows, k] > 0
+                for r, v, up in zip(rows, values, ups, strict=True):
+                    verb = "raises" if up else "lowers"
+                    text[r] = f"{f.name} = {v} {verb} the chance ({f.description})"
+            out.append(text)
         return out
 
 

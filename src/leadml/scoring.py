@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,7 +16,7 @@ from leadml.model import LeadEncoder, LeadScorer
 from leadml.rules import AgreedRules
 from leadml.spec import FeatureSpec
 
-AGREEMENT = {(True, True): "both", (True, False): "model_only", (False, True): "rules_only"}
+REASON_CHUNK = 5_000
 
 
 def agreement(model_yes: np.ndarray, rules_yes: np.ndarray) -> np.ndarray:
@@ -46,19 +47,33 @@ class LeadModel:
     def spec(self) -> FeatureSpec:
         return self.scorer.spec
 
-    def score(self, leads: pd.DataFrame, reasons: int = 3) -> pd.DataFrame:
+    def score(
+        self,
+        leads: pd.DataFrame,
+        reasons: int = 3,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> pd.DataFrame:
         """Score raw leads: model probability, band, verdict, reasons, and the rules beside it.
 
         Unknown categories are scored as missing; `frame.attrs["unseen"]` counts them.
         """
         unseen: dict[str, int] = {}
         checked = check_leads(leads, self.spec, require_label=False, unseen=unseen)
-        out = self.score_checked(checked, reasons)
+        out = self.score_checked(checked, reasons, progress)
         out.attrs["unseen"] = unseen
         return out
 
-    def score_checked(self, checked: CheckedLeads, reasons: int = 3) -> pd.DataFrame:
-        """Score leads already checked and typed by `check_leads`."""
+    def score_checked(
+        self,
+        checked: CheckedLeads,
+        reasons: int = 3,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> pd.DataFrame:
+        """Score leads already checked and typed by `check_leads`.
+
+        Reasons (exact TreeSHAP contributions) cost far more than the probability; they are
+        computed in chunks and `progress(done, total)` is called after each.
+        """
         spec = self.spec
         encoded = LeadEncoder(spec).transform(checked.frame)
         p = self.scorer.predict_proba(encoded)[:, 1]
@@ -68,9 +83,14 @@ class LeadModel:
         out["band"] = assign_bands(p, self.bands)
         out["sales_ready"] = model_yes
         if reasons > 0:
-            why = self.scorer.reasons(encoded, top=reasons)
+            parts = []
+            for start in range(0, len(encoded), REASON_CHUNK):
+                chunk = encoded[start : start + REASON_CHUNK]
+                parts.append(self.scorer.phrase(*self.scorer.top_contributions(chunk, reasons)))
+                if progress is not None:
+                    progress(min(len(encoded), start + REASON_CHUNK), len(encoded))
             for k in range(reasons):
-                out[f"reason_{k + 1}"] = [r[k].text if len(r) > k else "" for r in why]
+                out[f"reason_{k + 1}"] = np.concatenate([part[k] for part in parts])
         rules = self.rules.score(checked.frame, spec)
         for col, values in rules.to_frame().items():
             out[col] = values.to_numpy()

@@ -82,7 +82,7 @@ def log_lead_model(lead_model: LeadModel, input_example: pd.DataFrame) -> str:
         path.write_bytes(pickle.dumps(lead_model))
         info = mlflow.pyfunc.log_model(
             name="lead_model",
-            python_model=LeadModelPyfunc(),
+            python_model=str(Path(__file__).with_name("pyfunc_entry.py")),
             artifacts={"lead_model": str(path)},
             signature=signature,
             input_example=input_example,
