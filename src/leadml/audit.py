@@ -12,7 +12,7 @@ BINS = 20
 
 
 def single_feature_auc(values: np.ndarray, y: np.ndarray, categorical: bool) -> float:
-    """AUC of the feature's own conversion rate per value (numeric: per quantile bin).
+    """AUC of the feature's own conversion rate per value (many-valued numbers: per quantile bin).
 
     Using the per-value rate catches non-monotone signals too; missing is a value of its own.
     """
@@ -20,11 +20,10 @@ def single_feature_auc(values: np.ndarray, y: np.ndarray, categorical: bool) -> 
     if len(np.unique(y)) < 2:
         return float("nan")
     key = np.where(np.isnan(values), -1.0, values)
-    if not categorical:
-        present = ~np.isnan(values)
-        if present.any():
-            edges = np.unique(np.quantile(values[present], np.linspace(0, 1, BINS + 1)[1:-1]))
-            key = np.where(present, np.searchsorted(edges, values, side="right"), -1.0)
+    present = ~np.isnan(values)
+    if not categorical and len(np.unique(values[present])) > BINS:
+        edges = np.unique(np.quantile(values[present], np.linspace(0, 1, BINS + 1)[1:-1]))
+        key = np.where(present, np.searchsorted(edges, values, side="right"), -1.0)
     rate = pd.Series(y, dtype=np.float64).groupby(key).transform("mean").to_numpy()
     return float(roc_auc_score(y, rate))
 

@@ -31,7 +31,7 @@ def write_model_card(result, out_dir: Path) -> Path:
         f"Registered version: {result.version or 'not registered'}; "
         f"run: {result.run_id or '-'}; spec fully reviewed: {result.reviewed}.",
         "",
-        "## Windows (oldest trains, next calibrates, newest tests)",
+        "## Windows (time split: oldest trains, next calibrates, newest tests)",
         "",
         "| window | leads | sales-ready | from | to |",
         "|---|---:|---:|---|---|",
@@ -43,7 +43,7 @@ def write_model_card(result, out_dir: Path) -> Path:
         )
     lines += [
         "",
-        f"## Newest window: model vs agreed rules ({test['leads']:,} leads)",
+        f"## Test window: model vs agreed rules ({test['leads']:,} leads)",
         "",
         "| metric | leadml model | agreed rules |",
         "|---|---:|---:|",
