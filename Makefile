@@ -31,6 +31,7 @@ demo: $(STAMP) $(DEMO_DATA) ## Generate demo leads, train, evaluate against the 
 
 test: $(STAMP) ## Check the shipped feature specs and rules, then run the test suite (offline)
 	$(BIN)/leadml features check features/lead_features.yaml --rules features/scoring_rules.yaml
+	$(BIN)/leadml features check features/bank_features.yaml --rules features/bank_rules.yaml
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP) ## Lint and check formatting with ruff
