@@ -16,9 +16,8 @@ help: ## Show this help
 
 $(STAMP): requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -r requirements.lock
-	$(BIN)/python -m pip install --quiet --no-deps -e .
+	$(BIN)/python -m pip install --quiet --quiet -r requirements.lock
+	$(BIN)/python -m pip install --quiet --quiet --no-deps -e .
 	@touch $(STAMP)
 
 install: $(STAMP) ## Create .venv and install leadml with the locked dependencies
@@ -51,8 +50,7 @@ bench: $(STAMP) ## Run the model-quality and training-scale benchmarks
 
 lock: ## Re-resolve and pin every dependency into requirements.lock
 	rm -rf .lockenv && $(PYTHON) -m venv .lockenv
-	.lockenv/bin/python -m pip install --quiet --upgrade pip
-	.lockenv/bin/python -m pip install --quiet -e ".[dev]"
+	.lockenv/bin/python -m pip install --quiet --quiet -e ".[dev]"
 	{ echo "# Fully pinned install set for leadml (runtime + dev), tested on Python 3.11 / Linux x86_64."; \
 	  echo "# Regenerate: make lock"; \
 	  .lockenv/bin/python -m pip freeze --exclude-editable | grep -v -i '^leadml'; } > requirements.lock

@@ -234,10 +234,14 @@ def evaluate(
     data: Annotated[str, typer.Option(help="Leads with outcomes: file or DB URL.")],
     model: Annotated[str, typer.Option(help="champion, challenger or a version.")] = "champion",
     query: Annotated[str | None, typer.Option(help="SQL query for a database URL.")] = None,
-    capacity: Annotated[int, typer.Option(help="Leads sales can work per week.")] = 200,
+    capacity: Annotated[
+        int | None, typer.Option(help="Leads sales can work per week (default: as trained).")
+    ] = None,
     name: Annotated[str, typer.Option(help="Registered model name.")] = MODEL_NAME,
 ) -> None:
     """Score leads with known outcomes and compare the model with the agreed rules."""
+    import numpy as np
+
     from leadml import evaluate as ev
     from leadml.data import check_leads, read_leads
     from leadml.tracking import load_lead_model
@@ -245,7 +249,13 @@ def evaluate(
     lead_model, resolved = load_lead_model(name, model)
     leads = check_leads(read_leads(data, query), lead_model.spec, require_label=True, unseen={})
     scored = lead_model.score_checked(leads, reasons=0)
-    weeks = ev.week_of(leads.timestamps) if leads.timestamps is not None else [0] * len(scored)
+    trained = lead_model.info.get("capacity", {})
+    weeks = np.zeros(len(scored), dtype=np.int64)
+    if capacity is None and trained.get("share"):
+        capacity = max(1, round(trained["share"] * len(scored)))
+    elif leads.timestamps is not None:
+        weeks = ev.week_of(leads.timestamps)
+    capacity = capacity or trained.get("leads_per_week") or 200
     table = Table(title=f"{name} v{resolved.version} on {data} ({len(scored):,} leads)")
     for col in ("metric", "leadml model", "agreed rules"):
         table.add_column(col, justify="right" if col != "metric" else "left")

@@ -205,6 +205,7 @@ def train(
         "data": fingerprint(leads, spec),
         "windows": window_info,
         "calibration": scorer.calibrator_.method,
+        "capacity": config.capacity.model_dump(),
         "metrics": metrics,
     }
     lead_model = LeadModel(
