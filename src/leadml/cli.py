@@ -46,6 +46,14 @@ def friendly(fn):
         except LeadmlError as exc:
             err.print(f"[bold red]error:[/] {exc}", highlight=False)
             raise typer.Exit(2) from None
+        except OSError as exc:  # a file or folder the user named: unreadable, full disk, ...
+            err.print(f"[bold red]error:[/] {exc}", highlight=False)
+            raise typer.Exit(2) from None
+        except Exception as exc:
+            if type(exc).__name__ != "MlflowException":
+                raise
+            err.print(f"[bold red]MLflow error:[/] {exc}", highlight=False)
+            raise typer.Exit(2) from None
 
     return wrapper
 

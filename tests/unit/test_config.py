@@ -1,0 +1,54 @@
+"""Training configs: bad keys named with the file, paths found beside the config."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from leadml.config import load_config
+from leadml.errors import ConfigError
+
+from ..conftest import ROOT
+
+
+def write(tmp_path, raw):
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+def test_shipped_configs_load_and_find_their_files(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)  # not the project folder: paths resolve beside the config
+    for name in ("demo.yaml", "bank_marketing.yaml"):
+        config = load_config(ROOT / "training" / name)
+        assert (ROOT / "features").samefile(Path(config.spec).parent)
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ({"split": {"test_share": 0.7}}, "split.test_share"),
+        ({"capacity": {"leads_per_week": None}}, "give capacity as leads_per_week or as share"),
+        (
+            {"bands": {"A": 0.1, "B": 0.25, "C": 0.05}},
+            "band edges must be probabilities with A > B",
+        ),
+        ({"bands": {"B": 0.2, "C": 0.1}}, "bands must give the lower edges of A, B and C"),
+        ({"model": {"calibration": "platt"}}, "model.calibration"),
+        ({"colour": "blue"}, "colour: Extra inputs are not permitted"),
+    ],
+)
+def test_bad_config_names_file_and_key(tmp_path, raw, message):
+    path = write(tmp_path, raw)
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert str(path) in str(info.value) and message in str(info.value)
+
+
+def test_config_that_is_not_yaml(tmp_path):
+    path = tmp_path / "config.yaml"
+    path.write_text("name: [oops")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(path)
