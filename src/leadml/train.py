@@ -179,8 +179,10 @@ def train(
         "leadml model": evaluate.band_table(test_w.y, p_test, config.bands),
         "agreed rules": evaluate.band_table(test_w.y, rp_test, config.bands),
     }
-    for band_row in bands["leadml model"].itertuples():
-        metrics[f"test_model_band_{band_row.band}_conversion"] = float(band_row.conversion)
+    for who, table in (("model", bands["leadml model"]), ("rules", bands["agreed rules"])):
+        for band_row in table.itertuples():
+            metrics[f"test_{who}_band_{band_row.band}_conversion"] = float(band_row.conversion)
+            metrics[f"test_{who}_band_{band_row.band}_leads"] = float(band_row.leads)
 
     window_info = {
         w.name: {
