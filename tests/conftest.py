@@ -7,6 +7,15 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def pytest_configure(config):
+    """Before any test module imports LightGBM or MLflow: no telemetry, no spinning threads."""
+    from leadml.runtime import configure
+
+    configure()
+
+
 SPEC = ROOT / "features" / "lead_features.yaml"
 RULES = ROOT / "features" / "scoring_rules.yaml"
 
@@ -70,11 +79,3 @@ def write_config(tmp_path: Path, data: Path, **overrides) -> Path:
 def make_config(tmp_path):
     """Write a small training config into tmp_path: make_config(data, **overrides) -> path."""
     return lambda data, **overrides: write_config(tmp_path, data, **overrides)
-
-
-@pytest.fixture(autouse=True, scope="session")
-def _offline():
-    """No library telemetry from the tests: nothing reaches the network."""
-    from leadml.tracking_env import offline
-
-    offline()

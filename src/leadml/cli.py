@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import shutil
 from pathlib import Path
 from typing import Annotated
 
@@ -13,8 +14,8 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from leadml.errors import LeadmlError
-from leadml.tracking_env import offline
+from leadml.errors import DataError, LeadmlError
+from leadml.runtime import configure
 
 app = typer.Typer(
     help="leadml: calibrated lead scores beside the agreed rules, tracked in MLflow.",
@@ -64,7 +65,7 @@ def _quiet_libraries() -> None:
         logging.getLogger(name).setLevel(logging.ERROR)
     os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
-    offline()
+    configure()
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 
@@ -205,6 +206,7 @@ def train(
         with err.status("Logging to MLflow and registering the model"):
             result.run_id, result.version = log_training(result, cfg, str(config))
     card = write_model_card(result, Path("models") / cfg.name)
+    shutil.rmtree(result.artifacts, ignore_errors=True)
     _print_summary(result, cfg, card)
     if register:
         console.print(
@@ -213,9 +215,17 @@ def train(
         )
         if not result.reviewed:
             console.print("[yellow]Run tagged reviewed=false: it can never be promoted.[/]")
+        name = cfg.tracking.registered_model
+        named = "" if name == MODEL_NAME else f" --name {name}"
+        ui = (
+            "make mlflow-ui"
+            if "MLFLOW_TRACKING_URI" not in os.environ
+            else (f"mlflow ui --backend-store-uri {tracking_uri()}")
+        )
         console.print(
-            "Next: `make mlflow-ui` and open http://127.0.0.1:5000 for the run and its plots; "
-            f"`leadml promote` to make it champion through the gates; the model card: {card}"
+            f"Next: `{ui}` and open http://127.0.0.1:5000 for the run and its plots; "
+            f"`leadml promote{named}` to make it champion through the gates; "
+            f"the model card: {card}"
         )
 
 
@@ -243,7 +253,8 @@ def evaluate(
     model: Annotated[str, typer.Option(help="champion, challenger or a version.")] = "champion",
     query: Annotated[str | None, typer.Option(help="SQL query for a database URL.")] = None,
     capacity: Annotated[
-        int | None, typer.Option(help="Leads sales can work per week (default: as trained).")
+        int | None,
+        typer.Option(min=1, help="Leads sales can work per week (default: as trained)."),
     ] = None,
     name: Annotated[str, typer.Option(help="Registered model name.")] = MODEL_NAME,
 ) -> None:
@@ -252,10 +263,12 @@ def evaluate(
 
     from leadml import evaluate as ev
     from leadml.data import check_leads, read_leads
-    from leadml.tracking import load_lead_model
+    from leadml.registry import load_lead_model
 
     lead_model, resolved = load_lead_model(name, model)
     leads = check_leads(read_leads(data, query), lead_model.spec, require_label=True, unseen={})
+    if len(leads.y) == 0:
+        raise DataError(f"{data}: no lead has a decided outcome to evaluate against")
     scored = lead_model.score_checked(leads, reasons=0)
     trained = lead_model.info.get("capacity", {})
     weeks = np.zeros(len(scored), dtype=np.int64)
@@ -283,7 +296,7 @@ def promote(
     name: Annotated[str, typer.Option(help="Registered model name.")] = MODEL_NAME,
 ) -> None:
     """Make a model champion only if it passes every gate of its training config."""
-    from leadml.tracking import promote as do_promote
+    from leadml.registry import promote as do_promote
 
     candidate, results = do_promote(name, model)
     for gate, ok, detail in results:
@@ -302,7 +315,7 @@ def rollback(
     name: Annotated[str, typer.Option(help="Registered model name.")] = MODEL_NAME,
 ) -> None:
     """Move champion back to the version that held it before."""
-    from leadml.tracking import rollback as do_rollback
+    from leadml.registry import rollback as do_rollback
 
     current, previous = do_rollback(name)
     console.print(f"Champion moved back from version {current} to version {previous}.")
@@ -320,7 +333,7 @@ def predict(
 ) -> None:
     """Score leads: probability, band, verdict, reasons, and the agreed rules beside it."""
     from leadml.data import read_leads, write_table
-    from leadml.tracking import load_lead_model
+    from leadml.registry import load_lead_model
 
     lead_model, resolved = load_lead_model(name, model)
     leads = read_leads(data, query)
@@ -336,7 +349,3 @@ def predict(
         f"{int(scored['sales_ready'].sum()):,} sales-ready by the model, "
         f"{int(scored['rules_sales_ready'].sum()):,} by the rules -> {out}"
     )
-
-
-def main() -> None:
-    app()

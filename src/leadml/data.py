@@ -15,6 +15,7 @@ from leadml.spec import Feature, FeatureSpec, norm_value
 
 log = logging.getLogger(__name__)
 MAX_EXAMPLES = 5
+NA_WORDS = {"", "NA", "N/A", "nan", "NaN", "null", "NULL", "None"}  # missing, in a number column
 
 
 def read_leads(source: str | Path, query: str | None = None) -> pd.DataFrame:
@@ -39,7 +40,10 @@ def read_leads(source: str | Path, query: str | None = None) -> pd.DataFrame:
         if name.endswith((".parquet", ".pq")) or path.is_dir():
             return pd.read_parquet(path)
         if name.endswith((".csv", ".csv.gz", ".txt")):
-            return pd.read_csv(path, sep=_separator(path))
+            # text as text: zero-padded ids and a category called "NA" stay as written
+            return pd.read_csv(
+                path, sep=_separator(path), dtype=str, keep_default_na=False, na_values=[""]
+            )
     except Exception as exc:
         raise DataError(f"{path}: could not be read: {exc}") from None
     raise DataError(f"{path}: unknown file type; use .csv, .csv.gz, .parquet or a database URL")
@@ -92,16 +96,17 @@ def _rows(frame: pd.DataFrame, spec: FeatureSpec, mask: np.ndarray, values=None)
         if ids is not None:
             who += f" (lead {ids.iloc[i]})"
         if values is not None:
-            who += f": {values.iloc[i]!r}"
+            value = values.iloc[i]
+            who += f": {value.item() if isinstance(value, np.generic) else value!r}"
         parts.append(who)
     more = f" and {len(idx) - MAX_EXAMPLES} more" if len(idx) > MAX_EXAMPLES else ""
     return "; ".join(parts) + more
 
 
 def _normalised(series: pd.Series) -> pd.Series:
-    """norm_value applied per distinct value (fast on large columns)."""
-    uniques = series.dropna().unique()
-    mapping = {u: norm_value(u) for u in uniques}
+    """norm_value applied per distinct value (fast on large columns); object dtype out."""
+    series = series.astype(object)
+    mapping = {u: norm_value(u) for u in series.dropna().unique()}
     return series.map(mapping)
 
 
@@ -123,7 +128,9 @@ def coerce_feature(
         if pd.api.types.is_bool_dtype(raw) or pd.api.types.is_numeric_dtype(raw):
             values = raw.astype("float64")
         else:
-            values = pd.to_numeric(raw, errors="coerce").astype("float64")
+            text = raw.astype(object).where(~raw.astype(str).str.strip().isin(NA_WORDS))
+            present = text.notna().to_numpy()
+            values = pd.to_numeric(text, errors="coerce").astype("float64")
             bad = present & values.isna().to_numpy()
             if bad.any():
                 problems.append(
@@ -139,8 +146,9 @@ def coerce_feature(
                 )
             out = np.asarray(out, dtype=bool)
             if out.any():
+                bounds = f"{'' if lo is None else f'{lo:g}'} to {'' if hi is None else f'{hi:g}'}"
                 problems.append(
-                    f"column '{f.source}' must lie in [{lo}, {hi}]; outside in "
+                    f"column '{f.source}' must lie in the range {bounds.strip()}; outside in "
                     + _rows(frame, spec, out, raw)
                 )
         return values
@@ -213,8 +221,13 @@ def check_leads(
     out = pd.DataFrame({spec.id_column: ids.astype("str")})
     if spec.timestamp and spec.timestamp in frame.columns:
         raw_ts = frame[spec.timestamp]
+        if pd.api.types.is_numeric_dtype(raw_ts) and not pd.api.types.is_bool_dtype(raw_ts):
+            raise DataError(
+                f"column '{spec.timestamp}' holds numbers, not dates; export it as a date "
+                "(e.g. 2025-03-01T09:30:00) so leads are not placed in 1970"
+            )
         ts = (
-            pd.to_datetime(raw_ts, errors="coerce", utc=False, format="mixed")
+            pd.to_datetime(raw_ts, errors="coerce", utc=True, format="mixed")
             if not pd.api.types.is_datetime64_any_dtype(raw_ts)
             else raw_ts
         )

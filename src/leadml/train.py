@@ -49,6 +49,7 @@ class TrainResult:
     artifacts: Path
     bands: dict[str, pd.DataFrame] = field(default_factory=dict)
     example: pd.DataFrame | None = None
+    test: Window | None = None
     run_id: str | None = None
     version: str | None = None
 
@@ -101,10 +102,19 @@ def train(
     query: str | None = None,
     allow_unreviewed: bool = False,
     progress: Any = None,
-    say: Any = print,
+    say: Any = lambda *_: None,
 ) -> TrainResult:
-    """Everything up to, not including, MLflow logging (see `leadml.pipeline.run_training`)."""
+    """Check, split, fit, calibrate and evaluate; MLflow logging is `tracking.log_training`.
+
+    `say` receives progress messages (rich markup); plots and tables go to `result.artifacts`,
+    a temporary folder the caller removes.
+    """
     spec = load_spec(config.spec)
+    if spec.timestamp is None and config.capacity.share is None:
+        raise ConfigError(
+            f"{config.spec} has no timestamp, so there are no weeks: give the sales capacity "
+            "as capacity.share (the share of leads sales can work) instead of leads_per_week"
+        )
     rules = load_rules(config.rules, spec)
     problems = spec.training_problems()
     if problems and not allow_unreviewed:
@@ -121,7 +131,8 @@ def train(
     if not source:
         raise ConfigError("no data: give --data or set data.path in the training config")
     say(f"Reading leads from {source}")
-    leads = check_leads(read_leads(source, query or config.data.query), spec, require_label=True)
+    raw = read_leads(source, query or config.data.query)
+    leads = check_leads(raw, spec, require_label=True)
     for reason, count in leads.excluded.items():
         say(f"Excluded {count:,} lead(s): {reason}")
     positives = int(leads.y.sum())
@@ -233,5 +244,6 @@ def train(
         reviewed=not problems,
         artifacts=artifacts,
         bands=bands,
-        example=test_w.frame.drop(columns="__timestamp__", errors="ignore").head(5),
+        example=raw.tail(5),
+        test=test_w,
     )

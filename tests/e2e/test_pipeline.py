@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -52,12 +53,12 @@ def test_full_lifecycle(mlflow_tmp, tmp_path, make_config):
     leadml("train", "--config", config)
     assert aliases() == {"challenger": "2", "champion": "1"}
     second = leadml("promote")
-    assert "beats_champion" in second.output
+    assert "pass  beats_champion: log loss" in second.output and "(same leads)" in second.output
     assert aliases()["champion"] == "2"
 
     back = leadml("rollback")
     assert "from version 2 to version 1" in back.output
-    assert aliases()["champion"] == "1"
+    assert aliases() == {"champion": "1"}  # v2 is no longer challenger: promote won't undo this
     leadml("rollback", code=2)  # nothing earlier than version 1
 
     scored_path = tmp_path / "scored.parquet"
@@ -80,7 +81,7 @@ def test_full_lifecycle(mlflow_tmp, tmp_path, make_config):
     assert set(scored["band"]) <= {"A", "B", "C", "D"}
 
     # the registry model is the one that trained: same scores as loading it directly
-    from leadml.tracking import load_lead_model
+    from leadml.registry import load_lead_model
 
     model, resolved = load_lead_model("lead-qualifier", "1")
     assert resolved.version == "1"
@@ -89,6 +90,16 @@ def test_full_lifecycle(mlflow_tmp, tmp_path, make_config):
 
     evaluated = leadml("evaluate", "--model", "champion", "--data", data, "--capacity", 25)
     assert "ROC AUC" in evaluated.output
+
+    # the MLflow pyfunc itself takes raw leads as a CRM sends them: ints, text, gaps
+    import mlflow.pyfunc
+
+    pyfunc = mlflow.pyfunc.load_model("models:/lead-qualifier@champion")
+    raw = pd.read_csv(data).head(20)
+    via_mlflow = pyfunc.predict(raw, params={"reasons": 0})
+    np.testing.assert_allclose(via_mlflow["probability"], scored["probability"].head(20))
+    gappy = raw.astype(object).assign(web_visits=None)
+    assert pyfunc.predict(gappy)["probability"].between(0, 1).all()
 
 
 def test_gate_failure_names_the_gate(mlflow_tmp, tmp_path, make_config, demo_leads):
@@ -116,7 +127,8 @@ def test_unreviewed_features_block_training_unless_allowed(
     assert "Traceback" not in refused.output
 
     leadml("train", "--config", config, "--allow-unreviewed")
-    from leadml.tracking import client, resolve
+    from leadml.registry import resolve
+    from leadml.tracking import client
 
     run = client().get_run(resolve("lead-qualifier", "challenger").run_id)
     assert run.data.tags["reviewed"] == "false"
@@ -176,3 +188,13 @@ def test_rules_score_and_features_commands(tmp_path, demo_leads):
 
     diff = leadml("features", "diff", SPEC, unsigned)
     assert "~ feature lead_source: review" in diff.output
+
+
+def test_undated_spec_needs_capacity_as_a_share(mlflow_tmp, make_config):
+    bank = make_config(
+        "datasets/bank-marketing/bank-full.csv.gz",
+        spec=str(SPEC.parent / "bank_features.yaml"),
+        rules=str(SPEC.parent / "bank_rules.yaml"),
+    )
+    result = leadml("train", "--config", bank, "--no-register", code=2)
+    assert "give the sales capacity as capacity.share" in result.output

@@ -69,7 +69,8 @@ def test_value_outside_allowed_set(spec, leads):
 
 def test_value_outside_range(spec, leads):
     leads.loc[0, "webinar_minutes"] = 500
-    _problem(spec, leads, "column 'webinar_minutes' must lie in [0.0, 240.0]")
+    msg = _problem(spec, leads, "column 'webinar_minutes' must lie in the range 0 to 240")
+    assert "row 1 (lead L0): 500" in msg
 
 
 def test_bad_boolean(spec, leads):
@@ -88,6 +89,34 @@ def test_unparsable_timestamp(spec, leads):
     leads["created_at"] = leads["created_at"].astype(str)
     leads.loc[4, "created_at"] = "last tuesday"
     _problem(spec, leads, "column 'created_at' has missing or unparsable timestamps")
+
+
+def test_timestamps_with_mixed_offsets_are_read_in_utc(spec, leads):
+    stamps = ["2025-03-29T10:00:00+01:00", "2025-03-31T10:00:00+02:00"] * 4
+    checked = check_leads(leads.assign(created_at=stamps), spec, require_label=True)
+    assert str(checked.timestamps.iloc[0]) == "2025-03-29 09:00:00"
+    assert str(checked.timestamps.iloc[1]) == "2025-03-31 08:00:00"
+
+
+def test_numeric_timestamps_are_refused_not_put_in_1970(spec, leads):
+    with pytest.raises(DataError, match="holds numbers, not dates"):
+        check_leads(leads.assign(created_at=range(8)), spec, require_label=True)
+
+
+def test_every_outcome_still_open(spec, leads):
+    leads["sales_ready"] = pd.array([None] * 8, dtype="Int64")
+    checked = check_leads(leads, spec, require_label=True)
+    assert len(checked.frame) == 0 and checked.excluded == {"outcome still open": 8}
+
+
+def test_csv_keeps_ids_and_reads_na_in_numbers_as_missing(tmp_path, spec, leads):
+    leads["lead_id"] = [f"{i:07d}" for i in range(8)]
+    leads["email_opens"] = leads["email_opens"].astype(object)
+    leads.loc[2, "email_opens"] = "NA"
+    path = write_table(leads, tmp_path / "leads.csv")
+    checked = check_leads(read_leads(path), spec, require_label=True)
+    assert checked.frame["lead_id"].tolist()[:2] == ["0000000", "0000001"]
+    assert np.isnan(checked.frame.loc[2, "email_opens"])
 
 
 def test_label_value_outside_definition(spec, leads):
