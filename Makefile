@@ -41,8 +41,10 @@ format: $(STAMP) ## Format the code with ruff
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-mlflow-ui: $(STAMP) ## Open the MLflow UI on the local tracking database (http://127.0.0.1:$(PORT))
-	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db --host 127.0.0.1 --port $(PORT)
+mlflow-ui: $(STAMP) ## Open the MLflow UI (MLFLOW_TRACKING_URI, else ./mlflow.db) on http://127.0.0.1:5000
+	MLFLOW_DISABLE_TELEMETRY=true $(BIN)/mlflow ui --host 127.0.0.1 --port $(PORT) \
+	  --backend-store-uri "$${MLFLOW_TRACKING_URI:-sqlite:///$(CURDIR)/mlflow.db}" \
+	  --default-artifact-root "$(CURDIR)/mlartifacts"
 
 bench: $(STAMP) ## Run the model-quality and training-scale benchmarks
 	$(BIN)/python bench/quality.py

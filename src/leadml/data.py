@@ -184,13 +184,17 @@ def check_leads(
     spec: FeatureSpec,
     *,
     require_label: bool,
+    require_id: bool = True,
     unseen: dict[str, int] | None = None,
 ) -> CheckedLeads:
     """Check leads against the spec and return them typed; one DataError lists every problem.
 
     Leads whose outcome is still open (the label's `open` values) are excluded and counted.
     With `unseen` (scoring), unknown categories are counted there and scored as missing.
+    Without `require_id`, leads lacking the id column are named by row number.
     """
+    if spec.lead_id and not require_id and spec.lead_id not in frame.columns:
+        spec = spec.model_copy(update={"lead_id": None})
     needed = [*([spec.lead_id] if spec.lead_id else []), *(f.source for f in spec.features)]
     if require_label:  # history needs outcomes and dates; new leads to score need neither
         needed.append(spec.label.column)

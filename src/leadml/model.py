@@ -13,7 +13,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 
 from leadml.calibration import choose_calibrator
 from leadml.data import check_leads
-from leadml.errors import DataError
+from leadml.errors import ConfigError, DataError
 from leadml.spec import FeatureSpec
 
 DEFAULT_PARAMS: dict[str, Any] = {
@@ -119,7 +119,7 @@ class LeadScorer(ClassifierMixin, BaseEstimator):
             return X
         if not isinstance(X, pd.DataFrame):
             raise DataError(f"expected a DataFrame of leads, got {type(X).__name__}")
-        checked = check_leads(_with_ids(X, self.spec), self.spec, require_label=False, unseen={})
+        checked = check_leads(X, self.spec, require_label=False, require_id=False, unseen={})
         return LeadEncoder(self.spec).transform(checked.frame)
 
     # -- fitting ----------------------------------------------------------------------------
@@ -159,14 +159,17 @@ class LeadScorer(ClassifierMixin, BaseEstimator):
         if progress is not None:
             total = self.num_boost_round
             callbacks.append(lambda env: progress(env.iteration + 1, total))
-        booster = lgb.train(
-            params,
-            train_set,
-            num_boost_round=self.num_boost_round,
-            valid_sets=[cal_set],
-            valid_names=["calibration"],
-            callbacks=callbacks,
-        )
+        try:
+            booster = lgb.train(
+                params,
+                train_set,
+                num_boost_round=self.num_boost_round,
+                valid_sets=[cal_set],
+                valid_names=["calibration"],
+                callbacks=callbacks,
+            )
+        except lgb.basic.LightGBMError as exc:
+            raise ConfigError(f"model.params: LightGBM refused the parameters: {exc}") from None
         self.booster_ = booster
         self.best_iteration_ = int(booster.best_iteration or booster.current_iteration())
         margin_cal = booster.predict(X_cal, raw_score=True, num_iteration=self.best_iteration_)
@@ -246,10 +249,3 @@ class LeadScorer(ClassifierMixin, BaseEstimator):
                     text[r] = f"{f.name} = {v} {verb} the chance ({f.description})"
             out.append(text)
         return out
-
-
-def _with_ids(X: pd.DataFrame, spec: FeatureSpec) -> pd.DataFrame:
-    """Scoring does not need lead ids; give anonymous rows a row number so checks can run."""
-    if spec.lead_id is None or spec.lead_id in X.columns:
-        return X
-    return X.assign(**{spec.lead_id: np.arange(len(X)).astype(str)})

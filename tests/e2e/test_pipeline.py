@@ -198,3 +198,9 @@ def test_undated_spec_needs_capacity_as_a_share(mlflow_tmp, make_config):
     )
     result = leadml("train", "--config", bank, "--no-register", code=2)
     assert "give the sales capacity as capacity.share" in result.output
+
+
+def test_bad_lightgbm_parameter_is_a_config_error(mlflow_tmp, make_config, demo_leads):
+    config = make_config(demo_leads, model={"params": {"num_leaves": -4}})
+    result = leadml("train", "--config", config, "--no-register", code=2)
+    assert "model.params: LightGBM refused the parameters" in result.output
