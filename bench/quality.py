@@ -6,7 +6,8 @@ its config chooses), a logistic regression, scikit-learn's HistGradientBoosting,
 LightGBM booster without its calibrator, and the agreed rules (points -> isotonic). Every peer
 is scored on leadml's own test window (`split_windows` of training/demo.yaml).
 Targets: leadml AUC >= 0.99 x oracle, log loss <= 1.02 x oracle, mean |p - true p| <= 0.01,
-ECE <= 0.01, and the best log loss of all non-oracle peers.
+ECE <= 0.01, and the best log loss of all non-oracle peers (a tie counts: with calibration
+`auto`, leadml may keep the booster's own probabilities when no calibrator beats them).
 
 Part 2, the public Bank Marketing data (training/bank_marketing.yaml): leadml and the agreed
 rules with a random split (target: AUC >= 0.80 with ECE <= 0.01) and with the time-ordered split
@@ -282,7 +283,9 @@ def part1(rows: int, seed: int, quick: bool) -> dict[str, Any]:
         f"leadml mean |p - true p| <= {MAX_MEAN_ABS_ERROR}": leadml["|p-true p|"]
         <= MAX_MEAN_ABS_ERROR,
         f"leadml ECE <= {MAX_ECE}": leadml["ECE"] <= MAX_ECE,
-        "leadml best log loss of non-oracle peers": leadml["log loss"] < min(others),
+        # <=: when the calibration step keeps the booster's own probabilities (auto chose
+        # "none"), leadml and "LightGBM uncalibrated" are the same scores and tie for best
+        "leadml best log loss of non-oracle peers": leadml["log loss"] <= min(others),
     }
     print(
         f"\nPart 1: demo leads, {rows:,} generated (seed {seed}); {DEMO_CONFIG} time split: "

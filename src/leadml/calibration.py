@@ -10,12 +10,15 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
 
 EPS = 1e-4
-METHODS = ("isotonic", "sigmoid")
+METHODS = ("isotonic", "sigmoid", "none")
 
 
 @dataclass(frozen=True)
 class Calibrator:
-    """A fitted monotone map from a score to a probability, kept as plain numbers (fast, small)."""
+    """A fitted monotone map from a score to a probability, kept as plain numbers (fast, small).
+
+    `none` is the identity on a booster's log-odds: its probabilities are kept as they are.
+    """
 
     method: str
     xs: np.ndarray | None = None
@@ -38,10 +41,12 @@ def fit_calibrator(score: np.ndarray, y: np.ndarray, method: str) -> Calibrator:
     if method == "isotonic":
         iso = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0).fit(score, y)
         return Calibrator("isotonic", xs=iso.X_thresholds_.copy(), ys=iso.y_thresholds_.copy())
+    if method == "none":
+        return Calibrator("none")
     if method == "sigmoid":
         lr = LogisticRegression(C=1e6, max_iter=1000).fit(score.reshape(-1, 1), y)
         return Calibrator("sigmoid", slope=float(lr.coef_[0, 0]), intercept=float(lr.intercept_[0]))
-    raise ValueError(f"unknown calibration method {method!r}; use auto, isotonic or sigmoid")
+    raise ValueError(f"unknown calibration method {method!r}; use auto, isotonic, sigmoid or none")
 
 
 def _log_loss(y: np.ndarray, p: np.ndarray) -> float:
@@ -51,10 +56,12 @@ def _log_loss(y: np.ndarray, p: np.ndarray) -> float:
 def choose_calibrator(
     score: np.ndarray, y: np.ndarray, method: str = "auto", seed: int = 0, folds: int = 5
 ) -> tuple[Calibrator, dict[str, float]]:
-    """Fit the named calibrator, or with `auto` the one with the lower held-out log loss.
+    """Fit the named calibrator, or with `auto` the one with the lowest held-out log loss.
 
-    Held-out log loss comes from k-fold cross-validation inside the calibration window;
-    the winner is then refitted on the whole window. Returns it and each method's log loss.
+    `auto` weighs isotonic, sigmoid and none (the booster's own probabilities): held-out log
+    loss comes from k-fold cross-validation inside the calibration window (none fits nothing,
+    so its loss on the window is already held out); the winner is refitted on the whole window.
+    Returns it and each method's log loss.
     """
     score = np.asarray(score, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64)

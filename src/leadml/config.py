@@ -46,7 +46,7 @@ class CapacityConfig(_Strict):
 
 
 class ModelConfig(_Strict):
-    calibration: Literal["auto", "isotonic", "sigmoid"] = "auto"
+    calibration: Literal["auto", "isotonic", "sigmoid", "none"] = "auto"
     num_boost_round: int = Field(2000, gt=0)
     early_stopping_rounds: int = Field(100, gt=0)
     params: dict[str, Any] = Field(default_factory=dict, description="LightGBM parameters.")

@@ -37,7 +37,7 @@ def test_sigmoid_finds_the_true_slope_and_intercept():
 def test_auto_prefers_sigmoid_on_logistic_truth_and_isotonic_on_a_step():
     score, _, y = known_truth(n=20_000)
     chosen, losses = choose_calibrator(score, y, "auto")
-    assert set(losses) == {"isotonic", "sigmoid"}
+    assert set(losses) == {"isotonic", "sigmoid", "none"}
     assert chosen.method == "sigmoid"
 
     rng = np.random.default_rng(4)
@@ -47,6 +47,13 @@ def test_auto_prefers_sigmoid_on_logistic_truth_and_isotonic_on_a_step():
     assert chosen.method == "isotonic" and losses["isotonic"] < losses["sigmoid"]
 
 
+def test_auto_keeps_scores_that_are_already_calibrated():
+    score, truth, y = known_truth(n=50_000, scale=1.0, shift=0.0)  # score is the true log-odds
+    chosen, losses = choose_calibrator(score, y, "auto")
+    assert chosen.method == "none" and losses["none"] <= min(losses.values())
+    np.testing.assert_allclose(chosen(score), np.clip(truth, 1e-4, 1 - 1e-4))
+
+
 def test_probabilities_stay_inside_zero_and_one():
     score, _, y = known_truth(n=2_000)
     p = fit_calibrator(score, y, "isotonic")(np.array([-1e9, 1e9]))
@@ -54,5 +61,5 @@ def test_probabilities_stay_inside_zero_and_one():
 
 
 def test_unknown_method_is_refused():
-    with pytest.raises(ValueError, match="unknown calibration method 'platt'"):
+    with pytest.raises(ValueError, match="use auto, isotonic, sigmoid or none"):
         fit_calibrator(np.zeros(4), np.array([0, 1, 0, 1]), "platt")
