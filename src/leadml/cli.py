@@ -259,29 +259,26 @@ def evaluate(
     name: Annotated[str, typer.Option(help="Registered model name.")] = MODEL_NAME,
 ) -> None:
     """Score leads with known outcomes and compare the model with the agreed rules."""
-    import numpy as np
-
     from leadml import evaluate as ev
+    from leadml.config import CapacityConfig
     from leadml.data import check_leads, read_leads
     from leadml.registry import load_lead_model
+    from leadml.train import weeks_and_capacity
 
     lead_model, resolved = load_lead_model(name, model)
     leads = check_leads(read_leads(data, query), lead_model.spec, require_label=True, unseen={})
     if len(leads.y) == 0:
         raise DataError(f"{data}: no lead has a decided outcome to evaluate against")
     scored = lead_model.score_checked(leads, reasons=0)
-    trained = lead_model.info.get("capacity", {})
-    weeks = np.zeros(len(scored), dtype=np.int64)
-    if capacity is None and trained.get("share"):
-        capacity = max(1, round(trained["share"] * len(scored)))
-    elif leads.timestamps is not None:
-        weeks = ev.week_of(leads.timestamps)
-    capacity = capacity or trained.get("leads_per_week") or 200
+    trained = CapacityConfig(**lead_model.info.get("capacity", {}))
+    weeks, per_week = weeks_and_capacity(
+        leads.frame, trained if capacity is None else CapacityConfig(leads_per_week=capacity)
+    )
     table = Table(title=f"{name} v{resolved.version} on {data} ({len(scored):,} leads)")
     for col in ("metric", "leadml model", "agreed rules"):
         table.add_column(col, justify="right" if col != "metric" else "left")
     both = {
-        who: ev.score_metrics(leads.y, scored[col].to_numpy(), weeks, capacity)
+        who: ev.score_metrics(leads.y, scored[col].to_numpy(), weeks, per_week)
         for who, col in (("model", "probability"), ("rules", "rules_probability"))
     }
     for key, label in ev.METRIC_LABELS.items():

@@ -16,7 +16,7 @@ import pandas as pd
 from leadml import evaluate, plots
 from leadml.audit import leakage_audit
 from leadml.calibration import fit_calibrator
-from leadml.config import TrainingConfig
+from leadml.config import CapacityConfig, TrainingConfig
 from leadml.data import CheckedLeads, check_leads, fingerprint, read_leads
 from leadml.errors import ConfigError, DataError, SpecError
 from leadml.model import LeadEncoder, LeadScorer
@@ -81,18 +81,24 @@ def split_windows(
     return out
 
 
+def weeks_and_capacity(frame: pd.DataFrame, capacity: CapacityConfig) -> tuple[np.ndarray, int]:
+    """Each lead's week and how many leads sales can work per week.
+
+    Capacity given as a share (or leads without dates) makes the whole window one 'week'.
+    """
+    if capacity.share is not None or "__timestamp__" not in frame:
+        per_week = round(capacity.share * len(frame)) if capacity.share else capacity.leads_per_week
+        return np.zeros(len(frame), dtype=np.int64), max(1, int(per_week))
+    return evaluate.week_of(frame["__timestamp__"]), int(capacity.leads_per_week)
+
+
 def _weeks(frame: pd.DataFrame, config: TrainingConfig) -> np.ndarray:
-    """Week of each lead for the capacity metrics; one 'week' when capacity is a share."""
-    if config.capacity.share is not None or "__timestamp__" not in frame:
-        return np.zeros(len(frame), dtype=np.int64)
-    return evaluate.week_of(frame["__timestamp__"])
+    return weeks_and_capacity(frame, config.capacity)[0]
 
 
 def capacity_of(window: Window, config: TrainingConfig) -> int:
     """Leads sales can work per 'week' in this window."""
-    if config.capacity.share is not None:
-        return max(1, round(config.capacity.share * len(window.y)))
-    return int(config.capacity.leads_per_week)
+    return weeks_and_capacity(window.frame, config.capacity)[1]
 
 
 def train(
