@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import pickle
 import tempfile
@@ -112,7 +114,9 @@ def log_lead_model(lead_model: LeadModel, input_example: pd.DataFrame) -> str:
 
 def register(model_uri: str, name: str, tags: dict[str, str]) -> str:
     """Register a logged model and point the `challenger` alias at it; returns the version."""
-    version = mlflow.register_model(model_uri, name, tags=tags).version
+    quiet = io.StringIO()  # MLflow prints "Successfully registered..."; leadml says it itself
+    with contextlib.redirect_stdout(quiet), contextlib.redirect_stderr(quiet):
+        version = mlflow.register_model(model_uri, name, tags=tags).version
     client().set_registered_model_alias(name, CHALLENGER, version)
     return str(version)
 
