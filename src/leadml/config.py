@@ -98,10 +98,7 @@ class TrainingConfig(_Strict):
 
 def load_config(path: str | Path) -> TrainingConfig:
     """Read and validate a training config; errors name the file and the bad key."""
-    try:
-        raw = read_yaml(path)
-    except Exception as exc:  # read_yaml raises SpecError; here it is a config problem
-        raise ConfigError(str(exc)) from None
+    raw = read_yaml(path, ConfigError)
     try:
         config = TrainingConfig.model_validate(raw)
     except ValidationError as exc:

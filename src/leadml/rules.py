@@ -364,6 +364,15 @@ def _validation_lines(exc: ValidationError, raw: dict[str, Any]) -> list[str]:
     return lines
 
 
+def parse_rules(raw: dict[str, Any], source: str) -> AgreedRules:
+    """Validate the rules' own shape, without a spec (enough to diff two versions)."""
+    try:
+        return AgreedRules.model_validate(raw)
+    except ValidationError as exc:
+        lines = _validation_lines(exc, raw)
+        raise SpecError(f"{source} is invalid:\n" + "\n".join(f"  - {p}" for p in lines)) from None
+
+
 def load_rules(path: str | Path, spec: FeatureSpec) -> AgreedRules:
     """Read the agreed rules and check them against the spec; one error lists every problem."""
     raw = read_yaml(path)

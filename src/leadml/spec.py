@@ -11,7 +11,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from leadml.errors import SpecError, format_validation_error
+from leadml.errors import LeadmlError, SpecError, format_validation_error
 
 Kind = Literal["numeric", "categorical", "boolean"]
 KnownAt = Literal["capture", "enrichment", "engagement", "after_contact"]
@@ -188,26 +188,31 @@ def norm_value(value: Any) -> str:
     return text
 
 
-def read_yaml(path: str | Path) -> dict[str, Any]:
+def read_yaml(path: str | Path, error: type[LeadmlError] = SpecError) -> dict[str, Any]:
+    """A YAML mapping from a file; problems raise `error` naming the file."""
     path = Path(path)
     if not path.is_file():
-        raise SpecError(f"{path}: no such file")
+        raise error(f"{path}: no such file")
     try:
         raw = yaml.safe_load(path.read_text())
     except yaml.YAMLError as exc:
-        raise SpecError(f"{path}: not valid YAML: {exc}") from None
+        raise error(f"{path}: not valid YAML: {exc}") from None
     if not isinstance(raw, dict):
-        raise SpecError(f"{path}: expected a mapping at the top level")
+        raise error(f"{path}: expected a mapping at the top level")
     return raw
 
 
 def load_spec(path: str | Path) -> FeatureSpec:
     """Read and validate a feature spec; errors name the file and the bad key."""
-    raw = read_yaml(path)
+    return parse_spec(read_yaml(path), str(path))
+
+
+def parse_spec(raw: dict[str, Any], source: str) -> FeatureSpec:
+    """Validate a feature spec already read from `source`."""
     try:
         return FeatureSpec.model_validate(raw)
     except ValidationError as exc:
-        raise SpecError(format_validation_error(exc, str(path))) from None
+        raise SpecError(format_validation_error(exc, source)) from None
 
 
 def diff_records(

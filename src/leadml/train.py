@@ -75,9 +75,8 @@ def split_windows(
     out = {}
     for name, idx in cuts.items():
         frame = leads.frame.iloc[idx].reset_index(drop=True)
-        out[name] = Window(
-            name, frame, encoder.transform(frame), leads.y[idx], _weeks(frame, config)
-        )
+        weeks, _ = weeks_and_capacity(frame, config.capacity)
+        out[name] = Window(name, frame, encoder.transform(frame), leads.y[idx], weeks)
     return out
 
 
@@ -90,10 +89,6 @@ def weeks_and_capacity(frame: pd.DataFrame, capacity: CapacityConfig) -> tuple[n
         per_week = round(capacity.share * len(frame)) if capacity.share else capacity.leads_per_week
         return np.zeros(len(frame), dtype=np.int64), max(1, int(per_week))
     return evaluate.week_of(frame["__timestamp__"]), int(capacity.leads_per_week)
-
-
-def _weeks(frame: pd.DataFrame, config: TrainingConfig) -> np.ndarray:
-    return weeks_and_capacity(frame, config.capacity)[0]
 
 
 def capacity_of(window: Window, config: TrainingConfig) -> int:
