@@ -14,6 +14,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from leadml.calibration import choose_calibrator
 from leadml.data import check_leads
 from leadml.errors import ConfigError, DataError
+from leadml.explain import TreeExplainer
 from leadml.spec import FeatureSpec
 
 DEFAULT_PARAMS: dict[str, Any] = {
@@ -202,10 +203,20 @@ class LeadScorer(ClassifierMixin, BaseEstimator):
         return {n: float(g / total) for n, g in zip(self.feature_names_, gain, strict=True)}
 
     def contributions(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
-        """Exact per-feature contributions to the raw score (TreeSHAP), plus the bias column."""
-        return self.booster_.predict(
-            self._encode(X), pred_contrib=True, num_iteration=self.best_iteration_
-        )
+        """Exact per-feature contributions to the raw score (TreeSHAP), plus the bias column.
+
+        Equal to LightGBM's `pred_contrib`, computed by `TreeExplainer` (built on first use).
+        """
+        if getattr(self, "explainer_", None) is None:
+            self.explainer_ = TreeExplainer(
+                self.booster_, self.best_iteration_, len(self.feature_names_)
+            )
+        return self.explainer_.contributions(self._encode(X))
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = super().__getstate__()
+        state.pop("explainer_", None)  # rebuilt from the booster on first use
+        return state
 
     def top_contributions(
         self, X: pd.DataFrame | np.ndarray, top: int = 3
