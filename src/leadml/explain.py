@@ -1,100 +1,66 @@
-"""Exact per-feature contributions (TreeSHAP) for boosters of small trees, fast enough to serve.
+"""The booster as lookup tables: fast raw scores and exact reasons for trees of two features.
 
-LightGBM's `pred_contrib` walks every tree for every lead (about 0.15 ms a lead for the demo
-model's ~2,000 trees). For a tree with k splits, a lead's path-dependent TreeSHAP values depend
-only on which way the lead goes at each of those k splits (2**k patterns), so they can be worked
-out once per pattern when the model loads. Scoring reasons is then: decide every split for every
-lead (vectorised), look up each tree's pattern, and add the values up per feature. The result is
-the same as `pred_contrib` to rounding; boosters with bigger trees fall back to `pred_contrib`.
+A tree that splits on at most two features is a function of those two features only, and so is
+a sum of such trees. Binning each feature at every threshold the booster uses (plus rows for
+other categories, zero-as-missing and NaN) turns each feature pair's trees into one small table
+of summed leaf values, and, because path-dependent TreeSHAP is additive over trees, into two
+tables of exact SHAP values. Scoring a lead is then one lookup per feature pair instead of a
+walk through every tree: the demo model's ~2,000 depth-2 trees become about 150 lookups.
+Raw scores equal `booster.predict(raw_score=True)` and contributions equal `pred_contrib=True`
+to rounding; boosters with a tree on three or more features fall back to LightGBM itself.
 """
 
 from __future__ import annotations
-
-import itertools
-import math
-from dataclasses import dataclass
 
 import lightgbm as lgb
 import numpy as np
 import scipy.sparse as sp
 
-MAX_SPLITS = 4  # at most 16 patterns per tree: num_leaves <= 5
-CHUNK = 128  # leads per block: keeps the per-split matrices in cache (512 is 2x slower)
+MAX_CELLS = 4_000_000  # table cells across all feature pairs (~100 MB of tables)
 _ZERO = 1e-35  # LightGBM's kZeroThreshold
 
 
-@dataclass
-class _Node:
-    feature: int
-    categorical: bool
-    threshold: float
-    categories: frozenset[int]
-    default_left: bool
-    missing_type: str  # "None", "Zero" or "NaN"
-    left: dict
-    right: dict
-
-
-def _internal_nodes(tree: dict) -> list[dict]:
-    """The tree's split nodes in depth-first order (the bit order of a pattern)."""
-    out, stack = [], [tree]
-    while stack:
-        node = stack.pop()
-        if "split_index" in node:
-            out.append(node)
-            stack.extend([node["right_child"], node["left_child"]])
-    return out
+def _children(node: dict) -> tuple[dict, dict]:
+    return node["left_child"], node["right_child"]
 
 
 def _count(node: dict) -> float:
     return float(node["internal_count"] if "split_index" in node else node.get("leaf_count", 0))
 
 
-def _expectation(node: dict, players: frozenset[int], goes_left: dict[int, bool]) -> float:
-    """E[tree | the features in `players` known], path-dependent (weights = training counts)."""
+def _features(node: dict) -> set[int]:
+    if "split_index" not in node:
+        return set()
+    left, right = _children(node)
+    return {node["split_feature"]} | _features(left) | _features(right)
+
+
+def _splits(node: dict) -> list[dict]:
+    if "split_index" not in node:
+        return []
+    left, right = _children(node)
+    return [node, *_splits(left), *_splits(right)]
+
+
+def _expectation(node: dict, known: set[int], left: dict[int, np.ndarray]) -> np.ndarray | float:
+    """E[tree | the features in `known`] on every table cell, path-dependent: an unknown
+    feature's split averages its children by training counts (as TreeSHAP does)."""
     if "split_index" not in node:
         return float(node["leaf_value"])
-    if node["split_feature"] in players:
-        child = node["left_child"] if goes_left[node["split_index"]] else node["right_child"]
-        return _expectation(child, players, goes_left)
-    left, right = node["left_child"], node["right_child"]
-    total = _count(left) + _count(right)
-    if total <= 0:
-        return 0.5 * (
-            _expectation(left, players, goes_left) + _expectation(right, players, goes_left)
-        )
-    return (
-        _count(left) * _expectation(left, players, goes_left)
-        + _count(right) * _expectation(right, players, goes_left)
-    ) / total
+    a, b = _children(node)
+    ea, eb = _expectation(a, known, left), _expectation(b, known, left)
+    if node["split_feature"] in known:
+        return np.where(left[node["split_index"]], ea, eb)
+    total = _count(a) + _count(b)
+    wa = _count(a) / total if total > 0 else 0.5
+    return wa * ea + (1.0 - wa) * eb
 
 
-def _shapley(tree: dict, features: list[int], goes_left: dict[int, bool]) -> list[float]:
-    """Exact Shapley values of one tree's features for one decision pattern."""
-    m = len(features)
-    value: dict[frozenset[int], float] = {}
-    for r in range(m + 1):
-        for subset in itertools.combinations(features, r):
-            s = frozenset(subset)
-            value[s] = _expectation(tree, s, goes_left)
-    out = []
-    for f in features:
-        others = [g for g in features if g != f]
-        phi = 0.0
-        for r in range(len(others) + 1):
-            weight = math.factorial(r) * math.factorial(m - r - 1) / math.factorial(m)
-            for subset in itertools.combinations(others, r):
-                s = frozenset(subset)
-                phi += weight * (value[s | {f}] - value[s])
-        out.append(phi)
-    return out
+class PairTables:
+    """A LightGBM booster compiled to lookup tables per feature pair (see the module docstring).
 
-
-class TreeExplainer:
-    """Per-lead feature contributions to a booster's raw score, equal to `pred_contrib`.
-
-    `contributions(X)` returns leads x (features + 1), the last column the expected raw score,
-    exactly as `booster.predict(X, pred_contrib=True)` does.
+    `exact` is False when some tree reads three or more features (or the tables would be too
+    big); `raw_score` and `contributions` then call LightGBM.
     """
 
     def __init__(self, booster: lgb.Booster, num_iteration: int, n_features: int):
@@ -102,86 +68,116 @@ class TreeExplainer:
         self.num_iteration = num_iteration
         self.n_features = n_features
         trees = booster.dump_model(num_iteration=num_iteration)["tree_info"][:num_iteration]
-        self.exact_table = bool(trees) and max(t["num_leaves"] - 1 for t in trees) <= MAX_SPLITS
-        if self.exact_table:
-            self._build(trees)
+        roots = [t["tree_structure"] for t in trees]
+        groups: dict[tuple[int, int], list[dict]] = {}
+        for root in roots:
+            used = sorted(_features(root))
+            if len(used) > 2:
+                self.exact = False
+                return
+            a, b = [*used, n_features, n_features][:2]  # n_features: the always-0 bin column
+            groups.setdefault((a, b), []).append(root)
+        self.expected_value = float(sum(_expectation(r, set(), {}) for r in roots))
+        nodes_on: list[list[dict]] = [[] for _ in range(n_features)]
+        for root in roots:
+            for node in _splits(root):
+                nodes_on[node["split_feature"]].append(node)
+        self._bins = [_decision_table(nodes) for nodes in nodes_on]
+        width = [table.shape[0] for _, _, table in self._bins] + [1]
+        cells = sum(width[a] * width[b] for a, b in groups)
+        self.exact = cells <= MAX_CELLS
+        if self.exact:
+            self._compile(groups, nodes_on, width)
 
-    def _build(self, trees: list[dict]) -> None:
-        k = max(1, max(t["num_leaves"] - 1 for t in trees))
-        n_trees, n_patterns = len(trees), 2**k
-        splits: list[list[tuple[int, int, dict]]] = [[] for _ in range(self.n_features)]
-        values = np.zeros((n_trees, n_patterns, k))
-        self.expected_value = sum(_expectation(t["tree_structure"], frozenset(), {}) for t in trees)
-        slot_feature = np.zeros((n_trees, k), dtype=np.intp)
-        for t, tree in enumerate(trees):
-            root = tree["tree_structure"]
-            nodes = _internal_nodes(root)
-            features = sorted({n["split_feature"] for n in nodes})
-            slot_feature[t, : len(features)] = features
-            for j, node in enumerate(nodes):
-                splits[node["split_feature"]].append((t, j, node))
-            for pattern in range(n_patterns if nodes else 0):
-                goes_left = {n["split_index"]: bool(pattern >> j & 1) for j, n in enumerate(nodes)}
-                values[t, pattern, : len(features)] = _shapley(root, features, goes_left)
-        # Per feature: its value's bin (thresholds, categories, missing) -> every split on it.
-        self._bins: list[tuple[str, np.ndarray]] = []
-        self._tables: list[np.ndarray] = []
-        rows, cols, bits = [], [], []
-        column = 0
-        for on_f in splits:
-            kind, edges, table = _decision_table([node for _, _, node in on_f])
-            self._bins.append((kind, edges))
-            self._tables.append(table)
-            for i, (t, j, _) in enumerate(on_f):
-                rows.append(column + i)
-                cols.append(t)
-                bits.append(1 << j)
-            column += len(on_f)
-        # decisions (leads x splits, grouped by feature) @ bits -> each tree's pattern
-        self._bits = sp.csr_matrix((bits, (rows, cols)), shape=(column, n_trees), dtype=np.float64)
-        self._values = [np.ascontiguousarray(values[:, :, s].ravel()) for s in range(k)]
-        self._tree_base = np.arange(n_trees, dtype=np.float64) * n_patterns
-        # (tree, slot) -> the feature it belongs to; empty slots add zeros to feature 0
-        self._spread = [
+    def _compile(self, groups, nodes_on, width) -> None:
+        column = {id(n): i for nodes in nodes_on for i, n in enumerate(nodes)}
+        value, phi_a, phi_b, offset = [], [], [], []
+        start = 0
+        for (a, b), roots in groups.items():
+            ia, ib = np.meshgrid(np.arange(width[a]), np.arange(width[b]), indexing="ij")
+            cell_bin = {a: ia.ravel(), b: ib.ravel()}
+            v = np.zeros(ia.size)
+            pa, pb = np.zeros(ia.size), np.zeros(ia.size)
+            for root in roots:
+                left = {
+                    n["split_index"]: self._bins[n["split_feature"]][2][
+                        cell_bin[n["split_feature"]], column[id(n)]
+                    ]
+                    > 0.5
+                    for n in _splits(root)
+                }
+                full = _expectation(root, {a, b}, left)
+                none = _expectation(root, set(), left)
+                only_a = _expectation(root, {a}, left)
+                only_b = _expectation(root, {b}, left)
+                v = v + full
+                if b == self.n_features:  # one feature: it gets everything
+                    pa = pa + (full - none)
+                else:  # Shapley values of a two-player game
+                    pa = pa + 0.5 * ((only_a - none) + (full - only_b))
+                    pb = pb + 0.5 * ((only_b - none) + (full - only_a))
+            value.append(np.broadcast_to(v, ia.size))
+            phi_a.append(np.broadcast_to(pa, ia.size))
+            phi_b.append(np.broadcast_to(pb, ia.size))
+            offset.append(start)
+            start += ia.size
+        pairs = np.array(list(groups), dtype=np.intp)
+        self._a, self._b = pairs[:, 0], pairs[:, 1]
+        self._stride = np.array([width[b] for b in self._b], dtype=np.intp)
+        self._offset = np.array(offset, dtype=np.intp)
+        self._value = np.concatenate(value)
+        self._phi_a, self._phi_b = np.concatenate(phi_a), np.concatenate(phi_b)
+        g = len(pairs)
+        # pair -> feature, for adding each pair's share into the feature's total
+        self._to_a, self._to_b = (
             sp.csr_matrix(
-                (np.ones(n_trees), (np.arange(n_trees), slot_feature[:, s])),
-                shape=(n_trees, self.n_features),
+                (
+                    np.ones(int((f < self.n_features).sum())),
+                    (np.flatnonzero(f < self.n_features), f[f < self.n_features]),
+                ),
+                shape=(g, self.n_features),
             )
-            for s in range(k)
-        ]
+            for f in (self._a, self._b)
+        )
 
-    def _decisions(self, X: np.ndarray) -> np.ndarray:
-        """Whether LightGBM sends each lead left at each split (splits grouped by feature)."""
-        parts = []
-        for f, ((kind, edges), table) in enumerate(zip(self._bins, self._tables, strict=True)):
+    def bins(self, X: np.ndarray) -> np.ndarray:
+        """Each lead's bin per feature, and a last always-0 column for one-feature tables."""
+        out = np.zeros((len(X), self.n_features + 1), dtype=np.intp)
+        for f, (kind, edges, table) in enumerate(self._bins):
             if table.shape[1] == 0:
                 continue
             x = X[:, f]
+            nan = np.isnan(x)
             if kind == "categorical":
-                other = len(edges)  # edges: the categories seen in splits, 0..other-1
-                bins = np.where((x >= 0) & (x < other), np.nan_to_num(x, nan=-1.0), other)
-                bins = bins.astype(np.intp)
+                other = len(edges)  # edges: the category codes 0..other-1 that splits name
+                inside = (x >= 0) & (x < other)
+                out[:, f] = np.where(inside, np.where(nan, 0.0, x), other).astype(np.intp)
             else:
-                bins = np.searchsorted(edges, x, side="left")
-            bins[np.isnan(x)] = table.shape[0] - 1
-            if kind == "numeric_zero":
-                bins[np.abs(x) <= _ZERO] = table.shape[0] - 2
-            parts.append(table[bins])
-        return np.hstack(parts)
+                out[:, f] = np.searchsorted(edges, x, side="left")
+                if kind == "numeric_zero":
+                    out[np.abs(x) <= _ZERO, f] = table.shape[0] - 2
+            out[nan, f] = table.shape[0] - 1
+        return out
+
+    def _cells(self, X: np.ndarray) -> np.ndarray:
+        bins = self.bins(X)
+        return self._offset + bins[:, self._a] * self._stride + bins[:, self._b]
+
+    def raw_score(self, X: np.ndarray) -> np.ndarray:
+        """The booster's raw score (log-odds) per lead."""
+        if not self.exact:
+            return self.booster.predict(X, raw_score=True, num_iteration=self.num_iteration)
+        return self._value.take(self._cells(X)).sum(axis=1)
 
     def contributions(self, X: np.ndarray) -> np.ndarray:
-        """Exact TreeSHAP values per lead and feature, then the expected value."""
-        if not self.exact_table:
+        """Exact TreeSHAP values per lead and feature, then the expected value (the bias),
+        as `booster.predict(X, pred_contrib=True)` returns them."""
+        if not self.exact:
             return self.booster.predict(X, pred_contrib=True, num_iteration=self.num_iteration)
+        cells = self._cells(X)
         out = np.empty((len(X), self.n_features + 1))
+        out[:, :-1] = self._phi_a.take(cells) @ self._to_a + self._phi_b.take(cells) @ self._to_b
         out[:, -1] = self.expected_value
-        for start in range(0, len(X), CHUNK):
-            block = X[start : start + CHUNK]
-            pattern = (self._decisions(block) @ self._bits + self._tree_base).astype(np.intp)
-            total = np.zeros((len(block), self.n_features))
-            for values, spread in zip(self._values, self._spread, strict=True):
-                total += np.asarray(values.take(pattern) @ spread)
-            out[start : start + CHUNK, :-1] = total
         return out
 
 

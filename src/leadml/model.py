@@ -14,7 +14,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from leadml.calibration import choose_calibrator
 from leadml.data import check_leads
 from leadml.errors import ConfigError, DataError
-from leadml.explain import TreeExplainer
+from leadml.explain import PairTables
 from leadml.spec import FeatureSpec
 
 DEFAULT_PARAMS: dict[str, Any] = {
@@ -183,11 +183,16 @@ class LeadScorer(ClassifierMixin, BaseEstimator):
         return self
 
     # -- scoring ----------------------------------------------------------------------------
+    @property
+    def tables_(self) -> PairTables:
+        """The booster as lookup tables (built on first use, not pickled)."""
+        if getattr(self, "_tables", None) is None:
+            self._tables = PairTables(self.booster_, self.best_iteration_, len(self.feature_names_))
+        return self._tables
+
     def decision_function(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
         """The booster's raw score (log-odds before calibration)."""
-        return self.booster_.predict(
-            self._encode(X), raw_score=True, num_iteration=self.best_iteration_
-        )
+        return self.tables_.raw_score(self._encode(X))
 
     def predict_proba(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
         p = self.calibrator_(self.decision_function(X))
@@ -203,19 +208,13 @@ class LeadScorer(ClassifierMixin, BaseEstimator):
         return {n: float(g / total) for n, g in zip(self.feature_names_, gain, strict=True)}
 
     def contributions(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
-        """Exact per-feature contributions to the raw score (TreeSHAP), plus the bias column.
-
-        Equal to LightGBM's `pred_contrib`, computed by `TreeExplainer` (built on first use).
-        """
-        if getattr(self, "explainer_", None) is None:
-            self.explainer_ = TreeExplainer(
-                self.booster_, self.best_iteration_, len(self.feature_names_)
-            )
-        return self.explainer_.contributions(self._encode(X))
+        """Exact per-feature contributions to the raw score (TreeSHAP), plus the bias column,
+        as LightGBM's `pred_contrib` gives them."""
+        return self.tables_.contributions(self._encode(X))
 
     def __getstate__(self) -> dict[str, Any]:
         state = super().__getstate__()
-        state.pop("explainer_", None)  # rebuilt from the booster on first use
+        state.pop("_tables", None)  # rebuilt from the booster on first use
         return state
 
     def top_contributions(
