@@ -12,10 +12,13 @@ to rounding; boosters with a tree on three or more features fall back to LightGB
 
 from __future__ import annotations
 
+import bisect
+
 import lightgbm as lgb
 import numpy as np
 import scipy.sparse as sp
 
+SMALL = 4  # up to this many leads, bins are found value by value
 MAX_CELLS = 4_000_000  # table cells across all feature pairs (~100 MB of tables)
 _ZERO = 1e-35  # LightGBM's kZeroThreshold
 
@@ -83,6 +86,19 @@ class PairTables:
             for node in _splits(root):
                 nodes_on[node["split_feature"]].append(node)
         self._bins = [_decision_table(nodes) for nodes in nodes_on]
+        self._scalar_bins = [
+            (
+                f,
+                (
+                    kind,
+                    edges.tolist(),
+                    table.shape[0] - 1,
+                    table.shape[0] - 2 if kind == "numeric_zero" else None,
+                ),
+            )
+            for f, (kind, edges, table) in enumerate(self._bins)
+            if table.shape[1]
+        ]
         width = [table.shape[0] for _, _, table in self._bins] + [1]
         cells = sum(width[a] * width[b] for a, b in groups)
         self.exact = cells <= MAX_CELLS
@@ -142,6 +158,8 @@ class PairTables:
 
     def bins(self, X: np.ndarray) -> np.ndarray:
         """Each lead's bin per feature, and a last always-0 column for one-feature tables."""
+        if len(X) <= SMALL:
+            return self._bins_few(X)
         out = np.zeros((len(X), self.n_features + 1), dtype=np.intp)
         for f, (kind, edges, table) in enumerate(self._bins):
             if table.shape[1] == 0:
@@ -158,6 +176,24 @@ class PairTables:
                     out[np.abs(x) <= _ZERO, f] = table.shape[0] - 2
             out[nan, f] = table.shape[0] - 1
         return out
+
+    def _bins_few(self, X: np.ndarray) -> np.ndarray:
+        """`bins` for a few leads, value by value (numpy's per-call cost dominates there)."""
+        rows = []
+        for lead in X.tolist():
+            row = [0] * (self.n_features + 1)
+            for f, (kind, edges, last, zero_bin) in self._scalar_bins:
+                x = lead[f]
+                if x != x:  # NaN
+                    row[f] = last
+                elif kind == "categorical":
+                    row[f] = int(x) if 0 <= x < len(edges) else len(edges)
+                elif zero_bin is not None and abs(x) <= _ZERO:
+                    row[f] = zero_bin
+                else:
+                    row[f] = bisect.bisect_left(edges, x)
+            rows.append(row)
+        return np.array(rows, dtype=np.intp).reshape(len(X), self.n_features + 1)
 
     def _cells(self, X: np.ndarray) -> np.ndarray:
         bins = self.bins(X)

@@ -229,33 +229,54 @@ class LeadScorer(ClassifierMixin, BaseEstimator):
     def reasons(self, X: pd.DataFrame | np.ndarray, top: int = 3) -> list[list[Reason]]:
         """The `top` largest contributions per lead, phrased with the spec's descriptions."""
         encoded, order, contrib = self.top_contributions(X, top)
-        texts = self.phrase(encoded, order, contrib)
-        out = []
-        for i in range(len(encoded)):
-            lead = []
-            for k, j in enumerate(order[i]):
-                f, c = self.spec.features[j], float(contrib[i, k])
-                value = _display(encoded[i, j], f.kind, f.allowed)
-                direction = "raises" if c > 0 else "lowers"
-                lead.append(Reason(f.name, value, round(c, 4), direction, texts[k][i]))
-            out.append(lead)
-        return out
+        values, texts = self.describe(encoded, order, contrib)
+        names = np.array(self.spec.names, dtype=object)[order].tolist()
+        sizes = np.round(contrib, 4).tolist()
+        return [
+            [
+                Reason(
+                    names[i][k],
+                    values[k][i],
+                    sizes[i][k],
+                    "raises" if sizes[i][k] > 0 else "lowers",
+                    texts[k][i],
+                )
+                for k in range(order.shape[1])
+            ]
+            for i in range(len(encoded))
+        ]
 
     def phrase(
         self, encoded: np.ndarray, order: np.ndarray, contrib: np.ndarray
     ) -> list[np.ndarray]:
-        """Reason texts per rank, built column-wise (fast for large batches)."""
+        """Reason texts per rank (see `describe`)."""
+        return self.describe(encoded, order, contrib)[1]
+
+    def describe(
+        self, encoded: np.ndarray, order: np.ndarray, contrib: np.ndarray
+    ) -> tuple[list[list[str]], list[list[str]]]:
+        """Per rank: each lead's reason value as shown, and its text. Built per feature and
+        distinct value, not per lead, so large batches stay cheap."""
         features = self.spec.features
-        out = []
+        values, texts = [], []
         for k in range(order.shape[1]):
+            shown = np.empty(len(encoded), dtype=object)
             text = np.empty(len(encoded), dtype=object)
             for j in np.unique(order[:, k]):
                 rows = np.flatnonzero(order[:, k] == j)
                 f = features[j]
-                values = [_display(v, f.kind, f.allowed) for v in encoded[rows, j]]
-                ups = contrib[rows, k] > 0
-                for r, v, up in zip(rows, values, ups, strict=True):
-                    verb = "raises" if up else "lowers"
-                    text[r] = f"{f.name} = {v} {verb} the chance ({f.description})"
-            out.append(text)
-        return out
+                distinct, inverse = np.unique(encoded[rows, j], return_inverse=True)
+                show = [_display(v, f.kind, f.allowed) for v in distinct]
+                phrases = {
+                    verb: np.array(
+                        [f"{f.name} = {v} {verb} the chance ({f.description})" for v in show],
+                        dtype=object,
+                    )
+                    for verb in ("raises", "lowers")
+                }
+                shown[rows] = np.array(show, dtype=object)[inverse]
+                up = contrib[rows, k] > 0
+                text[rows] = np.where(up, phrases["raises"][inverse], phrases["lowers"][inverse])
+            values.append(shown.tolist())
+            texts.append(text.tolist())
+        return values, texts

@@ -181,13 +181,36 @@ class AgreedRules(_Strict):
             with np.errstate(invalid="ignore"):
                 for i, lo, hi in t.ranges:
                     fired[:, i] = (values >= lo) & (values <= hi)
+        return self._total(fired, index=frame.index)
+
+    def score_encoded(self, X: np.ndarray, spec: FeatureSpec) -> RulesScore:
+        """Score leads already encoded by the spec (`model.LeadEncoder`: one column per feature,
+        categories as their index in `allowed`, booleans 0/1, NaN when missing)."""
+        c = self._compiled
+        where = {f.name: (j, f) for j, f in enumerate(spec.features)}
+        fired = np.zeros((len(X), len(c.names)), dtype=bool)
+        for t in c.plan:
+            j, f = where[t.feature]
+            x = X[:, j]
+            for value, hits in t.by_value.items():
+                code = f.allowed.index(value) if f.kind == "categorical" else float(bool(value))
+                for i in hits:
+                    fired[:, i] |= x == code
+            for i in t.on_missing:
+                fired[:, i] = np.isnan(x)
+            for i, lo, hi in t.ranges:  # NaN compares False: a missing value fires no range
+                fired[:, i] = (x >= lo) & (x <= hi)
+        return self._total(fired)
+
+    def _total(self, fired: np.ndarray, index: pd.Index | None = None) -> RulesScore:
+        c = self._compiled
         contrib = fired * np.array(c.points)
         slot_of = np.array(c.slot_of)
         points = contrib[:, slot_of < 0].sum(axis=1)
         for k, cap in enumerate(c.caps):
             points += np.minimum(contrib[:, slot_of == k].sum(axis=1), cap)
         verdict = points >= self.sales_ready_points
-        return RulesScore(points, fired, self.rule_names, verdict, index=frame.index)
+        return RulesScore(points, fired, self.rule_names, verdict, index=index)
 
     def score_lead(
         self, lead: Mapping[str, Any], spec: FeatureSpec | None = None

@@ -90,7 +90,7 @@ class LeadModel:
                 if progress is not None:
                     progress(min(len(encoded), start + REASON_CHUNK), len(encoded))
             for k in range(reasons):
-                out[f"reason_{k + 1}"] = np.concatenate([part[k] for part in parts])
+                out[f"reason_{k + 1}"] = [text for part in parts for text in part[k]]
         rules = self.rules.score(checked.frame, spec)
         for col, values in rules.to_frame().items():
             out[col] = values.to_numpy()

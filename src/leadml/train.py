@@ -22,7 +22,7 @@ from leadml.errors import ConfigError, DataError, SpecError
 from leadml.model import LeadEncoder, LeadScorer
 from leadml.rules import load_rules
 from leadml.scoring import LeadModel
-from leadml.spec import load_spec
+from leadml.spec import FeatureSpec, load_spec
 
 log = logging.getLogger(__name__)
 WINDOWS = ("train", "calibration", "test")
@@ -94,6 +94,16 @@ def weeks_and_capacity(frame: pd.DataFrame, capacity: CapacityConfig) -> tuple[n
 def capacity_of(window: Window, config: TrainingConfig) -> int:
     """Leads sales can work per 'week' in this window."""
     return weeks_and_capacity(window.frame, config.capacity)[1]
+
+
+def seen_categories(X: np.ndarray, spec: FeatureSpec) -> dict[str, list[str]]:
+    """Per categorical feature, the allowed values that occur in the encoded training leads."""
+    out = {}
+    for j, f in enumerate(spec.features):
+        if f.kind == "categorical":
+            codes = np.unique(X[:, j][~np.isnan(X[:, j])]).astype(int)
+            out[f.name] = [f.allowed[c] for c in codes]
+    return out
 
 
 def train(
@@ -221,6 +231,7 @@ def train(
         "calibration": scorer.calibrator_.method,
         "capacity": config.capacity.model_dump(),
         "metrics": metrics,
+        "seen_categories": seen_categories(train_w.X, spec),
     }
     lead_model = LeadModel(
         scorer, rules, rules_calibrator, float(threshold), dict(config.bands), info

@@ -461,6 +461,21 @@ def test_score_and_score_lead_agree(shipped: AgreedRules, spec: FeatureSpec, cat
     assert 0 < scored.verdict.sum() < 200
 
 
+def test_score_encoded_agrees_with_score(shipped: AgreedRules, spec: FeatureSpec) -> None:
+    from leadml.data import check_leads
+    from leadml.model import LeadEncoder
+
+    leads = random_leads(spec, 300, seed=5)
+    frame = pd.DataFrame.from_records(leads, columns=spec.names)
+    frame = frame.rename(columns={f.name: f.source for f in spec.features})
+    checked = check_leads(frame, spec, require_label=False, require_id=False, unseen={})
+    expected = shipped.score(checked.frame, spec)
+    got = shipped.score_encoded(LeadEncoder(spec).transform(checked.frame), spec)
+    np.testing.assert_array_equal(got.points, expected.points)
+    np.testing.assert_array_equal(got.fired, expected.fired)
+    np.testing.assert_array_equal(got.verdict, expected.verdict)
+
+
 def test_to_frame(tiny: AgreedRules, spec: FeatureSpec) -> None:
     frame = pd.DataFrame(
         {"web_visits": [5, 0], "email_clicks": [3, 0], "days_since_last_activity": [0, 0],
