@@ -7,9 +7,11 @@ STAMP := $(VENV)/.installed
 DEMO_ROWS ?= 200000
 DEMO_DATA := data/demo_leads.parquet
 PORT ?= 5000
+MODEL ?= champion
+SERVE_PORT ?= 3000
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo test lint format mlflow-ui bench lock clean
+.PHONY: help install demo serve bento test lint format mlflow-ui bench bench-serve lock clean
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -25,8 +27,16 @@ install: $(STAMP) ## Create .venv and install leadml with the locked dependencie
 $(DEMO_DATA): | $(STAMP)
 	$(BIN)/leadml synth --rows $(DEMO_ROWS) --seed 7 --out $(DEMO_DATA)
 
-demo: $(STAMP) $(DEMO_DATA) ## Generate demo leads, train, evaluate against the agreed rules, register in MLflow
+demo: $(STAMP) $(DEMO_DATA) ## Generate demo leads, train, evaluate against the agreed rules, register and promote in MLflow
 	$(BIN)/leadml train --config training/demo.yaml
+	$(BIN)/leadml promote || echo "Not promoted (see the gates above); 'make serve MODEL=challenger' serves it anyway."
+
+serve: $(STAMP) ## Serve MODEL (champion; challenger or a version) on http://127.0.0.1:3000 with a development API key
+	$(BIN)/leadml serve --model $(MODEL) --port $(SERVE_PORT) --dev-key
+
+bento: $(STAMP) ## Package the scoring API with `bentoml build` (loads MODEL from the registry to check it)
+	rm -rf dist && $(BIN)/python -m pip wheel --quiet --no-deps -w dist .
+	LEADML_MODEL=$(MODEL) LEADML_INSECURE_DEV=1 $(BIN)/bentoml build -f service/bentofile.yaml .
 
 test: $(STAMP) ## Check the shipped feature specs and rules, then run the test suite (offline)
 	$(BIN)/leadml features check features/lead_features.yaml --rules features/scoring_rules.yaml
@@ -50,6 +60,10 @@ bench: $(STAMP) ## Run the model-quality and training-scale benchmarks
 	$(BIN)/python bench/quality.py
 	$(BIN)/python bench/train_scale.py
 
+bench-serve: $(STAMP) ## Benchmark the scoring API with wrk (installs wrk from Debian's packages if missing)
+	@command -v wrk >/dev/null || { apt-get install -y -qq wrk >/dev/null || sudo apt-get install -y -qq wrk; }
+	$(BIN)/python bench/serve.py
+
 lock: ## Re-resolve and pin every dependency into requirements.lock
 	rm -rf .lockenv && $(PYTHON) -m venv .lockenv
 	.lockenv/bin/python -m pip install --quiet --quiet -e ".[dev]"
@@ -59,4 +73,4 @@ lock: ## Re-resolve and pin every dependency into requirements.lock
 	rm -rf .lockenv
 
 clean: ## Remove the virtualenv, caches and local MLflow state
-	rm -rf $(VENV) .pytest_cache .ruff_cache mlflow.db mlruns mlartifacts
+	rm -rf $(VENV) .pytest_cache .ruff_cache mlflow.db mlruns mlartifacts dist .leadml

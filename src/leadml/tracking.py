@@ -75,7 +75,7 @@ def _requirements() -> list[str]:
 
     runtime = [r for r in metadata.requires("leadml") or [] if "extra ==" not in r]
     names = [re.split(r"[<>=!~; \[]", r, maxsplit=1)[0] for r in runtime]
-    skip = {"bentoml", "typer", "rich"}
+    skip = {"bentoml", "fastapi", "httpx", "orjson", "typer", "rich"}  # the CLI's and the API's
     return [f"{n}=={metadata.version(n)}" for n in names if n not in skip]
 
 

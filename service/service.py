@@ -1,0 +1,118 @@
+"""The lead-scoring API a CRM calls: BentoML around `leadml.serving` (see service/README.md).
+
+Start it with `leadml serve` or `make serve`. Settings come from the environment
+(`LEADML_MODEL`, `LEADML_MODEL_NAME`, `MLFLOW_TRACKING_URI`, `LEADML_API_KEYS`, ...). The model is
+loaded by alias or version when this module is imported, before the server takes requests:
+the request models are generated from that model's feature spec.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import sys
+
+from leadml.runtime import configure
+
+configure()
+
+import bentoml  # noqa: E402
+import orjson  # noqa: E402
+from _bentoml_sdk.io_models import IOMixin  # noqa: E402  (bentoml is pinned: 1.4.39)
+from fastapi import FastAPI  # noqa: E402
+from pydantic import ValidationError  # noqa: E402
+from starlette.requests import Request  # noqa: E402
+from starlette.responses import Response  # noqa: E402
+
+from leadml.errors import LeadmlError  # noqa: E402
+from leadml.gate import ApiGate  # noqa: E402
+from leadml.serving import (  # noqa: E402
+    RequestBody,
+    ServiceSettings,
+    load_api,
+    request_models,
+    request_problems,
+)
+
+log = logging.getLogger("leadml.service")
+PROBLEM = "leadml_problem"
+
+try:
+    settings = ServiceSettings.from_env()
+    core = load_api(settings)
+except LeadmlError as exc:  # a clear line, not a traceback, and the server does not start
+    print(f"leadml: the scoring API cannot start: {exc}", file=sys.stderr)
+    raise SystemExit(2) from None
+if not settings.api_keys:
+    log.warning("leadml: INSECURE development mode: no API key is required")
+gc.collect()
+gc.freeze()  # the loaded model and libraries stay out of every later garbage collection
+
+
+class _Parsed(IOMixin, RequestBody):
+    """Request parsing with leadml's errors: a 4xx naming the lead and the field."""
+
+    @classmethod
+    async def from_http_request(cls, request: Request, serde) -> _Parsed:
+        body = await request.body()
+        try:
+            return cls.model_validate_json(body)
+        except ValidationError as exc:
+            setattr(request.state, PROBLEM, request_problems(exc, body))
+            return cls.model_construct(**dict.fromkeys(cls.model_fields))
+
+
+ScoreRequest, RulesRequest = request_models(
+    core.spec, settings.max_batch, settings.unknown_fields, base=_Parsed
+)
+
+
+def _json(payload: object, ctx: bentoml.Context, status: int = 200) -> Response:
+    ctx.response.status_code = status
+    return Response(orjson.dumps(payload), status_code=status, media_type="application/json")
+
+
+def _problem(ctx: bentoml.Context) -> Response | None:
+    problem = getattr(ctx.request.state, PROBLEM, None)
+    return None if problem is None else _json(problem[1], ctx, problem[0])
+
+
+model_info = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
+
+
+@model_info.get("/model", summary="What is being served", tags=["Service APIs"])
+def describe_model() -> dict:
+    """Version, alias, training window, evaluation of the model and the agreed rules,
+    threshold, band edges, spec hash and its sign-offs."""
+    return core.describe()
+
+
+@bentoml.asgi_app(model_info, path="/")
+@bentoml.service(
+    name="lead_qualifier",
+    workers=settings.workers,
+    traffic={"timeout": 60},
+    logging={"access": {"enabled": settings.access_log}},
+)
+class LeadService:
+    """Scores leads with the registered lead model, the agreed rules beside it."""
+
+    def __init__(self) -> None:
+        self.core = core
+
+    def __is_ready__(self) -> bool:
+        return self.core is not None
+
+    @bentoml.api(route="/score", input_spec=ScoreRequest)
+    async def score(self, leads: list, explain: bool, reasons: int, ctx: bentoml.Context):
+        """Per lead, in order: probability, band, sales_ready, reasons, the agreed rules'
+        points, fired rules, verdict and probability, agreement, warnings."""
+        return _problem(ctx) or _json(self.core.score(leads, explain, reasons), ctx)
+
+    @bentoml.api(route="/rules", input_spec=RulesRequest)
+    async def rules(self, leads: list, ctx: bentoml.Context):
+        """The agreed rules alone: points, fired rules, verdict and probability per lead."""
+        return _problem(ctx) or _json(self.core.rules_only(leads), ctx)
+
+
+LeadService.add_asgi_middleware(ApiGate, keys=settings.api_keys, max_body=settings.max_body)

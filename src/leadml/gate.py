@@ -1,0 +1,148 @@
+"""The scoring API's front door: API keys, request size and content type, as ASGI middleware.
+
+Checked before the framework parses anything, so a client's mistake costs almost nothing and
+always gets a 4xx with a JSON error.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import os
+from collections.abc import Awaitable, Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+from leadml.errors import ConfigError
+
+OPEN_PATHS = frozenset({"/livez", "/readyz", "/healthz"})  # health checks need no key
+KEYS_ENV, KEYS_FILE_ENV = "LEADML_API_KEYS", "LEADML_API_KEYS_FILE"
+MIN_KEY_LENGTH = 16
+
+Scope = dict[str, Any]
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+def load_api_keys(environ: dict[str, str] | None = None) -> list[str]:
+    """API keys from `LEADML_API_KEYS` (comma-separated) and the file `LEADML_API_KEYS_FILE`
+    names (one a line; blank lines and `#` comments skipped). Several keys at once let a key be
+    rotated without downtime."""
+    env = os.environ if environ is None else environ
+    keys = [k.strip() for k in env.get(KEYS_ENV, "").split(",") if k.strip()]
+    if path := env.get(KEYS_FILE_ENV):
+        file = Path(path)
+        if not file.is_file():
+            raise ConfigError(f"{KEYS_FILE_ENV}={path}: no such file")
+        for line in file.read_text().splitlines():
+            line = line.strip()
+            if line and not line.startswith("#"):
+                keys.append(line)
+    short = [k for k in keys if len(k) < MIN_KEY_LENGTH]
+    if short:
+        raise ConfigError(
+            f"{len(short)} API key(s) shorter than {MIN_KEY_LENGTH} characters; "
+            "use long random keys (e.g. `leadml serve --new-key` prints one)"
+        )
+    return keys
+
+
+def key_matches(given: bytes, keys: Iterable[bytes]) -> bool:
+    """Constant-time comparison against every key (no early exit on the first match)."""
+    found = False
+    for key in keys:
+        found |= hmac.compare_digest(given, key)
+    return found
+
+
+async def _reply(send: Send, status: int, payload: dict[str, Any], headers=()) -> None:
+    body = json.dumps(payload).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                *headers,
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+class ApiGate:
+    """ASGI middleware: 401 without a valid `Authorization: Bearer KEY` (except health checks),
+    415 for a body that is not JSON, 413 for a body over `max_body` bytes.
+
+    With no keys, every request passes the key check (the service refuses to start that way
+    unless run in insecure development mode).
+    """
+
+    def __init__(self, app: Any, keys: list[str], max_body: int):
+        self.app = app
+        self.keys = [k.encode() for k in keys]
+        self.max_body = max_body
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in OPEN_PATHS:
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope["headers"])
+        if self.keys:
+            auth = headers.get(b"authorization", b"")
+            scheme, _, given = auth.partition(b" ")
+            if scheme.lower() != b"bearer" or not key_matches(given.strip(), self.keys):
+                await _reply(
+                    send,
+                    401,
+                    {"error": "a valid API key is required: send 'Authorization: Bearer <key>'"},
+                    [(b"www-authenticate", b'Bearer realm="leadml"')],
+                )
+                return
+        if scope["method"] != "POST":
+            await self.app(scope, receive, send)
+            return
+        media = headers.get(b"content-type", b"application/json").split(b";")[0].strip().lower()
+        if media != b"application/json":
+            await _reply(
+                send,
+                415,
+                {"error": f"send the body as application/json, not {media.decode('latin-1')}"},
+            )
+            return
+        length = headers.get(b"content-length")
+        if length is not None and (not length.isdigit() or int(length) > self.max_body):
+            await _reply(send, 413, self._too_big())
+            return
+        # Read the body here (bounded), then hand it on: a chunked body cannot grow unchecked.
+        chunks, size = [], 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body:
+                await _reply(send, 413, self._too_big())
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        sent = False
+
+        async def replay() -> dict[str, Any]:
+            nonlocal sent
+            if not sent:
+                sent = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+    def _too_big(self) -> dict[str, str]:
+        return {
+            "error": f"the request body is larger than {self.max_body:,} bytes; "
+            "send fewer leads per request"
+        }

@@ -1,0 +1,468 @@
+"""Scoring leads on request: the request contract generated from the feature spec, and a path
+from validated JSON leads to the response that never builds a pandas frame.
+
+The BentoML service (`service/service.py`) is a thin shell around `LeadScoringAPI`; the same
+`LeadModel` object scores batch files (`leadml predict`) and requests, so both give the same
+probabilities for the same leads.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Literal, NotRequired
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
+from typing_extensions import TypedDict
+
+from leadml.errors import ConfigError
+from leadml.evaluate import assign_bands
+from leadml.scoring import LeadModel, agreement
+from leadml.spec import Feature, FeatureSpec
+
+DEFAULT_MAX_BATCH = 1_000
+DEFAULT_REASONS = 3
+UnknownFields = Literal["reject", "ignore"]
+
+
+@dataclass(frozen=True)
+class Served:
+    """Which registered model is being served."""
+
+    name: str
+    version: str
+    alias: str | None
+    run_id: str
+
+
+@dataclass(frozen=True)
+class ServiceSettings:
+    """How the scoring API runs; `from_env` reads the `LEADML_*` variables (see README)."""
+
+    model_name: str = "lead-qualifier"
+    model_ref: str = "champion"
+    max_batch: int = DEFAULT_MAX_BATCH
+    unknown_fields: UnknownFields = "reject"
+    max_body: int = 8 * 1024 * 1024
+    api_keys: list[str] = field(default_factory=list, repr=False)
+    insecure_dev: bool = False
+    workers: int = 1
+    access_log: bool = True
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> ServiceSettings:
+        from leadml.gate import load_api_keys
+
+        env = os.environ if environ is None else environ
+
+        def number(name: str, default: int, low: int) -> int:
+            raw = env.get(name, "").strip()
+            if not raw:
+                return default
+            if not raw.isdigit() or int(raw) < low:
+                raise ConfigError(f"{name}={raw}: expected a whole number >= {low}")
+            return int(raw)
+
+        def flag(name: str, default: bool) -> bool:
+            raw = env.get(name, "").strip().lower()
+            if not raw:
+                return default
+            if raw not in {"1", "true", "yes", "on", "0", "false", "no", "off"}:
+                raise ConfigError(f"{name}={raw}: expected 1/0, true/false, yes/no or on/off")
+            return raw in {"1", "true", "yes", "on"}
+
+        unknown = env.get("LEADML_UNKNOWN_FIELDS", "reject").strip() or "reject"
+        if unknown not in ("reject", "ignore"):
+            raise ConfigError(f"LEADML_UNKNOWN_FIELDS={unknown}: expected reject or ignore")
+        ref = env.get("LEADML_MODEL", "champion").strip() or "champion"
+        if ref.lower() == "latest":
+            raise ConfigError(
+                "LEADML_MODEL=latest: serve an alias (champion, challenger) or a version number, "
+                "so what is served is what was promoted"
+            )
+        max_batch = number("LEADML_MAX_BATCH", DEFAULT_MAX_BATCH, 1)
+        return cls(
+            model_name=env.get("LEADML_MODEL_NAME", "").strip() or "lead-qualifier",
+            model_ref=ref,
+            max_batch=max_batch,
+            unknown_fields=unknown,  # type: ignore[arg-type]
+            max_body=number("LEADML_MAX_BODY_BYTES", max(1 << 20, max_batch * 8192), 1024),
+            api_keys=load_api_keys(env),
+            insecure_dev=flag("LEADML_INSECURE_DEV", False),
+            workers=number("LEADML_WORKERS", 1, 1),
+            access_log=flag("LEADML_ACCESS_LOG", True),
+        )
+
+    def check_keys(self) -> None:
+        """No API key is only allowed in insecure development mode."""
+        if not self.api_keys and not self.insecure_dev:
+            raise ConfigError(
+                "no API key configured: set LEADML_API_KEYS (comma-separated) or "
+                "LEADML_API_KEYS_FILE (one key a line); for a local trial only, run insecurely "
+                "with LEADML_INSECURE_DEV=1 (`leadml serve --insecure-dev`)"
+            )
+
+
+def load_api(settings: ServiceSettings) -> LeadScoringAPI:
+    """The scoring API for the registered model the settings name (alias or version)."""
+    from leadml.registry import load_lead_model
+
+    settings.check_keys()
+    lead_model, resolved = load_lead_model(settings.model_name, settings.model_ref)
+    served = Served(resolved.name, resolved.version, resolved.alias, resolved.run_id)
+    return LeadScoringAPI(lead_model, served, settings.unknown_fields)
+
+
+# --- the request contract ------------------------------------------------------------------
+
+
+def _field_type(f: Feature) -> Any:
+    if f.kind == "categorical":
+        return Literal[tuple(f.allowed or [])]
+    if f.kind == "boolean":
+        return bool
+    lo, hi = f.range or (None, None)
+    return Annotated[float, Field(ge=lo, le=hi, allow_inf_nan=False)]
+
+
+def _field_doc(f: Feature) -> str:
+    doc = f"{f.description} Owner: {f.owner}; known at {f.known_at}. Missing: {f.missing}"
+    if f.direction:
+        never = "lowers" if f.direction == "increasing" else "raises"
+        doc += f" Agreed direction: {f.direction} (more of it never {never} the score)."
+    return doc
+
+
+def id_field(spec: FeatureSpec) -> str:
+    """The key a request's leads carry their id in: the spec's lead id column, or `lead_id`."""
+    return spec.lead_id or "lead_id"
+
+
+def lead_type(spec: FeatureSpec, unknown_fields: UnknownFields = "reject") -> type:
+    """One lead as the CRM sends it: every spec feature under its source column, all optional."""
+    fields: dict[str, Any] = {
+        id_field(spec): NotRequired[
+            Annotated[
+                str | int | None,
+                Field(description="The CRM's id for the lead, returned as given."),
+            ]
+        ]
+    }
+    for f in spec.features:
+        fields[f.source] = NotRequired[
+            Annotated[_field_type(f) | None, Field(description=_field_doc(f), title=f.name)]
+        ]
+    lead = TypedDict("Lead", fields)  # type: ignore[misc]
+    extra = "forbid" if unknown_fields == "reject" else "allow"
+    lead.__pydantic_config__ = ConfigDict(extra=extra)  # type: ignore[attr-defined]
+    return lead
+
+
+class RequestBody(BaseModel):
+    """Request bodies take no keys beyond their fields."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+def request_models(
+    spec: FeatureSpec,
+    max_batch: int = DEFAULT_MAX_BATCH,
+    unknown_fields: UnknownFields = "reject",
+    base: type[BaseModel] = RequestBody,
+) -> tuple[type[BaseModel], type[BaseModel]]:
+    """The bodies of POST /score and POST /rules, generated from the spec.
+
+    `base` (a `RequestBody` subclass) lets the service add its framework's request parsing.
+    """
+    lead = lead_type(spec, unknown_fields)
+    leads = Annotated[
+        list[lead],  # type: ignore[valid-type]
+        Field(min_length=1, max_length=max_batch, description=f"1 to {max_batch:,} leads."),
+    ]
+    score = create_model(
+        "ScoreRequest",
+        __base__=base,
+        leads=(leads, ...),
+        explain=(
+            bool,
+            Field(True, description="Return the reasons behind each score (costs a little)."),
+        ),
+        reasons=(
+            int,
+            Field(
+                DEFAULT_REASONS,
+                ge=1,
+                le=len(spec.features),
+                description="How many reasons per lead, largest first.",
+            ),
+        ),
+    )
+    rules = create_model(
+        "RulesRequest",
+        __base__=base,
+        leads=(leads, ...),
+    )
+    return score, rules
+
+
+def request_problems(exc: ValidationError, body: bytes) -> tuple[int, dict[str, Any]]:
+    """(status, JSON error) for a request that failed validation: each problem names the lead
+    (its index in `leads`, and its id when readable) and the field."""
+    ids: list[Any] = []
+    try:
+        raw = json.loads(body)
+        if isinstance(raw, dict) and isinstance(raw.get("leads"), list):
+            ids = [lead.get("lead_id") if isinstance(lead, dict) else None for lead in raw["leads"]]
+    except (ValueError, UnicodeDecodeError):
+        pass
+    problems = []
+    for err in exc.errors(include_url=False, include_input=False, include_context=False):
+        loc = list(err["loc"])
+        if err["type"] == "json_invalid":
+            return 400, {
+                "error": f"the request body is not valid JSON: {err['msg']}",
+                "problems": [{"lead": None, "field": None, "message": err["msg"]}],
+            }
+        lead = None
+        if len(loc) >= 2 and loc[0] == "leads" and isinstance(loc[1], int):
+            lead = loc[1]
+            loc = loc[2:]
+        field = ".".join(str(p) for p in loc) or None
+        message = err["msg"]
+        if err["type"] == "extra_forbidden":
+            message = "unknown field (not in the feature spec)"
+        elif err["type"] == "missing" and field == "leads":
+            message = "the body needs a 'leads' list"
+        problem: dict[str, Any] = {"lead": lead, "field": field, "message": message}
+        if lead is not None and lead < len(ids) and ids[lead] is not None:
+            problem["lead_id"] = ids[lead]
+        problems.append(problem)
+    first = problems[0]
+    where = ", ".join(
+        part
+        for part in (
+            f"lead {first['lead']}" if first["lead"] is not None else "",
+            f"field '{first['field']}'" if first["field"] else "",
+        )
+        if part
+    )
+    summary = f"{where}: {first['message']}" if where else first["message"]
+    more = f" (and {len(problems) - 1} more problem(s))" if len(problems) > 1 else ""
+    return 422, {"error": summary + more, "problems": problems}
+
+
+# --- scoring ---------------------------------------------------------------------------------
+
+
+def _names_per_row(mask: np.ndarray, names: list[str]) -> list[tuple[str, ...]]:
+    """The names whose column is True, per row, worked out once per distinct row."""
+    if len(mask) == 1:
+        return [tuple(names[j] for j in np.flatnonzero(mask[0]))]
+    if not len(mask):
+        return []
+    packed = np.packbits(mask, axis=1)
+    keys = packed.view(np.dtype((np.void, packed.shape[1]))).ravel()
+    _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+    found = [tuple(names[j] for j in np.flatnonzero(mask[i])) for i in first]
+    return [found[k] for k in inverse.reshape(-1)]
+
+
+class LeadScoringAPI:
+    """Everything the scoring API does, framework-free: encode, score, explain, describe."""
+
+    def __init__(
+        self, lead_model: LeadModel, served: Served, unknown_fields: UnknownFields = "reject"
+    ):
+        self.model = lead_model
+        self.served = served
+        self.unknown_fields = unknown_fields
+        spec = self.spec = lead_model.spec
+        self.id_key = id_field(spec)
+        self.known = {self.id_key, *(f.source for f in spec.features)}
+        self._sources = [f.source for f in spec.features]
+        self._names = np.array(spec.names, dtype=object)
+        self._columns = [
+            (f.source, {v: float(i) for i, v in enumerate(f.allowed)} if f.allowed else None)
+            for f in spec.features
+        ]
+        seen = lead_model.info.get("seen_categories") or {}
+        self._unseen = {  # allowed by the spec, but never in the training leads
+            j: {
+                float(i)
+                for i, v in enumerate(f.allowed or [])
+                if f.name in seen and v not in seen[f.name]
+            }
+            for j, f in enumerate(spec.features)
+            if f.kind == "categorical"
+        }
+        self._unseen = {j: codes for j, codes in self._unseen.items() if codes}
+        lead_model.scorer.tables_  # noqa: B018 -- build the lookup tables before the first lead
+        self.header = {
+            "model": served.name,
+            "version": served.version,
+            "alias": served.alias,
+            "spec_hash": lead_model.info.get("spec_hash", spec.content_hash),
+            "threshold": lead_model.threshold,
+        }
+
+    def encode(self, leads: list[dict[str, Any]]) -> np.ndarray:
+        """Validated leads -> the booster's float matrix (NaN when missing)."""
+        X = np.empty((len(leads), len(self._columns)))
+        nan = math.nan
+        for j, (column, codes) in enumerate(self._columns):
+            if codes is None:  # numpy reads None as NaN in a float column
+                X[:, j] = [lead.get(column) for lead in leads]
+            else:
+                code = codes.get
+                X[:, j] = [code(lead.get(column), nan) for lead in leads]
+        return X
+
+    def warnings(self, leads: list[dict[str, Any]], X: np.ndarray) -> list[list[str]]:
+        out: list[list[str]] = [[] for _ in leads]
+        spec = self.spec
+        missing = np.isnan(X)
+        rows = np.flatnonzero(missing.any(axis=1))
+        if len(rows):
+            texts: dict[tuple[str, ...], str] = {}
+            for i, names in zip(rows, _names_per_row(missing[rows], self._sources), strict=True):
+                text = texts.get(names)
+                if text is None:
+                    text = texts[names] = f"not given, scored as missing: {', '.join(names)}"
+                out[i].append(text)
+        for j, codes in self._unseen.items():
+            f = spec.features[j]
+            for i in np.flatnonzero(np.isin(X[:, j], list(codes))):
+                value = f.allowed[int(X[i, j])]
+                out[i].append(
+                    f"{f.source} = {value} never occurred in the training leads: "
+                    "scored as an unknown category"
+                )
+        if self.unknown_fields == "ignore":
+            for i, lead in enumerate(leads):
+                extra = sorted(lead.keys() - self.known)
+                if extra:
+                    out[i].append(f"unknown fields ignored: {', '.join(extra)}")
+        return out
+
+    def _rules(self, X: np.ndarray) -> tuple[Any, np.ndarray, list[dict[str, Any]]]:
+        model = self.model
+        rules = model.rules.score_encoded(X, self.spec)
+        probability = model.rules_calibrator(rules.points)
+        fired = _names_per_row(rules.fired, rules.rule_names)
+        out = [
+            {"points": pts, "fired": list(names), "sales_ready": ready, "probability": p}
+            for pts, names, ready, p in zip(
+                rules.points.tolist(),
+                fired,
+                rules.verdict.tolist(),
+                probability.tolist(),
+                strict=True,
+            )
+        ]
+        return rules, probability, out
+
+    def score(
+        self, leads: list[dict[str, Any]], explain: bool = True, reasons: int = DEFAULT_REASONS
+    ) -> dict[str, Any]:
+        """The POST /score response for validated leads, in request order."""
+        model = self.model
+        X = self.encode(leads)
+        p = model.scorer.predict_proba(X)[:, 1]
+        ready = p >= model.threshold
+        bands = assign_bands(p, model.bands)
+        rules, _, rules_out = self._rules(X)
+        agree = agreement(ready, rules.verdict)
+        warnings = self.warnings(leads, X)
+        why = self.reasons(X, reasons) if explain else None
+        key = self.id_key
+        out = []
+        for i, (lead, prob, band, yes) in enumerate(
+            zip(leads, p.tolist(), bands.tolist(), ready.tolist(), strict=True)
+        ):
+            one = {
+                "lead_id": lead.get(key),
+                "probability": prob,
+                "band": band,
+                "sales_ready": yes,
+                "reasons": why[i] if why is not None else None,
+                "rules": rules_out[i],
+                "agreement": agree[i],
+                "warnings": warnings[i],
+            }
+            out.append(one)
+        return {**self.header, "leads": out}
+
+    def reasons(self, X: np.ndarray, top: int) -> list[list[dict[str, Any]]]:
+        """Per lead, the `top` largest contributions: feature, value, direction, size, text."""
+        scorer = self.model.scorer
+        encoded, order, contrib = scorer.top_contributions(X, top)
+        values, texts = scorer.describe(encoded, order, contrib)
+        names = self._names[order].tolist()
+        sizes = np.round(contrib, 4).tolist()
+        ranks = range(order.shape[1])
+        return [
+            [
+                {
+                    "feature": names[i][k],
+                    "value": values[k][i],
+                    "direction": "raises" if sizes[i][k] > 0 else "lowers",
+                    "size": sizes[i][k],
+                    "text": texts[k][i],
+                }
+                for k in ranks
+            ]
+            for i in range(len(encoded))
+        ]
+
+    def rules_only(self, leads: list[dict[str, Any]]) -> dict[str, Any]:
+        """The POST /rules response: the agreed rules alone."""
+        X = self.encode(leads)
+        _, _, out = self._rules(X)
+        key = self.id_key
+        agreed = self.model.rules
+        return {
+            "rules_version": agreed.rules_version,
+            "rules_hash": agreed.content_hash,
+            "sales_ready_points": agreed.sales_ready_points,
+            "leads": [{"lead_id": lead.get(key), **r} for lead, r in zip(leads, out, strict=True)],
+        }
+
+    def describe(self) -> dict[str, Any]:
+        """The GET /model response: what is served, how it was trained and evaluated."""
+        model, info, spec = self.model, self.model.info, self.spec
+        metrics = info.get("metrics", {})
+
+        def part(who: str) -> dict[str, float | None]:
+            prefix = f"test_{who}_"
+            return {
+                k.removeprefix(prefix): (v if math.isfinite(v) else None)
+                for k, v in metrics.items()
+                if k.startswith(prefix)
+            }
+
+        return {
+            "model": self.served.name,
+            "version": self.served.version,
+            "alias": self.served.alias,
+            "run_id": self.served.run_id,
+            "trained_at": info.get("trained_at"),
+            "training_data": info.get("data", {}),
+            "windows": info.get("windows", {}),
+            "calibration": info.get("calibration"),
+            "metrics": {"model": part("model"), "rules": part("rules")},
+            "threshold": model.threshold,
+            "bands": model.bands,
+            "rules": {
+                "rules_version": model.rules.rules_version,
+                "rules_hash": model.rules.content_hash,
+                "sales_ready_points": model.rules.sales_ready_points,
+            },
+            "spec": {
+                "spec_version": spec.spec_version,
+                "spec_hash": info.get("spec_hash", spec.content_hash),
+                "signoffs": spec.signoffs(),
+            },
+        }
