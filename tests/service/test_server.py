@@ -4,17 +4,16 @@ server process that scores leads over HTTP and stops cleanly."""
 from __future__ import annotations
 
 import os
-import signal
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
+
+from leadml.process import free_port, running
 
 from .conftest import KEY, environ
 
@@ -55,42 +54,12 @@ def test_score_equals_batch_predict(api, registry, demo_frame, tmp_path):
     assert [s["agreement"] for s in served] == batch["agreement"].tolist()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_leadml_serve_runs_a_real_server(registry, leads, tmp_path):
-    port = _free_port()
-    env = {
-        **os.environ,
-        "MLFLOW_TRACKING_URI": registry,
-        "LEADML_API_KEYS": KEY,
-        "BENTOML_HOME": str(tmp_path / "bentoml"),
-    }
-    env.pop("LEADML_INSECURE_DEV", None)
-    log = (tmp_path / "server.log").open("w")
-    proc = subprocess.Popen(
-        [LEADML, "serve", "--model", "champion", "--port", str(port)],
-        cwd=tmp_path,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            assert proc.poll() is None, (tmp_path / "server.log").read_text()
-            try:
-                if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, (tmp_path / "server.log").read_text()
-            time.sleep(0.5)
+    env = {"MLFLOW_TRACKING_URI": registry, "LEADML_API_KEYS": KEY, "LEADML_INSECURE_DEV": ""}
+    env["BENTOML_HOME"] = str(tmp_path / "bentoml")
+    command = [LEADML, "serve", "--model", "champion", "--port", "{port}"]
+    with running(command, env=env, cwd=tmp_path, log=tmp_path / "server.log") as base:
+        assert httpx.get(f"{base}/readyz").status_code == 200
         auth = {"Authorization": f"Bearer {KEY}"}
         with httpx.Client(base_url=base, headers=auth, timeout=30) as client:
             r = client.post("/score", json={"leads": leads[:3]})
@@ -102,15 +71,6 @@ def test_leadml_serve_runs_a_real_server(registry, leads, tmp_path):
             assert client.get("/model").json()["alias"] == "champion"
             metrics = client.get("/metrics").text
             assert "bentoml_service_request_total" in metrics and 'endpoint="/score"' in metrics
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-        log.close()
-    assert proc.returncode is not None
 
 
 def test_a_model_that_cannot_load_stops_the_start(registry, tmp_path):
@@ -119,7 +79,7 @@ def test_a_model_that_cannot_load_stops_the_start(registry, tmp_path):
     service_dir = Path(__file__).resolve().parents[2] / "service"
     bentoml = str(Path(sys.executable).with_name("bentoml"))
     done = subprocess.run(
-        [bentoml, "serve", "service:LeadService", "--port", str(_free_port())],
+        [bentoml, "serve", "service:LeadService", "--port", str(free_port())],
         cwd=service_dir,
         env={**env, "BENTOML_HOME": str(tmp_path / "bentoml")},
         capture_output=True,
