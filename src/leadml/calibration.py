@@ -49,8 +49,8 @@ def fit_calibrator(score: np.ndarray, y: np.ndarray, method: str) -> Calibrator:
     raise ValueError(f"unknown calibration method {method!r}; use auto, isotonic, sigmoid or none")
 
 
-def _log_loss(y: np.ndarray, p: np.ndarray) -> float:
-    return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
+def _log_losses(y: np.ndarray, p: np.ndarray) -> np.ndarray:
+    return -(y * np.log(p) + (1 - y) * np.log(1 - p))
 
 
 def choose_calibrator(
@@ -60,21 +60,27 @@ def choose_calibrator(
 
     `auto` weighs isotonic, sigmoid and none (the booster's own probabilities): held-out log
     loss comes from k-fold cross-validation inside the calibration window (none fits nothing,
-    so its loss on the window is already held out); the winner is refitted on the whole window.
-    Returns it and each method's log loss.
+    so its loss on the window is already held out). A calibrator must beat none by more than
+    one standard error of the paired per-lead difference, so noise does not pick it; the winner
+    is refitted on the whole window. Returns it and each method's log loss.
     """
     score = np.asarray(score, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64)
-    methods = METHODS if method == "auto" else (method,)
-    losses: dict[str, float] = {}
-    if method == "auto":
-        cv = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
-        for m in methods:
-            held_out = np.empty_like(score)
-            for fit_idx, test_idx in cv.split(score, y):
-                held_out[test_idx] = fit_calibrator(score[fit_idx], y[fit_idx], m)(score[test_idx])
-            losses[m] = _log_loss(y, held_out)
-        best = min(losses, key=losses.get)
-    else:
-        best = method
+    if method != "auto":
+        return fit_calibrator(score, y, method), {}
+    cv = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+    per_lead: dict[str, np.ndarray] = {}
+    for m in METHODS:
+        held_out = np.empty_like(score)
+        for fit_idx, test_idx in cv.split(score, y):
+            held_out[test_idx] = fit_calibrator(score[fit_idx], y[fit_idx], m)(score[test_idx])
+        per_lead[m] = _log_losses(y, held_out)
+    losses = {m: float(v.mean()) for m, v in per_lead.items()}
+    eligible = ["none"]
+    for m in METHODS:
+        if m != "none":
+            gain = per_lead["none"] - per_lead[m]
+            if gain.mean() > gain.std(ddof=1) / np.sqrt(len(gain)):
+                eligible.append(m)
+    best = min(eligible, key=losses.get)
     return fit_calibrator(score, y, best), losses

@@ -47,10 +47,13 @@ def test_auto_prefers_sigmoid_on_logistic_truth_and_isotonic_on_a_step():
     assert chosen.method == "isotonic" and losses["isotonic"] < losses["sigmoid"]
 
 
-def test_auto_keeps_scores_that_are_already_calibrated():
-    score, truth, y = known_truth(n=50_000, scale=1.0, shift=0.0)  # score is the true log-odds
+@pytest.mark.parametrize("seed", range(6))
+def test_auto_keeps_scores_that_are_already_calibrated(seed):
+    """A calibrator fitted to noise can win by a hair on held-out loss; it must win by more
+    than the paired standard error to replace the booster's own probabilities."""
+    score, truth, y = known_truth(n=20_000, seed=seed, scale=1.0, shift=0.0)  # true log-odds
     chosen, losses = choose_calibrator(score, y, "auto")
-    assert chosen.method == "none" and losses["none"] <= min(losses.values())
+    assert chosen.method == "none", losses
     np.testing.assert_allclose(chosen(score), np.clip(truth, 1e-4, 1 - 1e-4))
 
 
