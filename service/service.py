@@ -25,7 +25,7 @@ from starlette.requests import Request  # noqa: E402
 from starlette.responses import Response  # noqa: E402
 
 from leadml.errors import LeadmlError  # noqa: E402
-from leadml.gate import ApiGate  # noqa: E402
+from leadml.gate import ApiGate, release_request_timers  # noqa: E402
 from leadml.serving import (  # noqa: E402
     RequestBody,
     ServiceSettings,
@@ -35,6 +35,7 @@ from leadml.serving import (  # noqa: E402
 )
 
 log = logging.getLogger("leadml.service")
+release_request_timers()
 PROBLEM = "leadml_problem"
 
 try:
@@ -45,8 +46,6 @@ except LeadmlError as exc:  # a clear line, not a traceback, and the server does
     raise SystemExit(2) from None
 if not settings.api_keys:
     log.warning("leadml: INSECURE development mode: no API key is required")
-gc.collect()
-gc.freeze()  # the loaded model and libraries stay out of every later garbage collection
 
 
 class _Parsed(IOMixin, RequestBody):
@@ -99,6 +98,8 @@ class LeadService:
 
     def __init__(self) -> None:
         self.core = core
+        gc.collect()
+        gc.freeze()  # the model, libraries and app stay out of every later garbage collection
 
     def __is_ready__(self) -> bool:
         return self.core is not None
