@@ -19,6 +19,7 @@ import numpy as np
 import scipy.sparse as sp
 
 SMALL = 4  # up to this many leads, bins are found value by value
+CHUNK = 256  # leads per block of table lookups
 MAX_CELLS = 4_000_000  # table cells across all feature pairs (~100 MB of tables)
 _ZERO = 1e-35  # LightGBM's kZeroThreshold
 
@@ -203,7 +204,14 @@ class PairTables:
         """The booster's raw score (log-odds) per lead."""
         if not self.exact:
             return self.booster.predict(X, raw_score=True, num_iteration=self.num_iteration)
-        return self._value.take(self._cells(X)).sum(axis=1)
+        bins = self.bins(X).astype(np.int32)
+        offset, stride = self._offset.astype(np.int32), self._stride.astype(np.int32)
+        out = np.empty(len(X))
+        for start in range(0, len(X), CHUNK):  # blocks that stay in cache
+            b = bins[start : start + CHUNK]
+            cells = offset + b[:, self._a] * stride + b[:, self._b]
+            out[start : start + CHUNK] = self._value.take(cells).sum(axis=1)
+        return out
 
     def contributions(self, X: np.ndarray) -> np.ndarray:
         """Exact TreeSHAP values per lead and feature, then the expected value (the bias),

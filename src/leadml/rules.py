@@ -187,20 +187,13 @@ class AgreedRules(_Strict):
         """Score leads already encoded by the spec (`model.LeadEncoder`: one column per feature,
         categories as their index in `allowed`, booleans 0/1, NaN when missing)."""
         c = self._compiled
-        where = {f.name: (j, f) for j, f in enumerate(spec.features)}
-        fired = np.zeros((len(X), len(c.names)), dtype=bool)
-        for t in c.plan:
-            j, f = where[t.feature]
-            x = X[:, j]
-            for value, hits in t.by_value.items():
-                code = f.allowed.index(value) if f.kind == "categorical" else float(bool(value))
-                for i in hits:
-                    fired[:, i] |= x == code
-            for i in t.on_missing:
-                fired[:, i] = np.isnan(x)
-            for i, lo, hi in t.ranges:  # NaN compares False: a missing value fires no range
-                fired[:, i] = (x >= lo) & (x <= hi)
-        return self._total(fired)
+        plans = getattr(c, "encoded", None)  # absent from rules pickled by older versions
+        if plans is None:
+            plans = c.encoded = {}
+        found = plans.get(id(spec))
+        if found is None or found[0] is not spec:
+            found = plans[id(spec)] = (spec, _EncodedPlan.build(c, spec))
+        return self._total(found[1].fired(X))
 
     def _total(self, fired: np.ndarray, index: pd.Index | None = None) -> RulesScore:
         c = self._compiled
@@ -266,6 +259,62 @@ class _Compiled:
     names: list[str]
     slot_of: list[int]  # per rule: the slot of its capped group, or -1
     caps: list[float]  # per slot: the group's cap
+    encoded: dict[int, tuple[FeatureSpec, _EncodedPlan]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
+
+
+@dataclass(eq=False)
+class _EncodedPlan:
+    """Every rule condition as one column test on encoded leads, evaluated all at once."""
+
+    equal_cols: np.ndarray  # a categorical code or boolean value
+    equal_to: np.ndarray
+    equal_rule: np.ndarray
+    missing_cols: np.ndarray
+    missing_rule: np.ndarray
+    range_cols: np.ndarray
+    range_lo: np.ndarray
+    range_hi: np.ndarray
+    range_rule: np.ndarray
+    n_rules: int
+
+    @classmethod
+    def build(cls, c: _Compiled, spec: FeatureSpec) -> _EncodedPlan:
+        where = {f.name: (j, f) for j, f in enumerate(spec.features)}
+        equal, missing, ranges = [], [], []
+        for t in c.plan:
+            j, f = where[t.feature]
+            for value, hits in t.by_value.items():
+                code = f.allowed.index(value) if f.kind == "categorical" else float(bool(value))
+                equal += [(j, code, i) for i in hits]
+            missing += [(j, i) for i in t.on_missing]
+            ranges += [(j, lo, hi, i) for i, lo, hi in t.ranges]
+
+        def columns(rows: list[tuple], width: int) -> list[np.ndarray]:
+            table = np.array(rows, dtype=float).reshape(len(rows), width)
+            return [table[:, k] for k in range(width)]
+
+        eq_j, eq_code, eq_i = columns(equal, 3)
+        mi_j, mi_i = columns(missing, 2)
+        ra_j, ra_lo, ra_hi, ra_i = columns(ranges, 4)
+        ints = [a.astype(np.intp) for a in (eq_j, eq_i, mi_j, mi_i, ra_j, ra_i)]
+        return cls(
+            ints[0], eq_code, ints[1], ints[2], ints[3], ints[4], ra_lo, ra_hi, ints[5],
+            len(c.names),
+        )  # fmt: skip
+
+    def fired(self, X: np.ndarray) -> np.ndarray:
+        fired = np.zeros((len(X), self.n_rules), dtype=bool)
+        if len(self.equal_rule):  # several values of one rule: any of them fires it
+            hit = X[:, self.equal_cols] == self.equal_to
+            np.logical_or.at(fired, (slice(None), self.equal_rule), hit)
+        if len(self.missing_rule):
+            fired[:, self.missing_rule] = np.isnan(X[:, self.missing_cols])
+        if len(self.range_rule):  # NaN compares False: a missing value fires no range
+            x = X[:, self.range_cols]
+            fired[:, self.range_rule] = (x >= self.range_lo) & (x <= self.range_hi)
+        return fired
 
 
 def _compile(rules: list[Rule], groups: dict[str, Group]) -> _Compiled:

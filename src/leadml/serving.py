@@ -272,8 +272,8 @@ def _byte_names(names: tuple[str, ...]) -> list[list[tuple[str, ...]]]:
 
 def _names_per_row(mask: np.ndarray, names: list[str]) -> list[tuple[str, ...]]:
     """The names whose column is True, per row, worked out once per distinct row."""
-    if not len(mask):
-        return []
+    if len(mask) <= 1:
+        return [tuple(names[j] for j in np.flatnonzero(row)) for row in mask]
     if mask.shape[1] > 63:
         packed = np.packbits(mask, axis=1)
         keys = packed.view(np.dtype((np.void, packed.shape[1]))).ravel()
