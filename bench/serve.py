@@ -10,8 +10,10 @@ installs it) with a Lua script for the POST body, for a fixed time at fixed conc
   leadml     `leadml serve` (service/service.py): BentoML, API key check, JSON errors
   trivial    bench/servers/trivial_service.py: the same BentoML settings and request model,
              returns a constant: the ceiling of the framework on this machine
-  fastapi    bench/servers/fastapi_baseline.py: FastAPI + uvicorn defaults, the MLflow pyfunc
-             (the scikit-learn pipeline) on a pandas frame per request
+  trivial*   the same, BentoML as shipped (without leadml's fix for its request timers)
+  fastapi    bench/servers/fastapi_baseline.py: FastAPI + uvicorn, the MLflow pyfunc (the
+             scikit-learn pipeline) on a pandas frame per request
+Every server gets the same number of worker processes (`--workers`, default 1).
 Scenarios: single leads with and without reasons, batches of 100 and 1,000 (4 clients).
 In-process: one lead through the API core, reasons for 1,000 leads, and how exactly the reasons'
 contributions match LightGBM's own TreeSHAP (`pred_contrib`).
@@ -191,6 +193,11 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=10, help="wrk time per scenario")
     parser.add_argument("--quick", action="store_true", help="3 s per scenario")
     parser.add_argument("--retrain", action="store_true", help="retrain the cached model")
+    parser.add_argument(
+        "--workers", type=int, default=1,
+        help="server worker processes, the same for every server (default 1: with more, the "
+        "kernel spreads wrk's 4 connections over the workers unevenly, run to run)",
+    )  # fmt: skip
     args = parser.parse_args()
     seconds = 3 if args.quick else args.seconds
     if shutil.which("wrk") is None:
@@ -211,7 +218,7 @@ def main() -> None:
         "MLFLOW_TRACKING_URI": uri,
         "LEADML_API_KEYS": KEY,
         "LEADML_MODEL": "champion",
-        "LEADML_WORKERS": "1",
+        "LEADML_WORKERS": str(args.workers),
         "BENTOML_HOME": str(CACHE / "bentoml"),
         "LEADML_BENCH_SPEC": str(ROOT / "features" / "lead_features.yaml"),
     }
@@ -225,9 +232,15 @@ def main() -> None:
              "--working-dir", str(ROOT / "bench" / "servers")],
             ROOT, "/readyz", ["single, no reasons", "batch 1000, no reasons"],
         ),
+        "trivial*": (  # BentoML as shipped: its request timers pin every request for 60 s
+            ["env", "LEADML_BENCH_AS_SHIPPED=1", str(BIN / "bentoml"), "serve",
+             "trivial_service:Trivial", "--port", "{port}",
+             "--working-dir", str(ROOT / "bench" / "servers")],
+            ROOT, "/readyz", ["single, no reasons"],
+        ),
         "fastapi": (
             [str(BIN / "uvicorn"), "fastapi_baseline:app", "--port", "{port}",
-             "--app-dir", str(ROOT / "bench" / "servers")],
+             "--app-dir", str(ROOT / "bench" / "servers"), "--workers", str(args.workers)],
             ROOT, "/docs", ["single, reasons", "single, no reasons", "batch 1000, no reasons"],
         ),
     }  # fmt: skip
@@ -242,12 +255,13 @@ def main() -> None:
                 results.setdefault(name, {})[scenario] = r
     _say("in-process measurements")
     inproc = in_process(uri, leads)
-    report(results, inproc, seconds)
+    report(results, inproc, seconds, args.workers)
 
 
-def report(results, inproc, seconds) -> None:
+def report(results, inproc, seconds, workers) -> None:
     print(f"\nScoring API on loopback, wrk -t1 -c{CLIENTS} -d{seconds}s per row; "
-          f"demo model with {inproc['trees']} trees; 1 BentoML worker\n")  # fmt: skip
+          f"demo model with {inproc['trees']} trees; {workers} worker process(es) per server "
+          f"on {os.cpu_count()} cores\n")  # fmt: skip
     header = (
         f"{'server':<9} {'scenario':<24} {'p50 ms':>8} {'p99 ms':>8} {'req/s':>9} {'leads/s':>10}"
     )
@@ -309,6 +323,7 @@ def report(results, inproc, seconds) -> None:
     summary = {
         "servers": results,
         "in_process": inproc,
+        "workers": workers,
         "ratios": {
             "single_vs_trivial": vs_trivial,
             "single_vs_fastapi": vs_fastapi,

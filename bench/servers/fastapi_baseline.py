@@ -1,6 +1,6 @@
 """The baseline: the same registered model served the way a user would otherwise write it,
 a minimal FastAPI + uvicorn app calling the MLflow pyfunc (the scikit-learn pipeline) on a
-pandas frame per request. bench/serve.py starts it with uvicorn's defaults."""
+pandas frame per request. bench/serve.py starts it with uvicorn."""
 
 from __future__ import annotations
 
