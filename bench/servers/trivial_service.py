@@ -35,7 +35,7 @@ CONSTANT = b'{"leads": [{"probability": 0.5}]}'
 @bentoml.service(
     name="trivial",
     workers=int(os.environ.get("LEADML_WORKERS", "1")),
-    logging={"access": {"enabled": os.environ.get("LEADML_ACCESS_LOG", "1") in ("1", "true")}},
+    logging={"access": {"enabled": os.environ.get("LEADML_ACCESS_LOG", "0") in ("1", "true")}},
 )
 class Trivial:
     def __init__(self) -> None:

@@ -112,10 +112,13 @@ class ApiGate:
             )
             return
         length = headers.get(b"content-length")
-        if length is not None and (not length.isdigit() or int(length) > self.max_body):
-            await _reply(send, 413, self._too_big())
+        if length is not None:
+            if not length.isdigit() or int(length) > self.max_body:
+                await _reply(send, 413, self._too_big())
+                return
+            await self.app(scope, receive, send)  # the server reads no more than the length
             return
-        # Read the body here (bounded), then hand it on: a chunked body cannot grow unchecked.
+        # No length (chunked): read the body here, bounded, then hand it on.
         chunks, size = [], 0
         while True:
             message = await receive()

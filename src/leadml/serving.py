@@ -51,7 +51,7 @@ class ServiceSettings:
     api_keys: list[str] = field(default_factory=list, repr=False)
     insecure_dev: bool = False
     workers: int = 1
-    access_log: bool = True
+    access_log: bool = False  # per-request log lines; /metrics counts and times requests
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> ServiceSettings:
@@ -94,7 +94,7 @@ class ServiceSettings:
             api_keys=load_api_keys(env),
             insecure_dev=flag("LEADML_INSECURE_DEV", False),
             workers=number("LEADML_WORKERS", 1, 1),
-            access_log=flag("LEADML_ACCESS_LOG", True),
+            access_log=flag("LEADML_ACCESS_LOG", False),
         )
 
     def check_keys(self) -> None:

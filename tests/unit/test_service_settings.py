@@ -20,7 +20,7 @@ def test_defaults_need_a_key_or_insecure_mode():
         "champion",
         1000,
     )
-    assert settings.unknown_fields == "reject" and settings.access_log
+    assert settings.unknown_fields == "reject" and not settings.access_log
     with pytest.raises(ConfigError, match=r"no API key configured.*LEADML_INSECURE_DEV=1"):
         settings.check_keys()
     ServiceSettings.from_env({"LEADML_INSECURE_DEV": "yes"}).check_keys()
