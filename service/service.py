@@ -57,7 +57,7 @@ class _Parsed(IOMixin, RequestBody):
         try:
             return cls.model_validate_json(body)
         except ValidationError as exc:
-            setattr(request.state, PROBLEM, request_problems(exc, body))
+            setattr(request.state, PROBLEM, request_problems(exc, body, core.id_key))
             return cls.model_construct(**dict.fromkeys(cls.model_fields))
 
 

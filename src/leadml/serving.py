@@ -147,8 +147,8 @@ def lead_type(spec: FeatureSpec, unknown_fields: UnknownFields = "reject") -> ty
     fields: dict[str, Any] = {
         id_field(spec): NotRequired[
             Annotated[
-                str | int | None,
-                Field(description="The CRM's id for the lead, returned as given."),
+                str | Annotated[int, Field(ge=-(2**63), le=2**63 - 1)] | None,
+                Field(description="The CRM's id for the lead (text or a 64-bit whole number)."),
             ]
         ]
     }
@@ -209,14 +209,20 @@ def request_models(
     return score, rules
 
 
-def request_problems(exc: ValidationError, body: bytes) -> tuple[int, dict[str, Any]]:
+def request_problems(
+    exc: ValidationError, body: bytes, id_key: str = "lead_id"
+) -> tuple[int, dict[str, Any]]:
     """(status, JSON error) for a request that failed validation: each problem names the lead
     (its index in `leads`, and its id when readable) and the field."""
     ids: list[Any] = []
     try:
         raw = json.loads(body)
         if isinstance(raw, dict) and isinstance(raw.get("leads"), list):
-            ids = [lead.get("lead_id") if isinstance(lead, dict) else None for lead in raw["leads"]]
+            ids = [lead.get(id_key) if isinstance(lead, dict) else None for lead in raw["leads"]]
+            ids = [  # only ids that can be echoed back as they came
+                v if isinstance(v, str) or (type(v) is int and -(2**63) <= v < 2**63) else None
+                for v in ids
+            ]
     except (ValueError, UnicodeDecodeError):
         pass
     problems = []

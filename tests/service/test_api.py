@@ -248,3 +248,10 @@ def test_openapi_documents_every_lead_field(api):
     employees = lead["properties"]["employees"]["anyOf"][0]
     assert employees["type"] == "number" and employees["minimum"] == 1
     assert doc["components"]["schemas"]["ScoreRequest"]["properties"]["leads"]["maxItems"] == 1000
+
+
+def test_a_lead_id_beyond_64_bits_is_a_client_error(api):
+    r = api.post("/score", json={"leads": [{"lead_id": -(2**63) - 1}]})
+    assert r.status_code == 422 and r.json()["problems"][0]["field"].startswith("lead_id")
+    r = api.post("/score", json={"leads": [{"lead_id": 2**63 - 1}]})
+    assert r.status_code == 200 and r.json()["leads"][0]["lead_id"] == 2**63 - 1
