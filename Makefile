@@ -11,7 +11,7 @@ MODEL ?= champion
 SERVE_PORT ?= 3000
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo serve bento test lint format mlflow-ui bench bench-serve lock clean
+.PHONY: help install browser demo serve bento test lint format mlflow-ui bench bench-serve lock clean
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -38,7 +38,13 @@ bento: $(STAMP) ## Package the scoring API with `bentoml build` (loads MODEL fro
 	rm -rf dist && $(BIN)/python -m pip wheel --quiet --no-deps -w dist .
 	LEADML_MODEL=$(MODEL) LEADML_INSECURE_DEV=1 $(BIN)/bentoml build -f service/bentofile.yaml .
 
-test: $(STAMP) ## Check the shipped feature specs and rules, then run the test suite (offline)
+browser: ## Install Debian's chromium (the review page's headless test) when it is missing
+	@command -v chromium >/dev/null || apt-get install -y -qq chromium >/dev/null \
+	  || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; } \
+	  || sudo apt-get install -y -qq chromium >/dev/null
+	@command -v chromium >/dev/null || { echo "chromium is missing: apt-get install chromium"; exit 1; }
+
+test: $(STAMP) browser ## Check the shipped feature specs and rules, then run the test suite (offline)
 	$(BIN)/leadml features check features/lead_features.yaml --rules features/scoring_rules.yaml
 	$(BIN)/leadml features check features/bank_features.yaml --rules features/bank_rules.yaml
 	$(BIN)/python -m pytest -q

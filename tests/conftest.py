@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -79,3 +81,53 @@ def write_config(tmp_path: Path, data: Path, **overrides) -> Path:
 def make_config(tmp_path):
     """Write a small training config into tmp_path: make_config(data, **overrides) -> path."""
     return lambda data, **overrides: write_config(tmp_path, data, **overrides)
+
+
+def _apply(values: dict[str, str | None]) -> None:
+    for k, v in values.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+
+
+@contextmanager
+def environ(**values: str | None):
+    """Set (or, with None, remove) environment variables for the block."""
+    saved = {k: os.environ.get(k) for k in values}
+    _apply(values)
+    try:
+        yield
+    finally:
+        _apply(saved)
+
+
+@pytest.fixture(scope="session")
+def registry(tmp_path_factory, demo_leads):
+    """MLflow on SQLite with a demo model (depth-2 trees, as training/demo.yaml) as champion."""
+    from leadml.cli import app
+
+    root = tmp_path_factory.mktemp("registry")
+    uri = f"sqlite:///{root / 'mlflow.db'}"
+    config = write_config(
+        root,
+        demo_leads,
+        model={
+            "num_boost_round": 600,
+            "early_stopping_rounds": 50,
+            "params": {"learning_rate": 0.1, "num_leaves": 3, "min_data_in_leaf": 100},
+        },
+    )
+    from typer.testing import CliRunner
+
+    runner = CliRunner()
+    cwd = os.getcwd()
+    os.chdir(root)
+    try:
+        with environ(MLFLOW_TRACKING_URI=uri):
+            for args in (["train", "--config", str(config)], ["promote"]):
+                result = runner.invoke(app, args)
+                assert result.exit_code == 0, result.output
+    finally:
+        os.chdir(cwd)
+    return uri

@@ -348,6 +348,43 @@ def predict(
     )
 
 
+@app.command()
+@friendly
+def compare(
+    data: Annotated[str, typer.Option(help="Leads with outcomes: file or DB URL.")],
+    out: Annotated[Path, typer.Option(help="The HTML page to write.")] = Path("report.html"),
+    model: Annotated[str, typer.Option(help="champion, challenger or a version.")] = "champion",
+    csv: Annotated[
+        Path | None, typer.Option(help="Per-lead CSV (default: beside the page, .csv).")
+    ] = None,
+    query: Annotated[str | None, typer.Option(help="SQL query for a database URL.")] = None,
+    name: Annotated[str, typer.Option(help="Registered model name.")] = MODEL_NAME,
+) -> None:
+    """One page for sales and marketing: where the model and the agreed rules differ, and who
+    was right, on leads whose outcome is known; plus a per-lead CSV."""
+    from leadml.data import check_leads, read_leads
+    from leadml.registry import load_lead_model
+    from leadml.report import compare as build
+    from leadml.report import write_leads_csv, write_report
+
+    lead_model, resolved = load_lead_model(name, model)
+    leads = check_leads(read_leads(data, query), lead_model.spec, require_label=True, unseen={})
+    for reason, count in leads.excluded.items():
+        err.print(f"Excluded {count:,} lead(s): {reason}")
+    if len(leads.y) == 0:
+        raise DataError(f"{data}: no lead has a decided outcome to compare against")
+    comparison = build(lead_model, leads, title=f"{name} v{resolved.version} ({model})")
+    page = write_report(comparison, out)
+    table = write_leads_csv(comparison, csv or out.with_suffix(".csv"))
+    m, r = comparison.model, comparison.rules
+    console.print(
+        f"{len(leads.y):,} leads: at capacity the model's picks converted at "
+        f"{m['precision_at_capacity']:.1%}, the rules' at {r['precision_at_capacity']:.1%}.\n"
+        f"Page: {page} (open it in a browser; it needs no network). Per lead: {table}",
+        soft_wrap=True,
+    )
+
+
 DEV_KEY_FILE = Path(".leadml") / "dev_api_keys"
 
 

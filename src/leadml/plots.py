@@ -181,3 +181,29 @@ def band_plot(tables: Mapping[str, pd.DataFrame], path: str | Path) -> Path:
     ax.set_axisbelow(True)
     ax.legend(title="Scorer")
     return _save(fig, path)
+
+
+def drift_plot(drift: pd.DataFrame, path: str | Path) -> Path:
+    """Per month: observed conversion beside the model's and the rules' mean probability, with
+    the number of leads as bars, so a shift in the base rate is seen, not guessed."""
+    fig = Figure(figsize=(11, 5))
+    ax = fig.subplots()
+    months = drift["month"].astype(str).tolist()
+    x = np.arange(len(months))
+    counts = ax.twinx()
+    counts.bar(x, drift["leads"], color="#dddddd", label="leads")
+    counts.set_ylabel("Leads per month")
+    ax.set_zorder(counts.get_zorder() + 1)
+    ax.patch.set_visible(False)
+    ax.plot(x, drift["conversion"], marker="o", color="black", label="observed conversion")
+    ax.plot(x, drift["model"], marker=".", label="model: mean probability")
+    ax.plot(x, drift["rules"], marker=".", linestyle="--", label="rules: mean probability")
+    step = max(1, len(months) // 12)
+    ax.set_xticks(x[::step], months[::step], rotation=45, ha="right")
+    ax.yaxis.set_major_formatter(_percent())
+    ax.set_ylim(bottom=0)
+    ax.set_ylabel("Conversion / mean predicted probability")
+    ax.set_title("Conversion and predicted probability per month")
+    ax.legend(loc="upper left")
+    ax.grid(alpha=0.3)
+    return _save(fig, path)

@@ -248,6 +248,10 @@ def train(
     for who, table in bands.items():
         table.to_csv(artifacts / f"bands_{who.split()[-1]}.csv", index=False)
     (artifacts / "summary.json").write_text(json.dumps(info, indent=2, default=str))
+    from leadml.report import compare, write_report  # the page imports this module
+
+    page = compare(lead_model, CheckedLeads(test_w.frame, test_w.y), f"{config.name}, test window")
+    write_report(page, artifacts / "compare.html")
     return TrainResult(
         lead_model=lead_model,
         metrics=metrics,

@@ -1,4 +1,4 @@
-"""A registry with a trained, promoted demo model, and the scoring API built from service/.
+"""The scoring API built from service/ around the registry fixture (a promoted demo model).
 
 The service reads its settings from the environment when its module is imported, so each
 set of settings imports `service/service.py` afresh under its own module name.
@@ -8,67 +8,17 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
 import sys
 from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
 import pytest
-from typer.testing import CliRunner
 
-from ..conftest import ROOT, write_config
+from ..conftest import ROOT, environ
 
 SERVICE = ROOT / "service" / "service.py"
 KEY, OTHER_KEY = "k" * 24, "rotated-key-" + "x" * 12
-
-
-def _apply(values: dict[str, str | None]) -> None:
-    for k, v in values.items():
-        if v is None:
-            os.environ.pop(k, None)
-        else:
-            os.environ[k] = v
-
-
-@contextmanager
-def environ(**values: str | None):
-    """Set (or, with None, remove) environment variables for the block."""
-    saved = {k: os.environ.get(k) for k in values}
-    _apply(values)
-    try:
-        yield
-    finally:
-        _apply(saved)
-
-
-@pytest.fixture(scope="session")
-def registry(tmp_path_factory, demo_leads):
-    """MLflow on SQLite with a demo model (depth-2 trees, as training/demo.yaml) as champion."""
-    from leadml.cli import app
-
-    root = tmp_path_factory.mktemp("registry")
-    uri = f"sqlite:///{root / 'mlflow.db'}"
-    config = write_config(
-        root,
-        demo_leads,
-        model={
-            "num_boost_round": 600,
-            "early_stopping_rounds": 50,
-            "params": {"learning_rate": 0.1, "num_leaves": 3, "min_data_in_leaf": 100},
-        },
-    )
-    runner = CliRunner()
-    cwd = os.getcwd()
-    os.chdir(root)
-    try:
-        with environ(MLFLOW_TRACKING_URI=uri):
-            for args in (["train", "--config", str(config)], ["promote"]):
-                result = runner.invoke(app, args)
-                assert result.exit_code == 0, result.output
-    finally:
-        os.chdir(cwd)
-    return uri
 
 
 @pytest.fixture(scope="session")
