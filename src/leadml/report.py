@@ -256,10 +256,12 @@ def render_html(c: Comparison) -> str:
     ):
         part = c.leads[c.leads["agreement"] == cell].sort_values(key, ascending=False)
         part = part.head(TOP_DISAGREEMENTS)
-        shown = part[
-            ["lead_id", "probability", "rules_points", "outcome", "reason_1", "rules_fired"]
-        ]
-        shown = shown.assign(outcome=np.where(shown["outcome"] == 1, "sales-ready", "not"))
+        reasons = part[[c for c in part if c.startswith("reason_")]].astype(str)
+        shown = part[["lead_id", "probability", "rules_points", "outcome"]].assign(
+            outcome=np.where(part["outcome"] == 1, "sales-ready", "not"),
+            model_reasons=reasons.agg("; ".join, axis=1),
+            rules_fired=part["rules_fired"].str.replace(";", ", "),
+        )
         tops.append(f"<h3>{label} (top {len(part)})</h3>" + _table(shown, ("probability",)))
     review = c.rule_review.assign(model_contribution=c.rule_review["model_contribution"].round(3))
     drift_html = ""
