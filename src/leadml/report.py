@@ -185,6 +185,26 @@ def _table(frame: pd.DataFrame, percent: tuple[str, ...] = (), digits: int = 3) 
     return f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"
 
 
+def _grid(agree: pd.DataFrame) -> str:
+    """The 2x2 table: model verdict across, rules verdict down; leads and conversion per cell."""
+    cells = agree.set_index("cell")
+
+    def cell(name: str) -> str:
+        row = cells.loc[name]
+        return (
+            f"<td><b>{int(row['leads']):,}</b> leads<br>{_pct(row['conversion'])} became "
+            f"sales-ready</td>"
+        )
+
+    return (
+        '<table class="grid"><thead><tr><th></th><th>model: sales-ready</th>'
+        "<th>model: not sales-ready</th></tr></thead><tbody>"
+        f"<tr><th>rules: sales-ready</th>{cell('both')}{cell('rules_only')}</tr>"
+        f"<tr><th>rules: not sales-ready</th>{cell('model_only')}{cell('neither')}</tr>"
+        "</tbody></table>"
+    )
+
+
 CSS = """
 body { font-family: sans-serif; max-width: 60rem; margin: 2rem auto; color: #222;
        line-height: 1.45; }
@@ -292,7 +312,7 @@ happened (up), with a 95% interval. On the diagonal, the probabilities mean what
 <p>Share of all sales-ready leads found when working the best-scored leads first; the line marks
 what sales can work.</p>{charts["gains"]}
 <h2>Where the model and the rules agree</h2>
-<p>{disagree}</p>{_table(agree, ("conversion",))}
+<p>{disagree}</p>{_grid(agree)}{_table(agree, ("conversion",))}
 <h2>Where they disagree, and who was right</h2>{"".join(tops)}
 <h2>What the rules could learn</h2>
 <p>For each agreed rule: its points, how often it fires, how those leads converted (and the

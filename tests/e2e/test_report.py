@@ -68,6 +68,8 @@ def test_agreement_table_equals_the_per_lead_csv(report):
             f"<td>{int(part['outcome'].sum())}</td><td>{conversion}</td></tr>"
         )
         assert row in page, row
+        grid_cell = f"<td><b>{len(part):,}</b> leads<br>{conversion} became sales-ready</td>"
+        assert grid_cell in page, grid_cell
 
 
 @pytest.mark.parametrize(
