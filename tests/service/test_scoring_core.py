@@ -35,6 +35,8 @@ def test_a_category_the_training_leads_never_had_is_scored_as_unknown(champion, 
     warning = "industry = public_sector never occurred in the training leads"
     assert any(w.startswith(warning) for w in out["leads"][0]["warnings"])
     assert not any(w.startswith(warning) for w in out["leads"][1]["warnings"])
+    alone = api.score([{**leads[0], "industry": "public_sector"}], explain=False)
+    assert alone["leads"][0] == out["leads"][0]  # the single-lead path says the same
 
 
 def test_the_core_scores_like_the_lead_model(champion, leads):
