@@ -276,11 +276,13 @@ def render_html(c: Comparison) -> str:
     ):
         part = c.leads[c.leads["agreement"] == cell].sort_values(key, ascending=False)
         part = part.head(TOP_DISAGREEMENTS)
-        reasons = part[[c for c in part if c.startswith("reason_")]].astype(str)
+        reason_columns = [c for c in part if c.startswith("reason_")]
         shown = part[["lead_id", "probability", "rules_points", "outcome"]].assign(
             outcome=np.where(part["outcome"] == 1, "sales-ready", "not"),
-            model_reasons=reasons.agg("; ".join, axis=1),
-            rules_fired=part["rules_fired"].str.replace(";", ", "),
+            model_reasons=[
+                "; ".join(map(str, r)) for r in part[reason_columns].itertuples(index=False)
+            ],
+            rules_fired=[str(f).replace(";", ", ") for f in part["rules_fired"]],
         )
         tops.append(f"<h3>{label} (top {len(part)})</h3>" + _table(shown, ("probability",)))
     review = c.rule_review.assign(model_contribution=c.rule_review["model_contribution"].round(3))

@@ -169,3 +169,22 @@ def test_the_page_renders_in_chromium_offline_without_errors(report, tmp_path):
     outside = [u for u in requests if not u.startswith(("file:", "data:"))]
     assert outside == [], outside
     assert errors == [], errors
+
+
+def test_a_page_with_no_disagreement_of_one_kind(registry, demo_frame, tmp_path):
+    """Few leads, none the model picks: empty sections render as empty tables, not errors."""
+    from leadml.data import check_leads
+    from leadml.registry import load_lead_model
+    from leadml.report import compare, render_html
+
+    with environ(MLFLOW_TRACKING_URI=registry):
+        model, _ = load_lead_model("lead-qualifier", "champion")
+    frame = demo_frame.tail(3000)
+    checked = check_leads(frame, model.spec, require_label=True, unseen={})
+    scored = model.score_checked(checked, reasons=0)
+    keep = ~scored["sales_ready"].to_numpy()
+    few = type(checked)(checked.frame[keep].reset_index(drop=True), checked.y[keep])
+    comparison = compare(model, few)
+    assert (comparison.leads["agreement"] == "model_only").sum() == 0
+    page = render_html(comparison)
+    assert "The model picked, the rules rejected (top 0)" in page
