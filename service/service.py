@@ -36,7 +36,6 @@ from leadml.serving import (  # noqa: E402
 
 log = logging.getLogger("leadml.service")
 release_request_timers()
-PROBLEM = "leadml_problem"
 
 try:
     settings = ServiceSettings.from_env()
@@ -48,8 +47,16 @@ if not settings.api_keys:
     log.warning("leadml: INSECURE development mode: no API key is required")
 
 
+class _Problem(Response):
+    """A client's mistake, answered as JSON with its 4xx status."""
+
+    def __init__(self, status: int, payload: dict) -> None:
+        super().__init__(orjson.dumps(payload), status_code=status, media_type="application/json")
+
+
 class _Parsed(IOMixin, RequestBody):
-    """Request parsing with leadml's errors: a 4xx naming the lead and the field."""
+    """Request parsing with leadml's errors: a 4xx naming the lead and the field. A request
+    that fails carries its answer in `leads`, which the API returns as it is."""
 
     @classmethod
     async def from_http_request(cls, request: Request, serde) -> _Parsed:
@@ -57,8 +64,9 @@ class _Parsed(IOMixin, RequestBody):
         try:
             return cls.model_validate_json(body)
         except ValidationError as exc:
-            setattr(request.state, PROBLEM, request_problems(exc, body, core.id_key))
-            return cls.model_construct(**dict.fromkeys(cls.model_fields))
+            status, payload = request_problems(exc, body, core.id_key)
+            fields = dict.fromkeys(cls.model_fields)
+            return cls.model_construct(**{**fields, "leads": _Problem(status, payload)})
 
 
 ScoreRequest, RulesRequest = request_models(
@@ -66,14 +74,8 @@ ScoreRequest, RulesRequest = request_models(
 )
 
 
-def _json(payload: object, ctx: bentoml.Context, status: int = 200) -> Response:
-    ctx.response.status_code = status
-    return Response(orjson.dumps(payload), status_code=status, media_type="application/json")
-
-
-def _problem(ctx: bentoml.Context) -> Response | None:
-    problem = getattr(ctx.request.state, PROBLEM, None)
-    return None if problem is None else _json(problem[1], ctx, problem[0])
+def _json(payload: object) -> Response:
+    return Response(orjson.dumps(payload), media_type="application/json")
 
 
 model_info = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
@@ -105,15 +107,19 @@ class LeadService:
         return self.core is not None
 
     @bentoml.api(route="/score", input_spec=ScoreRequest)
-    async def score(self, leads: list, explain: bool, reasons: int, ctx: bentoml.Context):
+    async def score(self, leads: list, explain: bool, reasons: int):
         """Per lead, in order: probability, band, sales_ready, reasons, the agreed rules'
         points, fired rules, verdict and probability, agreement, warnings."""
-        return _problem(ctx) or _json(self.core.score(leads, explain, reasons), ctx)
+        if isinstance(leads, _Problem):
+            return leads
+        return _json(self.core.score(leads, explain, reasons))
 
     @bentoml.api(route="/rules", input_spec=RulesRequest)
-    async def rules(self, leads: list, ctx: bentoml.Context):
+    async def rules(self, leads: list):
         """The agreed rules alone: points, fired rules, verdict and probability per lead."""
-        return _problem(ctx) or _json(self.core.rules_only(leads), ctx)
+        if isinstance(leads, _Problem):
+            return leads
+        return _json(self.core.rules_only(leads))
 
 
 LeadService.add_asgi_middleware(ApiGate, keys=settings.api_keys, max_body=settings.max_body)
