@@ -15,6 +15,8 @@ installs it) with a Lua script for the POST body, for a fixed time at fixed conc
              scikit-learn pipeline) on a pandas frame per request
 Every server gets the same number of worker processes (`--workers`, default 1).
 Scenarios: single leads with and without reasons, batches of 100 and 1,000 (4 clients).
+Then the single-lead ratio to the trivial endpoint from both servers up at once, measured in
+turn three times (their median requests/s): separate runs drift too much on a shared machine.
 In-process: one lead through the API core, reasons for 1,000 leads, and how exactly the reasons'
 contributions match LightGBM's own TreeSHAP (`pred_contrib`).
 
@@ -94,7 +96,7 @@ def prepare(retrain: bool) -> tuple[str, list[dict]]:
 
 
 @contextmanager
-def server(name: str, command: list[str], env: dict[str, str], cwd: Path, ready: str):
+def server(name: str, command: list[str], cwd: Path, ready: str, env: dict[str, str]):
     from leadml.process import running
 
     with running(command, env=env, cwd=cwd, log=CACHE / f"{name}.log", ready=ready) as base:
@@ -249,7 +251,7 @@ def main() -> None:
     results: dict[str, dict[str, dict[str, float]]] = {}
     for name, (command, cwd, ready, scenarios) in servers.items():
         _say(f"starting {name}")
-        with server(name, command, common, cwd, ready) as base:
+        with server(name, command, cwd, ready, env=common) as base:
             with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {KEY}"}) as warm:
                 for scenario in scenarios:  # first requests build caches: not measured
                     for _ in range(20):
@@ -259,12 +261,30 @@ def main() -> None:
                 r = wrk(base, bodies[scenario], seconds, f"{name}-{scenario.replace(' ', '_')}")
                 r["leads_s"] = r["rps"] * len(bodies[scenario]["leads"])
                 results.setdefault(name, {})[scenario] = r
+    paired = alternate(servers, common, bodies["single, no reasons"], seconds)
     _say("in-process measurements")
     inproc = in_process(uri, leads)
-    report(results, inproc, seconds, args.workers)
+    report(results, inproc, seconds, args.workers, paired)
 
 
-def report(results, inproc, seconds, workers) -> None:
+def alternate(servers, env, body, seconds, rounds: int = 3) -> dict[str, list[float]]:
+    """Single leads on leadml and on the trivial endpoint, both running, measured in turn
+    (leadml, trivial, leadml, ...): the shared machine's drift hits both alike."""
+    rps: dict[str, list[float]] = {"leadml": [], "trivial": []}
+    with (
+        server("leadml-paired", *servers["leadml"][:3], env=env) as ours,
+        server("trivial-paired", *servers["trivial"][:3], env=env) as ceiling,
+    ):
+        for base in (ours, ceiling):
+            wrk(base, body, 1, "warm-up")
+        for k in range(rounds):
+            for name, base in (("leadml", ours), ("trivial", ceiling)):
+                _say(f"  paired round {k + 1}/{rounds}: {name}, single lead, no reasons")
+                rps[name].append(wrk(base, body, seconds, f"paired-{name}")["rps"])
+    return rps
+
+
+def report(results, inproc, seconds, workers, paired) -> None:
     print(f"\nScoring API on loopback, wrk -t1 -c{CLIENTS} -d{seconds}s per row; "
           f"demo model with {inproc['trees']} trees; {workers} worker process(es) per server "
           f"on {os.cpu_count()} cores\n")  # fmt: skip
@@ -277,15 +297,19 @@ def report(results, inproc, seconds, workers) -> None:
         for scenario, r in rows.items():
             print(f"{name:<9} {scenario:<24} {r['p50_ms']:>8.2f} {r['p99_ms']:>8.2f} "
                   f"{r['rps']:>9,.0f} {r['leads_s']:>10,.0f}")  # fmt: skip
-    ours, trivial, fast = results["leadml"], results["trivial"], results["fastapi"]
+    ours, fast = results["leadml"], results["fastapi"]
     single = ours["single, no reasons"]
-    vs_trivial = single["rps"] / trivial["single, no reasons"]["rps"]
+    vs_trivial = statistics.median(paired["leadml"]) / statistics.median(paired["trivial"])
     vs_fastapi = single["rps"] / fast["single, no reasons"]["rps"]
     batch_vs_fastapi = (
         ours["batch 1000, no reasons"]["leads_s"] / fast["batch 1000, no reasons"]["leads_s"]
     )
-    print(f"\nsingle lead without reasons: {vs_trivial:.2f} x the trivial endpoint's "
-          f"requests/s, {vs_fastapi:.1f} x FastAPI + pandas; batches of 1,000: "
+    runs = ", ".join(
+        f"{a:,.0f}/{b:,.0f}" for a, b in zip(paired["leadml"], paired["trivial"], strict=True)
+    )
+    print(f"\nsingle lead without reasons, both servers up, measured in turn (leadml/trivial "
+          f"req/s: {runs}):\n  {vs_trivial:.2f} x the trivial endpoint's requests/s (medians); "
+          f"{vs_fastapi:.1f} x FastAPI + pandas; batches of 1,000: "
           f"{batch_vs_fastapi:.1f} x FastAPI's leads/s")  # fmt: skip
     print("\nIn-process (median):")
     print(f"  one lead, API core (no reasons)          {inproc['one_lead_ms']:.3f} ms")
@@ -330,6 +354,7 @@ def report(results, inproc, seconds, workers) -> None:
         "servers": results,
         "in_process": inproc,
         "workers": workers,
+        "paired_single_rps": paired,
         "ratios": {
             "single_vs_trivial": vs_trivial,
             "single_vs_fastapi": vs_fastapi,
