@@ -20,7 +20,7 @@ import scipy.sparse as sp
 
 SMALL = 4  # up to this many leads, bins are found value by value
 CHUNK = 256  # leads per block of table lookups
-MAX_CELLS = 4_000_000  # table cells across all feature pairs (~100 MB of tables)
+MAX_CELLS = 4_000_000  # table cells across all feature pairs (~100 MB; int32 cell indices)
 _ZERO = 1e-35  # LightGBM's kZeroThreshold
 
 
@@ -140,8 +140,8 @@ class PairTables:
             start += ia.size
         pairs = np.array(list(groups), dtype=np.intp)
         self._a, self._b = pairs[:, 0], pairs[:, 1]
-        self._stride = np.array([width[b] for b in self._b], dtype=np.intp)
-        self._offset = np.array(offset, dtype=np.intp)
+        self._stride = np.array([width[b] for b in self._b], dtype=np.int32)
+        self._offset = np.array(offset, dtype=np.int32)
         self._value = np.concatenate(value)
         self._phi_a, self._phi_b = np.concatenate(phi_a), np.concatenate(phi_b)
         g = len(pairs)
@@ -161,7 +161,7 @@ class PairTables:
         """Each lead's bin per feature, and a last always-0 column for one-feature tables."""
         if len(X) <= SMALL:
             return self._bins_few(X)
-        out = np.zeros((len(X), self.n_features + 1), dtype=np.intp)
+        out = np.zeros((len(X), self.n_features + 1), dtype=np.int32)
         for f, (kind, edges, table) in enumerate(self._bins):
             if table.shape[1] == 0:
                 continue
@@ -170,7 +170,7 @@ class PairTables:
             if kind == "categorical":
                 other = len(edges)  # edges: the category codes 0..other-1 that splits name
                 inside = (x >= 0) & (x < other)
-                out[:, f] = np.where(inside, np.where(nan, 0.0, x), other).astype(np.intp)
+                out[:, f] = np.where(inside, np.where(nan, 0.0, x), other).astype(np.int32)
             else:
                 out[:, f] = np.searchsorted(edges, x, side="left")
                 if kind == "numeric_zero":
@@ -194,22 +194,20 @@ class PairTables:
                 else:
                     row[f] = bisect.bisect_left(edges, x)
             rows.append(row)
-        return np.array(rows, dtype=np.intp).reshape(len(X), self.n_features + 1)
+        return np.array(rows, dtype=np.int32).reshape(len(X), self.n_features + 1)
 
-    def _cells(self, X: np.ndarray) -> np.ndarray:
-        bins = self.bins(X)
+    def _cells(self, bins: np.ndarray) -> np.ndarray:
+        """Each lead's cell in every feature pair's table, from its bins."""
         return self._offset + bins[:, self._a] * self._stride + bins[:, self._b]
 
     def raw_score(self, X: np.ndarray) -> np.ndarray:
         """The booster's raw score (log-odds) per lead."""
         if not self.exact:
             return self.booster.predict(X, raw_score=True, num_iteration=self.num_iteration)
-        bins = self.bins(X).astype(np.int32)
-        offset, stride = self._offset.astype(np.int32), self._stride.astype(np.int32)
+        bins = self.bins(X)
         out = np.empty(len(X))
         for start in range(0, len(X), CHUNK):  # blocks that stay in cache
-            b = bins[start : start + CHUNK]
-            cells = offset + b[:, self._a] * stride + b[:, self._b]
+            cells = self._cells(bins[start : start + CHUNK])
             out[start : start + CHUNK] = self._value.take(cells).sum(axis=1)
         return out
 
@@ -218,7 +216,7 @@ class PairTables:
         as `booster.predict(X, pred_contrib=True)` returns them."""
         if not self.exact:
             return self.booster.predict(X, pred_contrib=True, num_iteration=self.num_iteration)
-        cells = self._cells(X)
+        cells = self._cells(self.bins(X))
         out = np.empty((len(X), self.n_features + 1))
         out[:, :-1] = self._phi_a.take(cells) @ self._to_a + self._phi_b.take(cells) @ self._to_b
         out[:, -1] = self.expected_value
