@@ -83,7 +83,7 @@ def compare(lead_model: LeadModel, checked: CheckedLeads, title: str = "") -> Co
     }
     encoded = LeadEncoder(spec).transform(checked.frame)
     contrib = lead_model.scorer.contributions(encoded)[:, :-1]
-    rules_score = lead_model.rules.score(checked.frame, spec)
+    rules_score = lead_model.rules.score_encoded(encoded, spec)  # the fired rules per lead
     review = []
     for i, rule in enumerate(lead_model.rules.rules):
         fires = rules_score.fired[:, i]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import math
@@ -99,15 +100,11 @@ class RulesScore:
 
     def to_frame(self) -> pd.DataFrame:
         """Columns rules_points, rules_fired (names joined by ';') and rules_sales_ready."""
-        if len(self.points):  # join names once per distinct pattern of fired rules
-            packed = np.ascontiguousarray(np.packbits(self.fired, axis=1))
-            keys = packed.view(np.dtype((np.void, packed.shape[1]))).ravel()
-            _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
-            names = np.asarray(self.rule_names, dtype=object)
-            joined = np.array([";".join(names[self.fired[i]]) for i in first], dtype=object)
-            fired = joined[inverse.reshape(-1)]
-        else:
-            fired = np.array([], dtype=object)
+        joined: dict[tuple[str, ...], str] = {}  # one join per distinct pattern of fired rules
+        fired = [
+            joined.get(names) or joined.setdefault(names, ";".join(names))
+            for names in names_per_row(self.fired, self.rule_names)
+        ]
         return pd.DataFrame(
             {
                 "rules_points": self.points,
@@ -116,6 +113,40 @@ class RulesScore:
             },
             index=self.index,
         )
+
+
+@functools.lru_cache(maxsize=16)
+def _byte_names(names: tuple[str, ...]) -> list[list[tuple[str, ...]]]:
+    """Per byte of a bit mask over `names`: the names each of its 256 values selects."""
+    return [
+        [
+            tuple(names[8 * b + j] for j in range(8) if v >> j & 1 and 8 * b + j < len(names))
+            for v in range(256)
+        ]
+        for b in range((len(names) + 7) // 8)
+    ]
+
+
+def names_per_row(mask: np.ndarray, names: list[str]) -> list[tuple[str, ...]]:
+    """The names whose column is True, per row, worked out once per distinct row."""
+    if len(mask) <= 1:
+        return [tuple(names[j] for j in np.flatnonzero(row)) for row in mask]
+    if mask.shape[1] > 63:
+        packed = np.packbits(mask, axis=1)
+        keys = packed.view(np.dtype((np.void, packed.shape[1]))).ravel()
+        _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+        found = [tuple(names[j] for j in np.flatnonzero(mask[i])) for i in first]
+    else:  # each row as one integer; its names by byte lookups
+        weights = np.uint64(1) << np.arange(mask.shape[1], dtype=np.uint64)
+        distinct, inverse = np.unique(mask.astype(np.uint64) @ weights, return_inverse=True)
+        tables = _byte_names(tuple(names))
+        found = []
+        for key in distinct.tolist():
+            row: tuple[str, ...] = ()
+            for b, table in enumerate(tables):
+                row += table[(key >> (8 * b)) & 255]
+            found.append(row)
+    return [found[k] for k in inverse.reshape(-1).tolist()]
 
 
 class AgreedRules(_Strict):

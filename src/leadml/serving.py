@@ -8,7 +8,6 @@ probabilities for the same leads.
 
 from __future__ import annotations
 
-import functools
 import json
 import math
 import os
@@ -21,6 +20,7 @@ from typing_extensions import TypedDict
 
 from leadml.errors import ConfigError
 from leadml.evaluate import assign_bands
+from leadml.rules import names_per_row
 from leadml.scoring import LeadModel, agreement
 from leadml.spec import Feature, FeatureSpec
 
@@ -264,40 +264,6 @@ def request_problems(
 # --- scoring ---------------------------------------------------------------------------------
 
 
-@functools.lru_cache(maxsize=16)
-def _byte_names(names: tuple[str, ...]) -> list[list[tuple[str, ...]]]:
-    """Per byte of a bit mask over `names`: the names each of its 256 values selects."""
-    return [
-        [
-            tuple(names[8 * b + j] for j in range(8) if v >> j & 1 and 8 * b + j < len(names))
-            for v in range(256)
-        ]
-        for b in range((len(names) + 7) // 8)
-    ]
-
-
-def _names_per_row(mask: np.ndarray, names: list[str]) -> list[tuple[str, ...]]:
-    """The names whose column is True, per row, worked out once per distinct row."""
-    if len(mask) <= 1:
-        return [tuple(names[j] for j in np.flatnonzero(row)) for row in mask]
-    if mask.shape[1] > 63:
-        packed = np.packbits(mask, axis=1)
-        keys = packed.view(np.dtype((np.void, packed.shape[1]))).ravel()
-        _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
-        found = [tuple(names[j] for j in np.flatnonzero(mask[i])) for i in first]
-    else:  # each row as one integer; its names by byte lookups
-        weights = np.uint64(1) << np.arange(mask.shape[1], dtype=np.uint64)
-        distinct, inverse = np.unique(mask.astype(np.uint64) @ weights, return_inverse=True)
-        tables = _byte_names(tuple(names))
-        found = []
-        for key in distinct.tolist():
-            row: tuple[str, ...] = ()
-            for b, table in enumerate(tables):
-                row += table[(key >> (8 * b)) & 255]
-            found.append(row)
-    return [found[k] for k in inverse.reshape(-1).tolist()]
-
-
 class LeadScoringAPI:
     """Everything the scoring API does, framework-free: encode, score, explain, describe."""
 
@@ -355,7 +321,7 @@ class LeadScoringAPI:
         rows = np.flatnonzero(missing.any(axis=1))
         if len(rows):
             texts: dict[tuple[str, ...], str] = {}
-            for i, names in zip(rows, _names_per_row(missing[rows], self._sources), strict=True):
+            for i, names in zip(rows, names_per_row(missing[rows], self._sources), strict=True):
                 text = texts.get(names)
                 if text is None:
                     text = texts[names] = f"not given, scored as missing: {', '.join(names)}"
@@ -379,7 +345,7 @@ class LeadScoringAPI:
         model = self.model
         rules = model.rules.score_encoded(X, self.spec)
         probability = model.rules_calibrator(rules.points)
-        fired = _names_per_row(rules.fired, rules.rule_names)
+        fired = names_per_row(rules.fired, rules.rule_names)
         out = [
             {"points": pts, "fired": list(names), "sales_ready": ready, "probability": p}
             for pts, names, ready, p in zip(
