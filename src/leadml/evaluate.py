@@ -280,12 +280,17 @@ def _check_edges(edges: Mapping[str, float]) -> dict[str, float]:
 
 def assign_bands(p: Any, edges: Mapping[str, float]) -> np.ndarray:
     """Band letter per lead: A if p >= edges["A"], else B if p >= edges["B"], ..., else D."""
+    return np.array(BANDS, dtype=object)[band_codes(p, edges)]
+
+
+def band_codes(p: Any, edges: Mapping[str, float]) -> np.ndarray:
+    """Each lead's band as its index in BANDS (0 = A)."""
     p_arr = _probabilities(p)
     checked = _check_edges(edges)
-    bands = np.full(len(p_arr), BANDS[-1], dtype=object)
-    for band in reversed(EDGE_BANDS):  # C, B, A: higher bands overwrite lower ones
-        bands[p_arr >= checked[band]] = band
-    return bands
+    codes = np.full(len(p_arr), len(BANDS) - 1, dtype=np.int8)
+    for k in reversed(range(len(EDGE_BANDS))):  # C, B, A: higher bands overwrite lower ones
+        codes[p_arr >= checked[EDGE_BANDS[k]]] = k
+    return codes
 
 
 def band_table(y: Any, p: Any, edges: Mapping[str, float]) -> pd.DataFrame:

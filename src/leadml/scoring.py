@@ -10,8 +10,9 @@ import numpy as np
 import pandas as pd
 
 from leadml.calibration import Calibrator
+from leadml.columns import labels_at
 from leadml.data import CheckedLeads, check_leads
-from leadml.evaluate import assign_bands
+from leadml.evaluate import BANDS, band_codes
 from leadml.model import LeadEncoder, LeadScorer
 from leadml.rules import AgreedRules
 from leadml.spec import FeatureSpec
@@ -19,13 +20,17 @@ from leadml.spec import FeatureSpec
 REASON_CHUNK = 5_000
 
 
+AGREEMENT = ("neither", "rules_only", "model_only", "both")
+
+
+def agreement_codes(model_yes: np.ndarray, rules_yes: np.ndarray) -> np.ndarray:
+    """Each lead's index in AGREEMENT."""
+    return 2 * np.asarray(model_yes, dtype=np.int8) + np.asarray(rules_yes, dtype=np.int8)
+
+
 def agreement(model_yes: np.ndarray, rules_yes: np.ndarray) -> np.ndarray:
     """both / model_only / rules_only / neither, per lead."""
-    out = np.full(len(model_yes), "neither", dtype=object)
-    out[model_yes & rules_yes] = "both"
-    out[model_yes & ~rules_yes] = "model_only"
-    out[~model_yes & rules_yes] = "rules_only"
-    return out
+    return np.array(AGREEMENT, dtype=object)[agreement_codes(model_yes, rules_yes)]
 
 
 @dataclass
@@ -78,9 +83,9 @@ class LeadModel:
         encoded = LeadEncoder(spec).transform(checked.frame)
         p = self.scorer.predict_proba(encoded)[:, 1]
         model_yes = p >= self.threshold
-        out = pd.DataFrame({"lead_id": checked.frame[spec.id_column].to_numpy()})
+        out = pd.DataFrame({"lead_id": checked.frame[spec.id_column]})
         out["probability"] = p
-        out["band"] = assign_bands(p, self.bands)
+        out["band"] = labels_at(BANDS, band_codes(p, self.bands))
         out["sales_ready"] = model_yes
         if reasons > 0:
             parts = []
@@ -91,9 +96,9 @@ class LeadModel:
                     progress(min(len(encoded), start + REASON_CHUNK), len(encoded))
             for k in range(reasons):
                 out[f"reason_{k + 1}"] = [text for part in parts for text in part[k]]
-        rules = self.rules.score(checked.frame, spec)
+        rules = self.rules.score_encoded(encoded, spec)
         for col, values in rules.to_frame().items():
             out[col] = values.to_numpy()
         out["rules_probability"] = self.rules_calibrator(rules.points)
-        out["agreement"] = agreement(model_yes, rules.verdict)
+        out["agreement"] = labels_at(AGREEMENT, agreement_codes(model_yes, rules.verdict))
         return out
