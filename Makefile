@@ -11,7 +11,7 @@ MODEL ?= champion
 SERVE_PORT ?= 3000
 
 .DEFAULT_GOAL := help
-.PHONY: help install browser demo serve bento test lint format mlflow-ui bench bench-serve lock clean
+.PHONY: help install browser demo serve bento test lint format mlflow-ui bench bench-serve bench-scale lock clean
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -69,6 +69,9 @@ bench: $(STAMP) ## Run the model-quality and training-scale benchmarks
 bench-serve: $(STAMP) ## Benchmark the scoring API with wrk (installs wrk from Debian's packages if missing)
 	@command -v wrk >/dev/null || { apt-get install -y -qq wrk >/dev/null || sudo apt-get install -y -qq wrk; }
 	$(BIN)/python bench/serve.py
+
+bench-scale: $(STAMP) ## Benchmark scoring and training with the pandas and Dask engines at 1M-10M leads (~20 min)
+	$(BIN)/python bench/scale.py
 
 lock: ## Re-resolve and pin every dependency into requirements.lock
 	rm -rf .lockenv && $(PYTHON) -m venv .lockenv

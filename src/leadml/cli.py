@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import enum
 import functools
 import logging
 import os
@@ -36,6 +38,22 @@ DEFAULT_CONFIG = "training/demo.yaml"
 MODEL_NAME = "lead-qualifier"
 
 
+class Engine(enum.StrEnum):
+    pandas = "pandas"
+    dask = "dask"
+
+
+SchedulerOption = Annotated[
+    str | None,
+    typer.Option(help="Dask scheduler address (default: a local cluster, one worker a core)."),
+]
+
+
+def _check_engine(engine: Engine, scheduler: str | None) -> None:
+    if scheduler and engine != Engine.dask:
+        raise LeadmlError("--scheduler needs --engine dask")
+
+
 def friendly(fn):
     """Print a user's mistake as one clear message (exit 2), never a traceback."""
 
@@ -45,15 +63,15 @@ def friendly(fn):
         try:
             return fn(*args, **kwargs)
         except LeadmlError as exc:
-            err.print(f"[bold red]error:[/] {exc}", highlight=False)
+            err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
         except OSError as exc:  # a file or folder the user named: unreadable, full disk, ...
-            err.print(f"[bold red]error:[/] {exc}", highlight=False)
+            err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
         except Exception as exc:
             if type(exc).__name__ != "MlflowException":
                 raise
-            err.print(f"[bold red]MLflow error:[/] {exc}", highlight=False)
+            err.print(f"[bold red]MLflow error:[/] {exc}", highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
 
     return wrapper
@@ -85,17 +103,33 @@ def _progress() -> Progress:
 def synth(
     rows: Annotated[int, typer.Option(min=1, help="How many leads to generate.")] = 200_000,
     seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same file.")] = 7,
-    out: Annotated[Path, typer.Option(help="Output file: .csv, .csv.gz or .parquet.")] = Path(
-        "data/demo_leads.parquet"
-    ),
+    out: Annotated[
+        Path,
+        typer.Option(
+            help="Output file (.csv, .csv.gz, .parquet), or a folder (no extension) for "
+            "partitioned Parquet."
+        ),
+    ] = Path("data/demo_leads.parquet"),
+    partition_rows: Annotated[
+        int, typer.Option(min=1, help="Leads per Parquet part when --out is a folder.")
+    ] = 1_000_000,
 ) -> None:
     """Generate realistic demo leads with known outcome probabilities."""
     from leadml import synth as synth_mod
+    from leadml.folders import is_folder_target
 
+    folder = is_folder_target(out, synth_mod.EXTENSIONS)
     with _progress() as bar:
         task = bar.add_task("Generating leads", total=rows)
-        written = synth_mod.write(rows, seed, out, progress=lambda n: bar.update(task, completed=n))
-    console.print(f"Wrote {written:,} leads to {out}")
+        update = lambda n: bar.update(task, completed=n)  # noqa: E731
+        if folder:
+            written = synth_mod.write_partitioned(
+                rows, seed, out, partition_rows, progress=update
+            )
+        else:
+            written = synth_mod.write(rows, seed, out, progress=update)
+    parts = f" in {-(-written // partition_rows):,} Parquet part(s)" if folder else ""
+    console.print(f"Wrote {written:,} leads to {out}{parts}")
 
 
 @features_app.command("check")
@@ -183,14 +217,30 @@ def train(
         bool, typer.Option(help="Train despite unreviewed features (never promotable).")
     ] = False,
     register: Annotated[bool, typer.Option(help="Log to MLflow and register the model.")] = True,
+    engine: Annotated[
+        Engine,
+        typer.Option(
+            help="pandas: one process. dask: the training window stays on a Dask cluster "
+            "(--data a folder or a glob of files); the booster trains with LightGBM's Dask "
+            "interface."
+        ),
+    ] = Engine.pandas,
+    scheduler: SchedulerOption = None,
 ) -> None:
     """Train, calibrate and evaluate against the agreed rules; log and register in MLflow."""
     from leadml.card import write_model_card
     from leadml.config import load_config
     from leadml.train import train as run_train
 
+    _check_engine(engine, scheduler)
     cfg = load_config(config)
-    with _progress() as bar:
+    with contextlib.ExitStack() as stack:
+        client = None
+        if engine == Engine.dask:
+            from leadml.cluster import connect
+
+            client = stack.enter_context(connect(scheduler, say=err.print))
+        bar = stack.enter_context(_progress())
         task = bar.add_task("Training (early stopping)", total=cfg.model.num_boost_round)
         result = run_train(
             cfg,
@@ -199,6 +249,7 @@ def train(
             allow_unreviewed=allow_unreviewed,
             progress=lambda i, total: bar.update(task, completed=i),
             say=err.print,
+            client=client,
         )
     if register:
         from leadml.tracking import log_training, tracking_uri
@@ -327,12 +378,24 @@ def predict(
     query: Annotated[str | None, typer.Option(help="SQL query for a database URL.")] = None,
     reasons: Annotated[int, typer.Option(min=0, max=10, help="Reasons per lead.")] = 3,
     name: Annotated[str, typer.Option(help="Registered model name.")] = MODEL_NAME,
+    engine: Annotated[
+        Engine,
+        typer.Option(
+            help="pandas: one process, one output file. dask: partition by partition on a "
+            "Dask cluster into a folder of Parquet parts (--data a folder or a glob of files)."
+        ),
+    ] = Engine.pandas,
+    scheduler: SchedulerOption = None,
 ) -> None:
     """Score leads: probability, band, verdict, reasons, and the agreed rules beside it."""
     from leadml.data import read_leads, write_table
     from leadml.registry import load_lead_model
 
+    _check_engine(engine, scheduler)
     lead_model, resolved = load_lead_model(name, model)
+    if engine == Engine.dask:
+        _predict_dask(lead_model, resolved, data, out, reasons, scheduler, name)
+        return
     leads = read_leads(data, query)
     with _progress() as bar:
         task = bar.add_task("Scoring leads (reasons take longest)", total=len(leads))
@@ -345,6 +408,32 @@ def predict(
         f"Scored {len(scored):,} leads with {name} v{resolved.version}: "
         f"{int(scored['sales_ready'].sum()):,} sales-ready by the model, "
         f"{int(scored['rules_sales_ready'].sum()):,} by the rules -> {out}"
+    )
+
+
+def _predict_dask(lead_model, resolved, data, out, reasons, scheduler, name) -> None:
+    from leadml.cluster import connect, score_partitions
+
+    with connect(scheduler, say=err.print) as client, _progress() as bar:
+        task = bar.add_task("Scoring partitions", total=1)
+
+        def update(done: int, parts: int, leads: int) -> None:
+            bar.update(task, completed=done, total=parts, description=f"Scored {leads:,} leads")
+
+        summary = score_partitions(
+            lead_model,
+            data,
+            out,
+            client,
+            reasons=reasons,
+            info={"model": name, "version": resolved.version, "alias": resolved.alias},
+            progress=update,
+        )
+    _warn_unseen(summary.unseen)
+    console.print(
+        f"Scored {summary.rows:,} leads with {name} v{resolved.version} into {summary.parts:,} "
+        f"Parquet part(s): {summary.sales_ready:,} sales-ready by the model, "
+        f"{summary.rules_sales_ready:,} by the rules -> {out}"
     )
 
 

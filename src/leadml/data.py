@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from leadml.errors import DataError
 from leadml.spec import Feature, FeatureSpec, norm_value
 
 log = logging.getLogger(__name__)
 MAX_EXAMPLES = 5
+DATA_EXTENSIONS = (".parquet", ".pq", ".csv", ".csv.gz", ".txt")
 NA_WORDS = {"", "NA", "N/A", "nan", "NaN", "null", "NULL", "None"}  # missing, in a number column
 
 
@@ -32,6 +37,8 @@ def read_leads(source: str | Path, query: str | None = None) -> pd.DataFrame:
                 return pd.read_sql_query(sqlalchemy.text(query), conn)
         except Exception as exc:
             raise DataError(f"{text}: the query failed: {exc}") from None
+    if glob.has_magic(text):
+        return pd.concat([read_leads(p) for p in partition_files(text)], ignore_index=True)
     path = Path(source)
     if not path.exists():
         raise DataError(f"{path}: no such file or folder")
@@ -47,6 +54,64 @@ def read_leads(source: str | Path, query: str | None = None) -> pd.DataFrame:
     except Exception as exc:
         raise DataError(f"{path}: could not be read: {exc}") from None
     raise DataError(f"{path}: unknown file type; use .csv, .csv.gz, .parquet or a database URL")
+
+
+def partition_files(source: str | Path) -> list[Path]:
+    """The files of a partitioned dataset, in order: a folder's Parquet (or CSV) files, a glob
+    of files (`leads/*.csv`), or one file. Names starting with '.' or '_' are not data."""
+    text = str(source)
+    if "://" in text:
+        raise DataError(f"{text}: partitioned scoring reads files or folders, not database URLs")
+    if glob.has_magic(text):
+        files = sorted(Path(p) for p in glob.glob(text) if Path(p).is_file())
+        if not files:
+            raise DataError(f"{text}: no files match")
+    else:
+        path = Path(text)
+        if not path.exists():
+            raise DataError(f"{path}: no such file or folder")
+        files = [path]
+        if path.is_dir():
+            files = sorted(
+                p
+                for p in path.rglob("*")
+                if p.is_file()
+                and not any(part.startswith((".", "_")) for part in p.relative_to(path).parts)
+                and p.name.lower().endswith(DATA_EXTENSIONS)
+            )
+            if not files:
+                raise DataError(f"{path}: the folder holds no {'/'.join(DATA_EXTENSIONS)} files")
+    for f in files:
+        if not f.name.lower().endswith(DATA_EXTENSIONS):
+            raise DataError(f"{f}: unknown file type; use {', '.join(DATA_EXTENSIONS)}")
+    return files
+
+
+def read_batches(path: Path, rows: int, columns: list[str] | None = None) -> Iterator[pd.DataFrame]:
+    """One file's leads, `rows` at a time, typed exactly as `read_leads` types them.
+
+    `columns` limits a Parquet read to what is needed; a missing one is left out, so the spec
+    check names it."""
+    name = path.name.lower()
+    try:
+        if name.endswith((".parquet", ".pq")):
+            reader = pq.ParquetFile(path)
+            present = set(reader.schema_arrow.names)
+            wanted = None if columns is None else [c for c in columns if c in present]
+            for batch in reader.iter_batches(batch_size=rows, columns=wanted):
+                yield pa.Table.from_batches([batch]).to_pandas()
+            return
+        with pd.read_csv(
+            path,
+            sep=_separator(path),
+            dtype=str,
+            keep_default_na=False,
+            na_values=[""],
+            chunksize=rows,
+        ) as chunks:
+            yield from chunks
+    except (OSError, ValueError, pa.ArrowException) as exc:
+        raise DataError(f"{path}: could not be read: {exc}") from None
 
 
 def _separator(path: Path) -> str:
@@ -105,9 +170,9 @@ def _rows(frame: pd.DataFrame, spec: FeatureSpec, mask: np.ndarray, values=None)
 
 def _normalised(series: pd.Series) -> pd.Series:
     """norm_value applied per distinct value (fast on large columns); object dtype out."""
-    series = series.astype(object)
-    mapping = {u: norm_value(u) for u in series.dropna().unique()}
-    return series.map(mapping)
+    codes, uniques = pd.factorize(series, use_na_sentinel=True)
+    normed = np.array([norm_value(u) for u in uniques] + [None], dtype=object)
+    return pd.Series(normed[codes], index=series.index, dtype=object)
 
 
 def coerce_feature(
@@ -153,6 +218,8 @@ def coerce_feature(
                 )
         return values
     if f.kind == "boolean":
+        if pd.api.types.is_bool_dtype(raw):
+            return pd.Series(raw.to_numpy(dtype="float64", na_value=np.nan), index=raw.index)
         normed = _normalised(raw)
         bad = present & ~normed.isin(["0", "1"]).to_numpy()
         if bad.any():
@@ -282,23 +349,44 @@ def check_leads(
     return CheckedLeads(frame=out, y=y, excluded=excluded)
 
 
+def row_hashes(frame: pd.DataFrame) -> np.ndarray:
+    """One 64-bit hash per row of checked leads (the content hash is built from these)."""
+    return pd.util.hash_pandas_object(frame, index=False).to_numpy()
+
+
 def fingerprint(leads: CheckedLeads, spec: FeatureSpec) -> dict[str, object]:
     """Rows, date range, positive rate and a content hash of the training data."""
-    digest = hashlib.sha256(
-        pd.util.hash_pandas_object(leads.frame, index=False).to_numpy().tobytes()
-    )
-    if leads.y is not None:
-        digest.update(leads.y.tobytes())
-    info: dict[str, object] = {
-        "rows": len(leads.frame),
-        "content_hash": digest.hexdigest()[:16],
-        "excluded": dict(leads.excluded),
-    }
-    if leads.y is not None:
-        info["positive_rate"] = round(float(leads.y.mean()), 6)
-        info["sales_ready"] = int(leads.y.sum())
     ts = leads.timestamps
-    if ts is not None:
-        info["date_from"] = str(ts.min())
-        info["date_to"] = str(ts.max())
+    return describe_data(
+        [row_hashes(leads.frame)],
+        leads.y,
+        leads.excluded,
+        None if ts is None else (ts.min(), ts.max()),
+    )
+
+
+def describe_data(
+    hashes: list[np.ndarray],
+    y: np.ndarray | None,
+    excluded: dict[str, int],
+    dates: tuple[object, object] | None,
+) -> dict[str, object]:
+    """`fingerprint` from the row hashes of the data's parts, in order (the same content
+    hash whether the leads were checked at once or partition by partition)."""
+    digest = hashlib.sha256()
+    for part in hashes:
+        digest.update(part.tobytes())
+    if y is not None:
+        digest.update(y.tobytes())
+    info: dict[str, object] = {
+        "rows": sum(len(h) for h in hashes),
+        "content_hash": digest.hexdigest()[:16],
+        "excluded": dict(excluded),
+    }
+    if y is not None:
+        info["positive_rate"] = round(float(y.mean()), 6)
+        info["sales_ready"] = int(y.sum())
+    if dates is not None:
+        info["date_from"] = str(pd.Timestamp(dates[0]))
+        info["date_to"] = str(pd.Timestamp(dates[1]))
     return info

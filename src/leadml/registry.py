@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,12 +56,18 @@ def current(name: str, alias: str) -> Resolved | None:
 def load_lead_model(name: str, ref: str) -> tuple[LeadModel, Resolved]:
     """Load the lead model pinned by alias or version (never 'latest')."""
     resolved = resolve(name, ref)
+    # MLflow puts the model's copy of the leadml code first on sys.path; leadml is already
+    # imported here, and worker processes started later (Dask) must import the same installed
+    # code, not that copy
+    saved_path = list(sys.path)
     try:
         pyfunc = mlflow.pyfunc.load_model(f"models:/{name}/{resolved.version}")
     except Exception as exc:
         raise RegistryError(
             f"model '{name}' version {resolved.version} could not load: {exc}"
         ) from None
+    finally:
+        sys.path[:] = saved_path
     return pyfunc.unwrap_python_model().lead_model, resolved
 
 

@@ -22,11 +22,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from leadml import folders
 from leadml.errors import DataError, LeadmlError
 
 DEFAULT_START = "2024-01-01"
 DEFAULT_END = "2026-10-31"
 CHUNK_ROWS = 100_000
+PARTITION_ROWS = 1_000_000  # leads per Parquet part when writing a folder
 OPEN_DAYS = 14  # leads this close to the window's end are mostly still open
 OPEN_SHARE = 0.7
 EXTENSIONS = (".csv", ".csv.gz", ".parquet")
@@ -384,6 +386,55 @@ def write(
         tmp.replace(out)
     except BaseException:
         tmp.unlink(missing_ok=True)
+        raise
+    return written
+
+
+def write_partitioned(
+    rows: int,
+    seed: int,
+    out: str | Path,
+    partition_rows: int = PARTITION_ROWS,
+    start: str = DEFAULT_START,
+    end: str = DEFAULT_END,
+    progress: Callable[[int], None] | None = None,
+) -> int:
+    """Write the generated leads as a folder of Parquet parts of `partition_rows` leads each.
+
+    The same leads, in the same order, as `write` gives for the same seed; never more than one
+    chunk in memory. The folder appears only when complete. Returns the number of rows written.
+    """
+    if partition_rows < 1:
+        raise LeadmlError(f"partition rows must be at least 1, got {partition_rows}")
+    chunks = generate(rows, seed, start, end)  # checks the arguments before touching files
+    tmp = folders.staging(out)
+    written, parts = 0, 0
+    writer: pq.ParquetWriter | None = None
+    try:
+        for chunk in chunks:
+            table = pa.Table.from_pandas(chunk, preserve_index=False)
+            while table.num_rows:
+                if writer is None:
+                    writer = pq.ParquetWriter(tmp / folders.part_name(parts), table.schema)
+                    parts, in_part = parts + 1, 0
+                take = min(table.num_rows, partition_rows - in_part)
+                writer.write_table(table.slice(0, take).cast(writer.schema))
+                table, in_part, written = table.slice(take), in_part + take, written + take
+                if in_part == partition_rows:
+                    writer.close()
+                    writer = None
+            if progress is not None:
+                progress(written)
+        if writer is not None:
+            writer.close()
+            writer = None
+        folders.publish(
+            tmp, out, {"kind": "demo leads", "rows": written, "seed": seed, "parts": parts}
+        )
+    except BaseException:
+        if writer is not None:
+            writer.close()
+        folders.discard(tmp)
         raise
     return written
 

@@ -154,6 +154,7 @@ def log_training(result, config, config_path: str | None) -> tuple[str, str]:
         "rules_hash": info["rules_hash"],
         "data_hash": info["data"]["content_hash"],
         "calibration": info["calibration"],
+        "engine": info.get("engine", "pandas"),
         "gates": json.dumps(config.gates.model_dump()),
         "leadml_version": metadata.version("leadml"),
         COMPARED_TAG: compared,

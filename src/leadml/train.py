@@ -54,30 +54,97 @@ class TrainResult:
     version: str | None = None
 
 
+@dataclass
+class TrainingData:
+    """Checked history split into windows. The booster trains on (`train_X`, `train_y`): arrays
+    here, or Dask arrays spread over a cluster; `audit_X`/`audit_y` hold the training window (or,
+    on a cluster, a sample of it) for the leakage audit."""
+
+    calibration: Window
+    test: Window
+    train_X: Any
+    train_y: Any
+    audit_X: np.ndarray
+    audit_y: np.ndarray
+    windows: dict[str, dict[str, Any]]
+    seen: dict[str, list[str]]
+    fingerprint: dict[str, Any]
+    excluded: dict[str, int]
+    example: pd.DataFrame
+
+
+def split_order(n: int, timestamps: np.ndarray | None, config: TrainingConfig) -> np.ndarray:
+    """The leads' order for the split: oldest first (time) or shuffled by the seed (random)."""
+    s = config.split
+    if s.method == "time":
+        return np.argsort(timestamps, kind="stable") if timestamps is not None else np.arange(n)
+    return np.random.default_rng(s.seed).permutation(n)
+
+
+def window_bounds(n: int, config: TrainingConfig) -> dict[str, tuple[int, int]]:
+    """Each window's [start, stop) in the split order."""
+    n_test = round(n * config.split.test_share)
+    n_cal = round(n * config.split.calibration_share)
+    return {
+        "train": (0, n - n_cal - n_test),
+        "calibration": (n - n_cal - n_test, n - n_test),
+        "test": (n - n_test, n),
+    }
+
+
+def make_window(
+    name: str, frame: pd.DataFrame, y: np.ndarray, config: TrainingConfig, encoder: LeadEncoder
+) -> Window:
+    frame = frame.reset_index(drop=True)
+    weeks, _ = weeks_and_capacity(frame, config.capacity)
+    return Window(name, frame, encoder.transform(frame), y, weeks)
+
+
 def split_windows(
     leads: CheckedLeads, config: TrainingConfig, encoder: LeadEncoder
 ) -> dict[str, Window]:
     """Oldest leads train, the next window early-stops and calibrates, the newest tests."""
     n = len(leads.frame)
-    s = config.split
-    if s.method == "time":
-        ts = leads.timestamps
-        order = np.argsort(ts.to_numpy(), kind="stable") if ts is not None else np.arange(n)
-    else:
-        order = np.random.default_rng(s.seed).permutation(n)
-    n_test = round(n * s.test_share)
-    n_cal = round(n * s.calibration_share)
-    cuts = {
-        "train": order[: n - n_cal - n_test],
-        "calibration": order[n - n_cal - n_test : n - n_test],
-        "test": order[n - n_test :],
-    }
+    ts = leads.timestamps
+    order = split_order(n, None if ts is None else ts.to_numpy(), config)
     out = {}
-    for name, idx in cuts.items():
-        frame = leads.frame.iloc[idx].reset_index(drop=True)
-        weeks, _ = weeks_and_capacity(frame, config.capacity)
-        out[name] = Window(name, frame, encoder.transform(frame), leads.y[idx], weeks)
+    for name, (start, stop) in window_bounds(n, config).items():
+        idx = order[start:stop]
+        out[name] = make_window(name, leads.frame.iloc[idx], leads.y[idx], config, encoder)
     return out
+
+
+def window_info(w: Window) -> dict[str, Any]:
+    """Leads, sales-ready leads and (with timestamps) the date range of a window."""
+    info: dict[str, Any] = {"leads": len(w.y), "sales_ready": int(w.y.sum())}
+    if "__timestamp__" in w.frame:
+        info["from"] = str(w.frame["__timestamp__"].min())
+        info["to"] = str(w.frame["__timestamp__"].max())
+    return info
+
+
+def load_local(
+    source: str, query: str | None, spec: FeatureSpec, config: TrainingConfig, say: Any
+) -> TrainingData:
+    """Read, check and split the history in this process."""
+    say(f"Reading leads from {source}")
+    raw = read_leads(source, query)
+    leads = check_leads(raw, spec, require_label=True)
+    windows = split_windows(leads, config, LeadEncoder(spec))
+    train_w = windows["train"]
+    return TrainingData(
+        calibration=windows["calibration"],
+        test=windows["test"],
+        train_X=train_w.X,
+        train_y=train_w.y,
+        audit_X=train_w.X,
+        audit_y=train_w.y,
+        windows={w.name: window_info(w) for w in windows.values()},
+        seen=seen_categories(train_w.X, spec),
+        fingerprint=fingerprint(leads, spec),
+        excluded=dict(leads.excluded),
+        example=raw.tail(5),
+    )
 
 
 def weeks_and_capacity(frame: pd.DataFrame, capacity: CapacityConfig) -> tuple[np.ndarray, int]:
@@ -98,12 +165,8 @@ def capacity_of(window: Window, config: TrainingConfig) -> int:
 
 def seen_categories(X: np.ndarray, spec: FeatureSpec) -> dict[str, list[str]]:
     """Per categorical feature, the allowed values that occur in the encoded training leads."""
-    out = {}
-    for j, f in enumerate(spec.features):
-        if f.kind == "categorical":
-            codes = np.unique(X[:, j][~np.isnan(X[:, j])]).astype(int)
-            out[f.name] = [f.allowed[c] for c in codes]
-    return out
+    encoder = LeadEncoder(spec)
+    return encoder.category_names(encoder.seen_codes(X))
 
 
 def train(
@@ -114,6 +177,7 @@ def train(
     allow_unreviewed: bool = False,
     progress: Any = None,
     say: Any = lambda *_: None,
+    client: Any = None,
 ) -> TrainResult:
     """Check, split, fit, calibrate and evaluate; MLflow logging is `tracking.log_training`.
 
@@ -141,25 +205,28 @@ def train(
     source = data or config.data.path
     if not source:
         raise ConfigError("no data: give --data or set data.path in the training config")
-    say(f"Reading leads from {source}")
-    raw = read_leads(source, query or config.data.query)
-    leads = check_leads(raw, spec, require_label=True)
-    for reason, count in leads.excluded.items():
+    if client is None:
+        loaded = load_local(source, query or config.data.query, spec, config, say)
+    else:
+        if query or "://" in source:
+            raise ConfigError("--engine dask reads files or folders, not database queries")
+        from leadml.cluster import load_training
+
+        loaded = load_training(client, source, spec, config, say)
+    for reason, count in loaded.excluded.items():
         say(f"Excluded {count:,} lead(s): {reason}")
-    positives = int(leads.y.sum())
+    positives = sum(w["sales_ready"] for w in loaded.windows.values())
     if positives < config.checks.min_sales_ready:
         raise DataError(
             f"only {positives} sales-ready lead(s) in {source}; training needs at least "
             f"{config.checks.min_sales_ready} (checks.min_sales_ready)"
         )
-    encoder = LeadEncoder(spec)
-    windows = split_windows(leads, config, encoder)
-    train_w, cal_w, test_w = (windows[k] for k in WINDOWS)
-    for w in windows.values():
-        if len(np.unique(w.y)) < 2:
-            raise DataError(f"the {w.name} window ({len(w.y)} leads) has only one outcome")
+    cal_w, test_w = loaded.calibration, loaded.test
+    for name, w in loaded.windows.items():
+        if w["sales_ready"] in (0, w["leads"]):
+            raise DataError(f"the {name} window ({w['leads']} leads) has only one outcome")
 
-    audit = leakage_audit(train_w.X, train_w.y, spec, config.checks.leak_auc)
+    audit = leakage_audit(loaded.audit_X, loaded.audit_y, spec, config.checks.leak_auc)
     for row in audit[audit.suspect].itertuples():
         say(
             f"[red]suspected leak:[/] {row.feature} alone reaches AUC {row.auc:.3f} "
@@ -173,7 +240,12 @@ def train(
         num_boost_round=config.model.num_boost_round,
         early_stopping_rounds=config.model.early_stopping_rounds,
     )
-    scorer.fit(train_w.X, train_w.y, eval_set=(cal_w.X, cal_w.y), progress=progress)
+    if client is None:
+        scorer.fit(loaded.train_X, loaded.train_y, eval_set=(cal_w.X, cal_w.y), progress=progress)
+    else:
+        from leadml.cluster import fit_booster
+
+        fit_booster(scorer, client, loaded.train_X, loaded.train_y, cal_w, progress, say)
 
     cal_points = rules.score(cal_w.frame, spec).points
     rules_calibrator = fit_calibrator(cal_points, cal_w.y, "isotonic")
@@ -206,32 +278,19 @@ def train(
             metrics[f"test_{who}_band_{band_row.band}_conversion"] = float(band_row.conversion)
             metrics[f"test_{who}_band_{band_row.band}_leads"] = float(band_row.leads)
 
-    window_info = {
-        w.name: {
-            "leads": len(w.y),
-            "sales_ready": int(w.y.sum()),
-            **(
-                {
-                    "from": str(w.frame["__timestamp__"].min()),
-                    "to": str(w.frame["__timestamp__"].max()),
-                }
-                if "__timestamp__" in w.frame
-                else {}
-            ),
-        }
-        for w in windows.values()
-    }
+    window_info = loaded.windows
     info = {
         "name": config.name,
         "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "spec_hash": spec.content_hash,
         "rules_hash": rules.content_hash,
-        "data": fingerprint(leads, spec),
+        "data": loaded.fingerprint,
         "windows": window_info,
         "calibration": scorer.calibrator_.method,
+        "engine": "pandas" if client is None else "dask",
         "capacity": config.capacity.model_dump(),
         "metrics": metrics,
-        "seen_categories": seen_categories(train_w.X, spec),
+        "seen_categories": loaded.seen,
     }
     lead_model = LeadModel(
         scorer, rules, rules_calibrator, float(threshold), dict(config.bands), info
@@ -260,6 +319,6 @@ def train(
         reviewed=not problems,
         artifacts=artifacts,
         bands=bands,
-        example=raw.tail(5),
+        example=loaded.example,
         test=test_w,
     )

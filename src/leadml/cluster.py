@@ -1,0 +1,535 @@
+"""The Dask engine: score and train partition by partition on a cluster.
+
+Each partition (a Parquet or CSV file) is read, checked and scored on a worker by the same
+`LeadModel` code the single-machine path and the service use, `BATCH_ROWS` leads at a time, so
+a worker's memory does not grow with the data. Output parts go to a hidden folder that is moved
+into place only when every part is written (`leadml.folders`).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import itertools
+import logging
+import operator
+import os
+import uuid
+import warnings
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+from distributed.diagnostics.plugin import WorkerPlugin
+
+from leadml import folders
+from leadml.data import (
+    CheckedLeads,
+    check_leads,
+    describe_data,
+    partition_files,
+    read_batches,
+    read_leads,
+    row_hashes,
+)
+from leadml.errors import ConfigError, DataError
+from leadml.model import LeadEncoder, LeadScorer
+from leadml.spec import FeatureSpec
+
+if TYPE_CHECKING:  # the training modules (plots and all) load on the client only
+    from distributed import Client
+
+    from leadml.config import TrainingConfig
+    from leadml.scoring import LeadModel
+    from leadml.train import TrainingData, Window
+
+BATCH_ROWS = 250_000  # leads a worker holds at once while scoring
+Say = Callable[[str], None]
+
+
+@contextmanager
+def connect(scheduler: str | None = None, say: Say = lambda _: None) -> Iterator[Client]:
+    """A client for the scheduler at `scheduler`, or for a local cluster sized to this machine
+    (one single-threaded worker process per core), closed on exit."""
+    from distributed import Client, LocalCluster
+
+    logging.getLogger("distributed").setLevel(logging.WARNING)  # not a line per worker event
+    cluster = None
+    if scheduler:
+        try:
+            client = Client(scheduler, timeout="15s")
+        except (OSError, TimeoutError) as exc:
+            raise ConfigError(f"could not reach the Dask scheduler at {scheduler}: {exc}") from None
+    else:
+        cluster = LocalCluster(
+            n_workers=os.cpu_count() or 1,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address="127.0.0.1:0",  # a free port; its pages need bokeh
+            silence_logs=logging.CRITICAL,  # task errors reach the client anyway
+        )
+        client = Client(cluster)
+        # LightGBM writes its network set-up lines straight to the workers' stdout, which a
+        # local cluster shares with this terminal
+        client.register_plugin(QuietStdout(), name="leadml-quiet-stdout")
+    try:
+        info = client.scheduler_info(n_workers=-1)
+        where = f"{'local cluster' if cluster else scheduler}, {len(info['workers'])} worker(s)"
+        served = "dashboard" in info.get("services", {})
+        link = client.dashboard_link if served and (scheduler or _has_bokeh()) else None
+        say(f"Dask: {where}" + (f"; dashboard {link}" if link else ""))
+        yield client
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+
+def _has_bokeh() -> bool:
+    return importlib.util.find_spec("bokeh") is not None
+
+
+class QuietStdout(WorkerPlugin):
+    """Worker plugin: the worker process's standard output goes to /dev/null."""
+
+    def setup(self, worker: Any) -> None:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 1)
+        os.close(devnull)
+
+
+# -- scoring ----------------------------------------------------------------------------------
+@dataclass
+class ScoreSummary:
+    """What a partitioned scoring job wrote."""
+
+    out: Path
+    rows: int
+    parts: int
+    sales_ready: int
+    rules_sales_ready: int
+    unseen: dict[str, int] = field(default_factory=dict)
+
+
+def _input_columns(model: LeadModel) -> list[str]:
+    spec = model.spec
+    return [*([spec.lead_id] if spec.lead_id else []), *(f.source for f in spec.features)]
+
+
+def score_file(
+    model: LeadModel, path: str, part: str, reasons: int, batch_rows: int = BATCH_ROWS
+) -> dict[str, Any]:
+    """Score one partition into one Parquet part, batch by batch (runs on a worker).
+
+    Returns counts, unseen categories and the hashes of the lead ids (for the duplicate check
+    across partitions). A partition that does not match the spec raises a DataError naming the
+    file and its rows.
+    """
+    writer: pq.ParquetWriter | None = None
+    rows = ready = rules_ready = 0
+    unseen: Counter[str] = Counter()
+    hashes = []
+    try:
+        for batch in read_batches(Path(path), batch_rows, _input_columns(model)):
+            if batch.empty:
+                continue
+            try:
+                scored = model.score(batch, reasons=reasons)
+            except DataError as exc:
+                rows_named = f"rows {rows + 1:,}-{rows + len(batch):,}"
+                raise DataError(f"{path} ({rows_named}): {exc}") from None
+            unseen.update(scored.attrs.get("unseen", {}))
+            scored.attrs = {}
+            table = pa.Table.from_pandas(scored, preserve_index=False)
+            if writer is None:
+                writer = pq.ParquetWriter(part, table.schema)
+            writer.write_table(table.cast(writer.schema))
+            hashes.append(pd.util.hash_pandas_object(scored["lead_id"], index=False).to_numpy())
+            rows += len(scored)
+            ready += int(scored["sales_ready"].sum())
+            rules_ready += int(scored["rules_sales_ready"].sum())
+    finally:
+        if writer is not None:
+            writer.close()
+    return {
+        "rows": rows,
+        "sales_ready": ready,
+        "rules_sales_ready": rules_ready,
+        "unseen": dict(unseen),
+        "ids": np.concatenate(hashes) if hashes else np.empty(0, dtype=np.uint64),
+    }
+
+
+def _duplicates_across(files: list[Path], ids: list[np.ndarray]) -> str | None:
+    """Lead ids (by hash) that occur in more than one place, named by file; None if none."""
+    every = np.concatenate(ids) if ids else np.empty(0, dtype=np.uint64)
+    if len(every) == len(np.unique(every)):
+        return None
+    values, counts = np.unique(every, return_counts=True)
+    repeated = values[counts > 1]
+    where = [str(f) for f, h in zip(files, ids, strict=True) if np.isin(h, repeated).any()]
+    return (
+        f"{len(repeated):,} lead id(s) occur more than once across the partitions (in "
+        f"{', '.join(where[:5])}{' and more' if len(where) > 5 else ''}); each lead must be "
+        "scored once"
+    )
+
+
+def score_partitions(
+    model: LeadModel,
+    source: str,
+    out: str | Path,
+    client: Client,
+    *,
+    reasons: int = 3,
+    info: dict[str, Any] | None = None,
+    progress: Callable[[int, int, int], None] | None = None,
+) -> ScoreSummary:
+    """Score every partition of `source` into a folder of Parquet parts at `out`, in order.
+
+    `progress(parts_done, parts, leads_done)` is called as partitions finish. On any failure the
+    remaining work is cancelled and nothing is left at `out`.
+    """
+    from distributed import as_completed
+
+    files = partition_files(source)
+    out = Path(out)
+    tmp = folders.staging(out)
+    futures = []
+    try:
+        model_f = client.scatter(model, broadcast=True, hash=False)
+        token = uuid.uuid4().hex[:8]
+        futures = [
+            client.submit(
+                score_file,
+                model_f,
+                str(path.resolve()),
+                str((tmp / folders.part_name(i)).resolve()),
+                reasons,
+                key=f"leadml-score-{token}-{i:05d}",
+            )
+            for i, path in enumerate(files)
+        ]
+        index = {f.key: i for i, f in enumerate(futures)}
+        results: list[dict[str, Any] | None] = [None] * len(files)
+        done_rows = 0
+        for k, fut in enumerate(as_completed(futures), start=1):
+            res = fut.result()  # re-raises a worker's error, e.g. a DataError naming the file
+            results[index[fut.key]] = res
+            done_rows += res["rows"]
+            if progress is not None:
+                progress(k, len(files), done_rows)
+        found = [r for r in results if r is not None]
+        duplicated = _duplicates_across(files, [r["ids"] for r in found])
+        if duplicated:
+            raise DataError(duplicated)
+        unseen: Counter[str] = Counter()
+        for r in found:
+            unseen.update(r["unseen"])
+        summary = ScoreSummary(
+            out=out,
+            rows=sum(r["rows"] for r in found),
+            parts=sum(1 for p in tmp.iterdir() if p.name.startswith("part-")),
+            sales_ready=sum(r["sales_ready"] for r in found),
+            rules_sales_ready=sum(r["rules_sales_ready"] for r in found),
+            unseen=dict(unseen),
+        )
+        folders.publish(
+            tmp,
+            out,
+            {
+                "kind": "lead scores",
+                "written_at": datetime.now(UTC).isoformat(timespec="seconds"),
+                "source": str(source),
+                "files": len(files),
+                "rows": summary.rows,
+                "parts": summary.parts,
+                "reasons": reasons,
+                **(info or {}),
+            },
+        )
+        return summary
+    except BaseException:
+        client.cancel(futures)
+        folders.discard(tmp)
+        raise
+
+
+# -- training ---------------------------------------------------------------------------------
+AUDIT_ROWS = 1_000_000  # the leakage audit's sample of a larger training window
+STOPPING_ROWS = 250_000  # early stopping's sample of a larger calibration window
+
+
+def check_part(path: str, spec: FeatureSpec) -> tuple[CheckedLeads, pd.DataFrame]:
+    """Read and check one partition of history (runs on a worker); a DataError names the file.
+
+    Returns the checked leads and the file's last five raw rows (the model's input example)."""
+    raw = read_leads(path)
+    try:
+        return check_leads(raw, spec, require_label=True), raw.tail(5)
+    except DataError as exc:
+        raise DataError(f"{path}: {exc}") from None
+
+
+def part_summary(part: tuple[CheckedLeads, pd.DataFrame]) -> dict[str, Any]:
+    """What the client needs to split the history: per lead its timestamp, outcome, row hash."""
+    leads, tail = part
+    ts = leads.timestamps
+    return {
+        "ts": None if ts is None else ts.to_numpy(),
+        "y": leads.y,
+        "hashes": row_hashes(leads.frame),
+        "excluded": leads.excluded,
+        "tail": tail,
+    }
+
+
+def split_part(
+    part: tuple[CheckedLeads, pd.DataFrame],
+    window: np.ndarray,
+    rank: np.ndarray,
+    audit: np.ndarray,
+    spec: FeatureSpec,
+) -> dict[str, Any]:
+    """One partition split into its windows (runs on a worker): the training rows encoded for
+    the booster, the calibration and test rows as checked leads, the audit sample."""
+    leads = part[0]
+    X = LeadEncoder(spec).transform(leads.frame)
+    train = window == 0
+    out: dict[str, Any] = {
+        "X": np.ascontiguousarray(X[train]),
+        "y": leads.y[train].astype(np.float64),
+        "audit": (X[audit], leads.y[audit]),
+        "seen": LeadEncoder(spec).seen_codes(X[train]),
+    }
+    for name, code in (("calibration", 1), ("test", 2)):
+        rows = window == code
+        out[name] = (leads.frame.loc[rows], leads.y[rows], rank[rows])
+    return out
+
+
+def without_arrays(split: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in split.items() if k not in ("X", "y")}
+
+
+def load_training(
+    client: Client, source: str, spec: FeatureSpec, config: TrainingConfig, say: Say
+) -> TrainingData:
+    """Check and split the history partition by partition on the cluster.
+
+    The training window stays on the workers as Dask arrays; the calibration and test windows,
+    which are small, are collected. Windows, content hash, seen categories and the audit are
+    the same as reading the partitions in order into one process would give (the audit uses a
+    sample of AUDIT_ROWS leads when the training window is larger).
+    """
+    import dask.array as da
+
+    from leadml.train import TrainingData, make_window, split_order, window_bounds, window_info
+
+    files = partition_files(source)
+    say(f"Checking {len(files)} partition(s) of {source} on the cluster")
+    token = uuid.uuid4().hex[:8]
+    parts = [
+        client.submit(check_part, str(p.resolve()), spec, key=f"leadml-check-{token}-{i:05d}")
+        for i, p in enumerate(files)
+    ]
+    summaries = client.gather(
+        client.map(part_summary, parts, key=[f"{p.key}-summary" for p in parts])
+    )
+    sizes = [len(s["y"]) for s in summaries]
+    n = sum(sizes)
+    if n == 0:
+        raise DataError(f"{source}: no leads with a known outcome")
+    y_all = np.concatenate([s["y"] for s in summaries])
+    has_ts = summaries[0]["ts"] is not None
+    ts_all = np.concatenate([s["ts"] for s in summaries]) if has_ts else None
+    excluded: Counter[str] = Counter()
+    for s in summaries:
+        excluded.update(s["excluded"])
+
+    order = split_order(n, ts_all, config)
+    bounds = window_bounds(n, config)
+    window = np.empty(n, dtype=np.int8)
+    for code, name in enumerate(("train", "calibration", "test")):
+        start, stop = bounds[name]
+        window[order[start:stop]] = code
+    rank = np.empty(n, dtype=np.int64)
+    rank[order] = np.arange(n)
+    n_train = bounds["train"][1]
+    in_audit = np.ones(n_train, dtype=bool)
+    if n_train > AUDIT_ROWS:
+        in_audit[:] = False
+        rng = np.random.default_rng(config.split.seed)
+        in_audit[rng.choice(n_train, AUDIT_ROWS, replace=False)] = True
+    audit = (window == 0) & in_audit[np.minimum(rank, n_train - 1)]
+
+    offsets = np.cumsum([0, *sizes])
+    splits = [
+        client.submit(
+            split_part,
+            part,
+            window[a:b],
+            rank[a:b],
+            audit[a:b],
+            spec,
+            key=f"leadml-split-{token}-{i:05d}",
+        )
+        for i, (part, (a, b)) in enumerate(zip(parts, itertools.pairwise(offsets), strict=True))
+    ]
+    del parts  # the checked partitions are released once split
+    per_part_train = [int((window[a:b] == 0).sum()) for a, b in itertools.pairwise(offsets)]
+    X_parts, y_parts = [], []
+    for fut, rows in zip(splits, per_part_train, strict=True):
+        if rows:
+            X_parts.append(
+                da.from_delayed(
+                    client.submit(operator.getitem, fut, "X", key=f"{fut.key}-X"),
+                    shape=(rows, len(spec.features)),
+                    dtype=np.float64,
+                )
+            )
+            y_parts.append(
+                da.from_delayed(
+                    client.submit(operator.getitem, fut, "y", key=f"{fut.key}-y"),
+                    shape=(rows,),
+                    dtype=np.float64,
+                )
+            )
+    small = client.gather(
+        client.map(without_arrays, splits, key=[f"{s.key}-small" for s in splits])
+    )
+    del splits
+
+    encoder = LeadEncoder(spec)
+    windows: dict[str, Window] = {}
+    for name in ("calibration", "test"):
+        frames, ys, ranks = zip(*(p[name] for p in small), strict=True)
+        at = np.argsort(np.concatenate(ranks), kind="stable")
+        frame = pd.concat(frames, ignore_index=True).iloc[at]
+        windows[name] = make_window(name, frame, np.concatenate(ys)[at], config, encoder)
+    train_rows = window == 0
+    info: dict[str, Any] = {
+        "leads": int(train_rows.sum()),
+        "sales_ready": int(y_all[train_rows].sum()),
+    }
+    if ts_all is not None:
+        info["from"] = str(pd.Timestamp(ts_all[train_rows].min()))
+        info["to"] = str(pd.Timestamp(ts_all[train_rows].max()))
+    seen: dict[str, set[int]] = {}
+    for p in small:
+        for name, codes in p["seen"].items():
+            seen.setdefault(name, set()).update(codes)
+    return TrainingData(
+        calibration=windows["calibration"],
+        test=windows["test"],
+        train_X=da.concatenate(X_parts),
+        train_y=da.concatenate(y_parts),
+        audit_X=np.concatenate([p["audit"][0] for p in small]),
+        audit_y=np.concatenate([p["audit"][1] for p in small]),
+        windows={"train": info, **{k: window_info(w) for k, w in windows.items()}},
+        seen=encoder.category_names(seen),
+        fingerprint=describe_data(
+            [s["hashes"] for s in summaries],
+            y_all,
+            dict(excluded),
+            None if ts_all is None else (ts_all.min(), ts_all.max()),
+        ),
+        excluded=dict(excluded),
+        example=summaries[-1]["tail"],
+    )
+
+
+class CalibrationStopper:
+    """LightGBM callback, run on every worker: early stopping on the calibration window.
+
+    LightGBM's Dask interface has no early stopping: workers judging their own slices of the
+    validation data can disagree about when to stop and hang (LightGBM issues #3712, #6351).
+    Every worker here holds the same calibration leads and, in data-parallel training, the same
+    trees, so all reach the same decision at the same iteration. Each tenth iteration is
+    published under `topic` for the client's progress bar.
+    """
+
+    order = 30  # after LightGBM's own callbacks
+
+    def __init__(self, X: np.ndarray, y: np.ndarray, patience: int, topic: str | None):
+        self.X = np.ascontiguousarray(X, dtype=np.float64)
+        self.y = np.asarray(y, dtype=np.float64)
+        self.patience = patience
+        self.topic = topic
+
+    def __call__(self, env: Any) -> None:
+        i = env.iteration - env.begin_iteration
+        if i == 0:
+            self.raw = np.zeros(len(self.X))
+            self.best, self.best_loss = 0, np.inf
+        self.raw += env.model.predict(
+            self.X, start_iteration=env.iteration, num_iteration=1, raw_score=True
+        )
+        loss = float(np.mean(np.logaddexp(0.0, self.raw) - self.y * self.raw))
+        if loss < self.best_loss:
+            self.best, self.best_loss = i, loss
+        if self.topic and ((i + 1) % 10 == 0 or i + 1 == env.end_iteration):
+            from distributed import get_worker
+
+            get_worker().log_event(self.topic, i + 1)
+        if i - self.best >= self.patience:
+            score = [("calibration", "binary_logloss", self.best_loss, False)]
+            raise lgb.callback.EarlyStopException(self.best, score)
+
+
+def fit_booster(
+    scorer: LeadScorer,
+    client: Client,
+    X: Any,
+    y: Any,
+    calibration: Window,
+    progress: Callable[[int, int], None] | None,
+    say: Say,
+) -> LeadScorer:
+    """Train the booster with LightGBM's Dask interface, early-stopped on the calibration
+    window (`CalibrationStopper`), then calibrate there as `LeadScorer.fit` does."""
+    from lightgbm.dask import DaskLGBMClassifier
+
+    encoder = LeadEncoder(scorer.spec)
+    topic = f"leadml-train-{uuid.uuid4().hex[:8]}"
+    total = scorer.num_boost_round
+    if progress is not None:
+        client.subscribe_topic(topic, lambda event: progress(int(event[1]), total))
+    params = scorer.booster_params()
+    X_cal, y_cal = calibration.X, calibration.y
+    if len(X_cal) > STOPPING_ROWS:  # every worker holds these leads
+        keep = np.sort(
+            np.random.default_rng(params["seed"]).choice(len(X_cal), STOPPING_ROWS, replace=False)
+        )
+        X_cal, y_cal = X_cal[keep], y_cal[keep]
+    stopper = CalibrationStopper(X_cal, y_cal, scorer.early_stopping_rounds, topic)
+    workers = len(client.scheduler_info(n_workers=-1)["workers"])
+    say(f"Training up to {total:,} trees on {workers} worker(s)")
+    try:
+        model = DaskLGBMClassifier(client=client, n_estimators=total, **params)
+        with warnings.catch_warnings():  # one thread per worker is the cluster's own setting
+            warnings.filterwarnings("ignore", "Parameter n_jobs will be ignored", UserWarning)
+            model.fit(
+                X,
+                y,
+                feature_name=encoder.names,
+                categorical_feature=encoder.categorical_index,
+                callbacks=[stopper],
+            )
+    except lgb.basic.LightGBMError as exc:
+        raise ConfigError(f"model.params: LightGBM refused the parameters: {exc}") from None
+    finally:
+        if progress is not None:
+            client.unsubscribe_topic(topic)
+    booster = model.booster_
+    best = int(booster.best_iteration or booster.current_iteration())
+    return scorer.adopt(booster, best, calibration.X, calibration.y)
