@@ -5,8 +5,9 @@ memory per process, for 1M and 10M demo leads in Parquet parts of PART_ROWS lead
 engine runs in a fresh child process (read the folder, score, write one Parquet file), peak =
 its RSS high-water mark; at 10M it is skipped unless --pandas-10m (it holds all leads at once).
 The Dask engine uses a fresh local cluster per run (one single-threaded worker process per core,
-as `leadml predict --engine dask` starts), timed from submitting to the output folder being in
-place; peak = the largest worker's RSS high-water mark.
+as `leadml predict --engine dask` starts, leadml imported in each worker), timed from handing
+the model to the cluster to the output folder being in place; peak = the largest worker's RSS
+high-water mark.
 Training (training/demo.yaml, no MLflow logging): wall time and peak memory of
 `leadml.train.train` at 1M and 5M leads on each engine.
 The model scored is training/demo.yaml trained on 200,000 demo leads, cached in .bench/scale/.
@@ -126,7 +127,14 @@ def _cluster():
         dashboard_address=None,
         silence_logs=50,
     )
-    return cluster, Client(cluster)
+    client = Client(cluster)
+    client.run(_warm)  # leadml imported in each worker, as in the pandas child before timing
+    return cluster, client
+
+
+def _warm() -> None:
+    import leadml.cluster
+    import leadml.scoring  # noqa: F401
 
 
 def _worker_peaks(client) -> list[float]:

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
+from leadml.columns import labels_at
 from leadml.errors import DataError, SpecError
 from leadml.spec import FeatureSpec, Kind, diff_records, norm_value, read_yaml
 
@@ -100,15 +101,11 @@ class RulesScore:
 
     def to_frame(self) -> pd.DataFrame:
         """Columns rules_points, rules_fired (names joined by ';') and rules_sales_ready."""
-        joined: dict[tuple[str, ...], str] = {}  # one join per distinct pattern of fired rules
-        fired = [
-            joined.get(names) or joined.setdefault(names, ";".join(names))
-            for names in names_per_row(self.fired, self.rule_names)
-        ]
+        patterns, inverse = distinct_names(self.fired, self.rule_names)
         return pd.DataFrame(
             {
                 "rules_points": self.points,
-                "rules_fired": pd.array(fired, dtype="str"),
+                "rules_fired": labels_at([";".join(names) for names in patterns], inverse),
                 "rules_sales_ready": self.verdict,
             },
             index=self.index,
@@ -131,6 +128,12 @@ def names_per_row(mask: np.ndarray, names: list[str]) -> list[tuple[str, ...]]:
     """The names whose column is True, per row, worked out once per distinct row."""
     if len(mask) <= 1:
         return [tuple(names[j] for j in np.flatnonzero(row)) for row in mask]
+    found, inverse = distinct_names(mask, names)
+    return [found[k] for k in inverse.tolist()]
+
+
+def distinct_names(mask: np.ndarray, names: list[str]) -> tuple[list[tuple[str, ...]], np.ndarray]:
+    """Each distinct row's names whose column is True, and every row's index into them."""
     if mask.shape[1] > 63:
         packed = np.packbits(mask, axis=1)
         keys = packed.view(np.dtype((np.void, packed.shape[1]))).ravel()
@@ -146,7 +149,7 @@ def names_per_row(mask: np.ndarray, names: list[str]) -> list[tuple[str, ...]]:
             for b, table in enumerate(tables):
                 row += table[(key >> (8 * b)) & 255]
             found.append(row)
-    return [found[k] for k in inverse.reshape(-1).tolist()]
+    return found, inverse.reshape(-1)
 
 
 class AgreedRules(_Strict):
@@ -228,11 +231,14 @@ class AgreedRules(_Strict):
 
     def _total(self, fired: np.ndarray, index: pd.Index | None = None) -> RulesScore:
         c = self._compiled
-        contrib = fired * np.array(c.points)
+        # one product gives the uncapped sum (column 0) and each capped group's sum
         slot_of = np.array(c.slot_of)
-        points = contrib[:, slot_of < 0].sum(axis=1)
+        weights = np.zeros((len(slot_of), 1 + len(c.caps)))
+        weights[np.arange(len(slot_of)), slot_of + 1] = c.points
+        sums = fired.astype(np.float64) @ weights
+        points = sums[:, 0].copy()
         for k, cap in enumerate(c.caps):
-            points += np.minimum(contrib[:, slot_of == k].sum(axis=1), cap)
+            points += np.minimum(sums[:, k + 1], cap)
         verdict = points >= self.sales_ready_points
         return RulesScore(points, fired, self.rule_names, verdict, index=index)
 
@@ -338,8 +344,11 @@ class _EncodedPlan:
     def fired(self, X: np.ndarray) -> np.ndarray:
         fired = np.zeros((len(X), self.n_rules), dtype=bool)
         if len(self.equal_rule):  # several values of one rule: any of them fires it
-            hit = X[:, self.equal_cols] == self.equal_to
-            np.logical_or.at(fired, (slice(None), self.equal_rule), hit)
+            order = np.argsort(self.equal_rule, kind="stable")
+            rule = self.equal_rule[order]
+            first = np.flatnonzero(np.r_[True, rule[1:] != rule[:-1]])
+            hit = X[:, self.equal_cols[order]] == self.equal_to[order]
+            fired[:, rule[first]] = np.logical_or.reduceat(hit, first, axis=1)
         if len(self.missing_rule):
             fired[:, self.missing_rule] = np.isnan(X[:, self.missing_cols])
         if len(self.range_rule):  # NaN compares False: a missing value fires no range

@@ -83,10 +83,12 @@ class LeadModel:
         encoded = LeadEncoder(spec).transform(checked.frame)
         p = self.scorer.predict_proba(encoded)[:, 1]
         model_yes = p >= self.threshold
-        out = pd.DataFrame({"lead_id": checked.frame[spec.id_column]})
-        out["probability"] = p
-        out["band"] = labels_at(BANDS, band_codes(p, self.bands))
-        out["sales_ready"] = model_yes
+        out: dict[str, Any] = {  # the frame is built once, from whole columns
+            "lead_id": checked.frame[spec.id_column].array,
+            "probability": p,
+            "band": labels_at(BANDS, band_codes(p, self.bands)),
+            "sales_ready": model_yes,
+        }
         if reasons > 0:
             parts = []
             for start in range(0, len(encoded), REASON_CHUNK):
@@ -97,8 +99,7 @@ class LeadModel:
             for k in range(reasons):
                 out[f"reason_{k + 1}"] = [text for part in parts for text in part[k]]
         rules = self.rules.score_encoded(encoded, spec)
-        for col, values in rules.to_frame().items():
-            out[col] = values.to_numpy()
+        out.update({col: values.array for col, values in rules.to_frame().items()})
         out["rules_probability"] = self.rules_calibrator(rules.points)
         out["agreement"] = labels_at(AGREEMENT, agreement_codes(model_yes, rules.verdict))
-        return out
+        return pd.DataFrame(out)
