@@ -61,6 +61,9 @@ class _Parsed(IOMixin, RequestBody):
     @classmethod
     async def from_http_request(cls, request: Request, serde) -> _Parsed:
         body = await request.body()
+        read = core.read_request(cls, body)  # large batches of plainly valid leads, columnar
+        if read is not None:
+            return read
         try:
             return cls.model_validate_json(body)
         except ValidationError as exc:
@@ -112,7 +115,9 @@ class LeadService:
         points, fired rules, verdict and probability, agreement, warnings."""
         if isinstance(leads, _Problem):
             return leads
-        return _json(self.core.score(leads, explain, reasons))
+        return Response(
+            self.core.score_json(leads, explain, reasons), media_type="application/json"
+        )
 
     @bentoml.api(route="/rules", input_spec=RulesRequest)
     async def rules(self, leads: list):

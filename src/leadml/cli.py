@@ -123,9 +123,7 @@ def synth(
         task = bar.add_task("Generating leads", total=rows)
         update = lambda n: bar.update(task, completed=n)  # noqa: E731
         if folder:
-            written = synth_mod.write_partitioned(
-                rows, seed, out, partition_rows, progress=update
-            )
+            written = synth_mod.write_partitioned(rows, seed, out, partition_rows, progress=update)
         else:
             written = synth_mod.write(rows, seed, out, progress=update)
     parts = f" in {-(-written // partition_rows):,} Parquet part(s)" if folder else ""

@@ -68,7 +68,6 @@ class LeadEncoder:
                 out[:, j] = col.to_numpy(dtype=np.float64, na_value=np.nan)
         return out
 
-
     def seen_codes(self, X: np.ndarray) -> dict[str, set[int]]:
         """Per categorical feature, the category codes that occur in encoded leads."""
         return {

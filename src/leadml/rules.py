@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import functools
 import hashlib
 import json
 import math
@@ -95,13 +94,14 @@ class RulesScore:
     rule_names: list[str]
     verdict: np.ndarray
     index: pd.Index | None = None
+    rows: tuple[np.ndarray, np.ndarray] | None = None  # distinct_rows(fired)
 
     def fired_names(self, i: int) -> list[str]:
         return [self.rule_names[j] for j in np.flatnonzero(self.fired[i])]
 
     def to_frame(self) -> pd.DataFrame:
         """Columns rules_points, rules_fired (names joined by ';') and rules_sales_ready."""
-        patterns, inverse = distinct_names(self.fired, self.rule_names)
+        patterns, inverse = distinct_names(self.fired, self.rule_names, self.rows)
         return pd.DataFrame(
             {
                 "rules_points": self.points,
@@ -112,18 +112,6 @@ class RulesScore:
         )
 
 
-@functools.lru_cache(maxsize=16)
-def _byte_names(names: tuple[str, ...]) -> list[list[tuple[str, ...]]]:
-    """Per byte of a bit mask over `names`: the names each of its 256 values selects."""
-    return [
-        [
-            tuple(names[8 * b + j] for j in range(8) if v >> j & 1 and 8 * b + j < len(names))
-            for v in range(256)
-        ]
-        for b in range((len(names) + 7) // 8)
-    ]
-
-
 def names_per_row(mask: np.ndarray, names: list[str]) -> list[tuple[str, ...]]:
     """The names whose column is True, per row, worked out once per distinct row."""
     if len(mask) <= 1:
@@ -132,24 +120,27 @@ def names_per_row(mask: np.ndarray, names: list[str]) -> list[tuple[str, ...]]:
     return [found[k] for k in inverse.tolist()]
 
 
-def distinct_names(mask: np.ndarray, names: list[str]) -> tuple[list[tuple[str, ...]], np.ndarray]:
-    """Each distinct row's names whose column is True, and every row's index into them."""
+def distinct_names(
+    mask: np.ndarray, names: list[str], rows: tuple[np.ndarray, np.ndarray] | None = None
+) -> tuple[list[tuple[str, ...]], np.ndarray]:
+    """Each distinct row's names whose column is True, and every row's index into them
+    (`rows`: the mask's `distinct_rows`, when already known)."""
+    first, inverse = rows if rows is not None else distinct_rows(mask)
+    found = [tuple(names[j] for j in np.flatnonzero(mask[i])) for i in first.tolist()]
+    return found, inverse
+
+
+def distinct_rows(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """One row number per distinct row of a boolean mask, and every row's index into them."""
     if mask.shape[1] > 63:
         packed = np.packbits(mask, axis=1)
         keys = packed.view(np.dtype((np.void, packed.shape[1]))).ravel()
-        _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
-        found = [tuple(names[j] for j in np.flatnonzero(mask[i])) for i in first]
-    else:  # each row as one integer; its names by byte lookups
-        weights = np.uint64(1) << np.arange(mask.shape[1], dtype=np.uint64)
-        distinct, inverse = np.unique(mask.astype(np.uint64) @ weights, return_inverse=True)
-        tables = _byte_names(tuple(names))
-        found = []
-        for key in distinct.tolist():
-            row: tuple[str, ...] = ()
-            for b, table in enumerate(tables):
-                row += table[(key >> (8 * b)) & 255]
-            found.append(row)
-    return found, inverse.reshape(-1)
+    else:  # each row as one integer
+        keys = np.zeros(len(mask), dtype=np.uint64)
+        for j in range(mask.shape[1]):
+            keys |= mask[:, j].astype(np.uint64) << np.uint64(j)
+    _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+    return first, inverse.reshape(-1)
 
 
 class AgreedRules(_Strict):
@@ -231,16 +222,18 @@ class AgreedRules(_Strict):
 
     def _total(self, fired: np.ndarray, index: pd.Index | None = None) -> RulesScore:
         c = self._compiled
+        rows = distinct_rows(fired)  # leads share few patterns of fired rules: total each once
         # one product gives the uncapped sum (column 0) and each capped group's sum
         slot_of = np.array(c.slot_of)
         weights = np.zeros((len(slot_of), 1 + len(c.caps)))
         weights[np.arange(len(slot_of)), slot_of + 1] = c.points
-        sums = fired.astype(np.float64) @ weights
+        sums = fired[rows[0]].astype(np.float64) @ weights
         points = sums[:, 0].copy()
         for k, cap in enumerate(c.caps):
             points += np.minimum(sums[:, k + 1], cap)
+        points = points[rows[1]]
         verdict = points >= self.sales_ready_points
-        return RulesScore(points, fired, self.rule_names, verdict, index=index)
+        return RulesScore(points, fired, self.rule_names, verdict, index=index, rows=rows)
 
     def score_lead(
         self, lead: Mapping[str, Any], spec: FeatureSpec | None = None
