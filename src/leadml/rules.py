@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import math
@@ -126,7 +127,15 @@ def distinct_names(
     """Each distinct row's names whose column is True, and every row's index into them
     (`rows`: the mask's `distinct_rows`, when already known)."""
     first, inverse = rows if rows is not None else distinct_rows(mask)
-    found = [tuple(names[j] for j in np.flatnonzero(mask[i])) for i in first.tolist()]
+    if mask.shape[1] > 63:
+        return [tuple(names[j] for j in np.flatnonzero(mask[i])) for i in first.tolist()], inverse
+    tables = _byte_names(tuple(names))  # each distinct row's names by byte lookups
+    found = []
+    for key in _row_keys(mask[first]).tolist():
+        row: tuple[str, ...] = ()
+        for b, table in enumerate(tables):
+            row += table[(key >> (8 * b)) & 255]
+        found.append(row)
     return found, inverse
 
 
@@ -135,12 +144,30 @@ def distinct_rows(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     if mask.shape[1] > 63:
         packed = np.packbits(mask, axis=1)
         keys = packed.view(np.dtype((np.void, packed.shape[1]))).ravel()
-    else:  # each row as one integer
-        keys = np.zeros(len(mask), dtype=np.uint64)
-        for j in range(mask.shape[1]):
-            keys |= mask[:, j].astype(np.uint64) << np.uint64(j)
+    else:
+        keys = _row_keys(mask)
     _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
     return first, inverse.reshape(-1)
+
+
+def _row_keys(mask: np.ndarray) -> np.ndarray:
+    """Each row of a mask of at most 64 columns as one integer (bit j: column j)."""
+    keys = np.zeros(len(mask), dtype=np.uint64)
+    for j in range(mask.shape[1]):
+        keys |= mask[:, j].astype(np.uint64) << np.uint64(j)
+    return keys
+
+
+@functools.lru_cache(maxsize=16)
+def _byte_names(names: tuple[str, ...]) -> list[list[tuple[str, ...]]]:
+    """Per byte of a bit mask over `names`: the names each of its 256 values selects."""
+    return [
+        [
+            tuple(names[8 * b + j] for j in range(8) if v >> j & 1 and 8 * b + j < len(names))
+            for v in range(256)
+        ]
+        for b in range((len(names) + 7) // 8)
+    ]
 
 
 class AgreedRules(_Strict):
