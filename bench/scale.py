@@ -117,17 +117,13 @@ def pandas_train(data: str) -> dict[str, Any]:
 
 
 def _cluster():
-    from distributed import Client, LocalCluster
+    from distributed import Client
 
-    cluster = LocalCluster(
-        n_workers=os.cpu_count() or 1,
-        threads_per_worker=1,
-        processes=True,
-        host="127.0.0.1",
-        dashboard_address=None,
-        silence_logs=50,
-    )
+    from leadml.cluster import QuietStdout, local_cluster
+
+    cluster = local_cluster()  # the cluster `--engine dask` starts without --scheduler
     client = Client(cluster)
+    client.register_plugin(QuietStdout(), name="leadml-quiet-stdout")
     client.run(_warm)  # leadml imported in each worker, as in the pandas child before timing
     return cluster, client
 

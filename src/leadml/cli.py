@@ -49,9 +49,11 @@ SchedulerOption = Annotated[
 ]
 
 
-def _check_engine(engine: Engine, scheduler: str | None) -> None:
+def _check_engine(engine: Engine, scheduler: str | None, query: str | None) -> None:
     if scheduler and engine != Engine.dask:
         raise LeadmlError("--scheduler needs --engine dask")
+    if query and engine == Engine.dask:
+        raise LeadmlError("--engine dask reads files and folders, not database queries (--query)")
 
 
 def friendly(fn):
@@ -230,7 +232,7 @@ def train(
     from leadml.config import load_config
     from leadml.train import train as run_train
 
-    _check_engine(engine, scheduler)
+    _check_engine(engine, scheduler, query)
     cfg = load_config(config)
     with contextlib.ExitStack() as stack:
         client = None
@@ -389,7 +391,7 @@ def predict(
     from leadml.data import read_leads, write_table
     from leadml.registry import load_lead_model
 
-    _check_engine(engine, scheduler)
+    _check_engine(engine, scheduler, query)
     lead_model, resolved = load_lead_model(name, model)
     if engine == Engine.dask:
         _predict_dask(lead_model, resolved, data, out, reasons, scheduler, name)

@@ -208,8 +208,8 @@ def train(
     if client is None:
         loaded = load_local(source, query or config.data.query, spec, config, say)
     else:
-        if query or "://" in source:
-            raise ConfigError("--engine dask reads files or folders, not database queries")
+        if query or config.data.query or "://" in source:
+            raise ConfigError("--engine dask reads files and folders, not database queries")
         from leadml.cluster import load_training
 
         loaded = load_training(client, source, spec, config, say)

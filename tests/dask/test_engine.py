@@ -240,3 +240,18 @@ def test_cli_trains_on_the_cluster_and_registers(parts, client, mlflow_tmp, tmp_
     assert result.exit_code == 0, result.output
     champion = mlflow_client().get_model_version_by_alias("lead-qualifier", "champion")
     assert str(champion.version) == "1"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["predict", "--scheduler", "tcp://127.0.0.1:9"], "--scheduler needs --engine dask"),
+        (["train", "--scheduler", "tcp://127.0.0.1:9"], "--scheduler needs --engine dask"),
+        (["predict", "--engine", "dask", "--query", "select 1"], "not database queries"),
+        (["train", "--engine", "dask", "--query", "select 1"], "not database queries"),
+    ],
+)
+def test_engine_options_that_do_not_fit_are_refused(args, message):
+    extra = ["--data", "leads/", "--out", "scores/"] if args[0] == "predict" else []
+    result = runner.invoke(app, [*args, *extra])
+    assert result.exit_code == 2 and message in result.output

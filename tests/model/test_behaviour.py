@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+import shutil
 
 import numpy as np
 import pandas as pd
@@ -21,7 +22,9 @@ def trained(demo_leads, tmp_path_factory):
     config.model.params.update({"learning_rate": 0.1, "num_leaves": 15})
     config.capacity.leads_per_week = 40
     config.checks.min_sales_ready = 100
-    return train(config, data=str(demo_leads), say=lambda *a: None)
+    result = train(config, data=str(demo_leads), say=lambda *a: None)
+    yield result
+    shutil.rmtree(result.artifacts, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
