@@ -142,15 +142,36 @@ def _input_columns(model: LeadModel) -> list[str]:
     return [*([spec.lead_id] if spec.lead_id else []), *(f.source for f in spec.features)]
 
 
+_LOADED: dict[str, LeadModel] = {}  # per worker process: the model of the job last run
+
+
+def _loaded(model: LeadModel, job: str | None) -> LeadModel:
+    """The copy of the job's model this process already scores with, so each worker builds
+    the scoring tables (`LeadScorer.tables_`) once a job, not once a partition."""
+    if job is None:
+        return model
+    found = _LOADED.get(job)
+    if found is None:
+        _LOADED.clear()
+        found = _LOADED[job] = model
+    return found
+
+
 def score_file(
-    model: LeadModel, path: str, part: str, reasons: int, batch_rows: int = BATCH_ROWS
+    model: LeadModel,
+    path: str,
+    part: str,
+    reasons: int,
+    batch_rows: int = BATCH_ROWS,
+    job: str | None = None,
 ) -> dict[str, Any]:
     """Score one partition into one Parquet part, batch by batch (runs on a worker).
 
-    Returns counts, unseen categories and the hashes of the lead ids (for the duplicate check
-    across partitions). A partition that does not match the spec raises a DataError naming the
-    file and its rows.
+    Tasks of one `job` share the model a worker unpickled first. Returns counts, unseen
+    categories and the hashes of the lead ids (for the duplicate check across partitions).
+    A partition that does not match the spec raises a DataError naming the file and its rows.
     """
+    model = _loaded(model, job)
     writer: pq.ParquetWriter | None = None
     rows = ready = rules_ready = 0
     unseen: Counter[str] = Counter()
@@ -223,15 +244,18 @@ def score_partitions(
     tmp = folders.staging(out)
     futures = []
     try:
-        model_f = client.scatter(model, broadcast=True, hash=False)
         token = uuid.uuid4().hex[:8]
+        # the model (under 1 MB pickled) travels with each task rather than scattered once:
+        # Dask's memory manager drops spare copies of scattered data, and the scheduler then
+        # queued every partition on the one worker still holding it while the other idled
         futures = [
             client.submit(
                 score_file,
-                model_f,
+                model,
                 str(path.resolve()),
                 str((tmp / folders.part_name(i)).resolve()),
                 reasons,
+                job=token,
                 key=f"leadml-score-{token}-{i:05d}",
             )
             for i, path in enumerate(files)
