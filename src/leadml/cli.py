@@ -38,6 +38,16 @@ DEFAULT_CONFIG = "training/demo.yaml"
 MODEL_NAME = "lead-qualifier"
 
 
+# errors of MLflow and Dask a user's setup causes (a store, a worker out of memory), by name:
+# printed as one line like leadml's own
+CLUSTER_ERRORS = {
+    "MlflowException": "MLflow error",
+    "KilledWorker": "Dask error (a worker died running this task each time it was tried; "
+    "out of memory?)",
+    "FutureCancelledError": "Dask error",
+}
+
+
 class Engine(enum.StrEnum):
     pandas = "pandas"
     dask = "dask"
@@ -71,9 +81,10 @@ def friendly(fn):
             err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
         except Exception as exc:
-            if type(exc).__name__ != "MlflowException":
+            what = CLUSTER_ERRORS.get(type(exc).__name__)
+            if what is None:
                 raise
-            err.print(f"[bold red]MLflow error:[/] {exc}", highlight=False, soft_wrap=True)
+            err.print(f"[bold red]{what}:[/] {exc}", highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
 
     return wrapper
@@ -413,6 +424,11 @@ def predict(
 
 def _predict_dask(lead_model, resolved, data, out, reasons, scheduler, name) -> None:
     from leadml.cluster import connect, score_partitions
+    from leadml.data import DATA_EXTENSIONS
+    from leadml.folders import is_folder_target
+
+    if not is_folder_target(out, DATA_EXTENSIONS):
+        raise LeadmlError(f"--engine dask writes a folder of Parquet parts; --out {out} is a file")
 
     with connect(scheduler, say=err.print) as client, _progress() as bar:
         task = bar.add_task("Scoring partitions", total=1)

@@ -66,15 +66,16 @@ def connect(scheduler: str | None = None, say: Say = lambda _: None) -> Iterator
     if scheduler:
         try:
             client = Client(scheduler, timeout="15s")
-        except (OSError, TimeoutError) as exc:
+        except (OSError, TimeoutError, ValueError) as exc:  # ValueError: not an address
             raise ConfigError(f"could not reach the Dask scheduler at {scheduler}: {exc}") from None
     else:
         cluster = local_cluster()
         client = Client(cluster)
-        # LightGBM writes its network set-up lines straight to the workers' stdout, which a
-        # local cluster shares with this terminal
-        client.register_plugin(QuietStdout(), name="leadml-quiet-stdout")
     try:
+        if cluster is not None:
+            # LightGBM writes its network set-up lines straight to the workers' stdout, which
+            # a local cluster shares with this terminal
+            client.register_plugin(QuietStdout(), name="leadml-quiet-stdout")
         info = client.scheduler_info(n_workers=-1)
         where = f"{'local cluster' if cluster else scheduler}, {len(info['workers'])} worker(s)"
         served = "dashboard" in info.get("services", {})
@@ -164,12 +165,15 @@ def score_file(
     reasons: int,
     batch_rows: int = BATCH_ROWS,
     job: str | None = None,
+    first_id: int = 0,
 ) -> dict[str, Any]:
     """Score one partition into one Parquet part, batch by batch (runs on a worker).
 
-    Tasks of one `job` share the model a worker unpickled first. Returns counts, unseen
-    categories and the hashes of the lead ids (for the duplicate check across partitions).
-    A partition that does not match the spec raises a DataError naming the file and its rows.
+    Tasks of one `job` share the model a worker unpickled first; without an id column, leads
+    are numbered from `first_id` + 1 (the rows in the partitions before this one). Returns
+    counts, unseen categories and the hashes of the lead ids (for the duplicate check across
+    partitions). A partition that does not match the spec raises a DataError naming the file
+    and its rows.
     """
     model = _loaded(model, job)
     writer: pq.ParquetWriter | None = None
@@ -181,10 +185,11 @@ def score_file(
             if batch.empty:
                 continue
             try:
-                scored = model.score(batch, reasons=reasons)
+                scored = model.score(
+                    batch, reasons=reasons, first_row=rows, first_id=first_id + rows
+                )
             except DataError as exc:
-                rows_named = f"rows {rows + 1:,}-{rows + len(batch):,}"
-                raise DataError(f"{path} ({rows_named}): {exc}") from None
+                raise DataError(f"{path}: {exc}") from None
             unseen.update(scored.attrs.get("unseen", {}))
             scored.attrs = {}
             table = pa.Table.from_pandas(scored, preserve_index=False)
@@ -207,6 +212,27 @@ def score_file(
     }
 
 
+KIND_SCORES = "lead scores"
+
+
+def count_rows(path: Path) -> int:
+    """The leads in one partition (Parquet: from its footer; CSV: by reading it)."""
+    if path.name.lower().endswith((".parquet", ".pq")):
+        return pq.ParquetFile(path).metadata.num_rows
+    return sum(len(batch) for batch in read_batches(path, BATCH_ROWS))
+
+
+def _check_out(out: Path, source: str, files: list[Path]) -> None:
+    """The output folder must not hold, or lie inside, the data being scored."""
+    target = out.resolve()
+    inside = [target, *target.parents]
+    folder = Path(source).resolve() if Path(source).is_dir() else None
+    if (folder is not None and folder in inside) or any(
+        target in f.resolve().parents or target == f.resolve() for f in files
+    ):
+        raise DataError(f"--out {out} overlaps the data it scores ({source}); choose another")
+
+
 def _duplicates_across(files: list[Path], ids: list[np.ndarray]) -> str | None:
     """Lead ids (by hash) that occur in more than one place, named by file; None if none."""
     every = np.sort(np.concatenate(ids)) if ids else np.empty(0, dtype=np.uint64)
@@ -216,7 +242,7 @@ def _duplicates_across(files: list[Path], ids: list[np.ndarray]) -> str | None:
     repeated = np.unique(every[1:][twice])
     where = [str(f) for f, h in zip(files, ids, strict=True) if np.isin(h, repeated).any()]
     return (
-        f"{len(repeated):,} lead id(s) occur more than once across the partitions (in "
+        f"{len(repeated):,} lead id(s) occur more than once (in "
         f"{', '.join(where[:5])}{' and more' if len(where) > 5 else ''}); each lead must be "
         "scored once"
     )
@@ -241,7 +267,11 @@ def score_partitions(
 
     files = partition_files(source)
     out = Path(out)
-    tmp = folders.staging(out)
+    _check_out(out, source, files)
+    first_ids = [0] * len(files)
+    if not model.spec.lead_id:  # leads numbered by row, as reading them all at once would
+        first_ids = list(itertools.accumulate([0, *map(count_rows, files[:-1])]))
+    tmp = folders.staging(out, KIND_SCORES)
     futures = []
     try:
         token = uuid.uuid4().hex[:8]
@@ -256,6 +286,7 @@ def score_partitions(
                 str((tmp / folders.part_name(i)).resolve()),
                 reasons,
                 job=token,
+                first_id=first_ids[i],
                 key=f"leadml-score-{token}-{i:05d}",
             )
             for i, path in enumerate(files)
@@ -270,6 +301,8 @@ def score_partitions(
             if progress is not None:
                 progress(k, len(files), done_rows)
         found = [r for r in results if r is not None]
+        if not sum(r["rows"] for r in found):
+            raise DataError(f"{source}: the data has no rows")
         duplicated = _duplicates_across(files, [r["ids"] for r in found])
         if duplicated:
             raise DataError(duplicated)
@@ -288,7 +321,7 @@ def score_partitions(
             tmp,
             out,
             {
-                "kind": "lead scores",
+                "kind": KIND_SCORES,
                 "written_at": datetime.now(UTC).isoformat(timespec="seconds"),
                 "source": str(source),
                 "files": len(files),
@@ -301,7 +334,7 @@ def score_partitions(
         return summary
     except BaseException:
         client.cancel(futures)
-        folders.discard(tmp)
+        folders.discard(tmp, settle=1.0)  # a task already running may still write a part
         raise
 
 
@@ -310,19 +343,27 @@ AUDIT_ROWS = 1_000_000  # the leakage audit's sample of a larger training window
 STOPPING_ROWS = 250_000  # early stopping's sample of a larger calibration window
 
 
-def check_part(path: str, spec: FeatureSpec) -> tuple[CheckedLeads, pd.DataFrame]:
+def check_part(
+    path: str, spec: FeatureSpec, first_id: int = 0
+) -> tuple[CheckedLeads, pd.DataFrame] | None:
     """Read and check one partition of history (runs on a worker); a DataError names the file.
 
-    Returns the checked leads and the file's last five raw rows (the model's input example)."""
+    Returns the checked leads and the file's last five raw rows (the model's input example),
+    or None for a partition without rows. Without an id column, leads are numbered from
+    `first_id` + 1 (the rows in the partitions before this one)."""
     raw = read_leads(path)
+    if raw.empty:
+        return None
     try:
-        return check_leads(raw, spec, require_label=True), raw.tail(5)
+        return check_leads(raw, spec, require_label=True, first_id=first_id), raw.tail(5)
     except DataError as exc:
         raise DataError(f"{path}: {exc}") from None
 
 
-def part_summary(part: tuple[CheckedLeads, pd.DataFrame]) -> dict[str, Any]:
+def part_summary(part: tuple[CheckedLeads, pd.DataFrame] | None) -> dict[str, Any] | None:
     """What the client needs to split the history: per lead its timestamp, outcome, row hash."""
+    if part is None:
+        return None
     leads, tail = part
     ts = leads.timestamps
     return {
@@ -378,14 +419,19 @@ def load_training(
 
     files = partition_files(source)
     say(f"Checking {len(files)} partition(s) of {source} on the cluster")
+    first_ids = [0] * len(files)
+    if not spec.lead_id:  # leads numbered by row, as reading them all at once would
+        first_ids = list(itertools.accumulate([0, *map(count_rows, files[:-1])]))
     token = uuid.uuid4().hex[:8]
     parts = [
-        client.submit(check_part, str(p.resolve()), spec, key=f"leadml-check-{token}-{i:05d}")
-        for i, p in enumerate(files)
+        client.submit(
+            check_part, str(p.resolve()), spec, first, key=f"leadml-check-{token}-{i:05d}"
+        )
+        for i, (p, first) in enumerate(zip(files, first_ids, strict=True))
     ]
-    summaries = client.gather(
-        client.map(part_summary, parts, key=[f"{p.key}-summary" for p in parts])
-    )
+    found = client.gather(client.map(part_summary, parts, key=[f"{p.key}-summary" for p in parts]))
+    parts = [p for p, s in zip(parts, found, strict=True) if s is not None]  # rows only
+    summaries = [s for s in found if s is not None]
     sizes = [len(s["y"]) for s in summaries]
     n = sum(sizes)
     if n == 0:
@@ -406,6 +452,8 @@ def load_training(
     rank = np.empty(n, dtype=np.int64)
     rank[order] = np.arange(n)
     n_train = bounds["train"][1]
+    if n_train == 0:
+        raise DataError(f"{source}: the training window is empty ({n} leads in all)")
     in_audit = np.ones(n_train, dtype=bool)
     if n_train > AUDIT_ROWS:
         in_audit[:] = False
@@ -522,7 +570,8 @@ class CalibrationStopper:
             from distributed import get_worker
 
             get_worker().log_event(self.topic, i + 1)
-        if i - self.best >= self.patience:
+        if i - self.best >= self.patience or env.iteration == env.end_iteration - 1:
+            # at the last round too, as LightGBM's own early stopping: the best trees are kept
             score = [("calibration", "binary_logloss", self.best_loss, False)]
             raise lgb.callback.EarlyStopException(self.best, score)
 

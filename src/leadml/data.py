@@ -37,14 +37,14 @@ def read_leads(source: str | Path, query: str | None = None) -> pd.DataFrame:
                 return pd.read_sql_query(sqlalchemy.text(query), conn)
         except Exception as exc:
             raise DataError(f"{text}: the query failed: {exc}") from None
-    if glob.has_magic(text):
-        return pd.concat([read_leads(p) for p in partition_files(text)], ignore_index=True)
     path = Path(source)
+    if glob.has_magic(text) or path.is_dir():  # the same files, in the same order, as Dask
+        return pd.concat([read_leads(p) for p in partition_files(text)], ignore_index=True)
     if not path.exists():
         raise DataError(f"{path}: no such file or folder")
     name = path.name.lower()
     try:
-        if name.endswith((".parquet", ".pq")) or path.is_dir():
+        if name.endswith((".parquet", ".pq")):
             return pd.read_parquet(path)
         if name.endswith((".csv", ".csv.gz", ".txt")):
             # text as text: zero-padded ids and a category called "NA" stay as written
@@ -63,7 +63,11 @@ def partition_files(source: str | Path) -> list[Path]:
     if "://" in text:
         raise DataError(f"{text}: partitioned scoring reads files or folders, not database URLs")
     if glob.has_magic(text):
-        files = sorted(Path(p) for p in glob.glob(text) if Path(p).is_file())
+        files = sorted(
+            Path(p)
+            for p in glob.glob(text)
+            if Path(p).is_file() and not Path(p).name.startswith((".", "_"))
+        )
         if not files:
             raise DataError(f"{text}: no files match")
     else:
@@ -152,12 +156,14 @@ class CheckedLeads:
 
 
 def _rows(frame: pd.DataFrame, spec: FeatureSpec, mask: np.ndarray, values=None) -> str:
-    """Up to five offending rows, named by row number (1 = first data row) and lead id."""
+    """Up to five offending rows, named by row number (1 = first data row; `first_row` in
+    the frame's attrs: rows before it in its file) and lead id."""
     idx = np.flatnonzero(mask)
     ids = frame.get(spec.lead_id) if spec.lead_id else None
+    before = frame.attrs.get("first_row", 0)
     parts = []
     for i in idx[:MAX_EXAMPLES]:
-        who = f"row {i + 1}"
+        who = f"row {before + i + 1:,}"
         if ids is not None:
             who += f" (lead {ids.iloc[i]})"
         if values is not None:
@@ -253,12 +259,17 @@ def check_leads(
     require_label: bool,
     require_id: bool = True,
     unseen: dict[str, int] | None = None,
+    first_row: int = 0,
+    first_id: int | None = None,
 ) -> CheckedLeads:
     """Check leads against the spec and return them typed; one DataError lists every problem.
 
     Leads whose outcome is still open (the label's `open` values) are excluded and counted.
     With `unseen` (scoring), unknown categories are counted there and scored as missing.
     Without `require_id`, leads lacking the id column are named by row number.
+    A part of a larger file or dataset names its rows from `first_row` + 1 (rows before it in
+    its file) and, without an id column, numbers its leads from `first_id` + 1 (rows before it
+    in the whole data; default `first_row`).
     """
     if spec.lead_id and not require_id and spec.lead_id not in frame.columns:
         spec = spec.model_copy(update={"lead_id": None})
@@ -275,9 +286,15 @@ def check_leads(
     if len(frame) == 0:
         raise DataError("the data has no rows")
     frame = frame.reset_index(drop=True)
+    frame.attrs["first_row"] = first_row
     problems: list[str] = []
 
-    ids = frame[spec.lead_id] if spec.lead_id else pd.Series(np.arange(1, len(frame) + 1))
+    start = first_row if first_id is None else first_id
+    ids = (
+        frame[spec.lead_id]
+        if spec.lead_id
+        else pd.Series(np.arange(start + 1, start + len(frame) + 1))
+    )
     if ids.isna().any():
         problems.append(
             f"column '{spec.lead_id}' (lead id) is empty in "

@@ -57,13 +57,23 @@ class LeadModel:
         leads: pd.DataFrame,
         reasons: int = 3,
         progress: Callable[[int, int], None] | None = None,
+        first_row: int = 0,
+        first_id: int | None = None,
     ) -> pd.DataFrame:
         """Score raw leads: model probability, band, verdict, reasons, and the rules beside it.
 
         Unknown categories are scored as missing; `frame.attrs["unseen"]` counts them.
+        `first_row`/`first_id`: for a part of larger data, as `check_leads` takes them.
         """
         unseen: dict[str, int] = {}
-        checked = check_leads(leads, self.spec, require_label=False, unseen=unseen)
+        checked = check_leads(
+            leads,
+            self.spec,
+            require_label=False,
+            unseen=unseen,
+            first_row=first_row,
+            first_id=first_id,
+        )
         out = self.score_checked(checked, reasons, progress)
         out.attrs["unseen"] = unseen
         return out

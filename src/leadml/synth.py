@@ -28,6 +28,7 @@ from leadml.errors import DataError, LeadmlError
 DEFAULT_START = "2024-01-01"
 DEFAULT_END = "2026-10-31"
 CHUNK_ROWS = 100_000
+KIND_LEADS = "demo leads"  # the kind of folder write_partitioned makes (folders.MANIFEST)
 PARTITION_ROWS = 1_000_000  # leads per Parquet part when writing a folder
 OPEN_DAYS = 14  # leads this close to the window's end are mostly still open
 OPEN_SHARE = 0.7
@@ -407,7 +408,7 @@ def write_partitioned(
     if partition_rows < 1:
         raise LeadmlError(f"partition rows must be at least 1, got {partition_rows}")
     chunks = generate(rows, seed, start, end)  # checks the arguments before touching files
-    tmp = folders.staging(out)
+    tmp = folders.staging(out, KIND_LEADS)
     written, parts = 0, 0
     writer: pq.ParquetWriter | None = None
     try:
@@ -429,7 +430,7 @@ def write_partitioned(
             writer.close()
             writer = None
         folders.publish(
-            tmp, out, {"kind": "demo leads", "rows": written, "seed": seed, "parts": parts}
+            tmp, out, {"kind": KIND_LEADS, "rows": written, "seed": seed, "parts": parts}
         )
     except BaseException:
         if writer is not None:

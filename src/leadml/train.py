@@ -25,7 +25,6 @@ from leadml.scoring import LeadModel
 from leadml.spec import FeatureSpec, load_spec
 
 log = logging.getLogger(__name__)
-WINDOWS = ("train", "calibration", "test")
 
 
 @dataclass
@@ -182,7 +181,8 @@ def train(
     """Check, split, fit, calibrate and evaluate; MLflow logging is `tracking.log_training`.
 
     `say` receives progress messages (rich markup); plots and tables go to `result.artifacts`,
-    a temporary folder the caller removes.
+    a temporary folder the caller removes. With a Dask `client`, the history is read, checked
+    and split on the cluster and the booster trains there (`leadml.cluster`).
     """
     spec = load_spec(config.spec)
     if spec.timestamp is None and config.capacity.share is None:

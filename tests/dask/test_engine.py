@@ -16,7 +16,8 @@ from typer.testing import CliRunner
 
 from leadml import synth
 from leadml.cli import app
-from tests.conftest import environ, write_config
+from leadml.data import partition_files
+from tests.conftest import SPEC, environ, write_config
 
 runner = CliRunner()
 
@@ -255,3 +256,56 @@ def test_engine_options_that_do_not_fit_are_refused(args, message):
     extra = ["--data", "leads/", "--out", "scores/"] if args[0] == "predict" else []
     result = runner.invoke(app, [*args, *extra])
     assert result.exit_code == 2 and message in result.output
+
+
+def test_without_an_id_column_leads_are_numbered_as_one_table(registry, parts, client, tmp_path):
+    """A spec without lead ids numbers leads by row: across partitions as in one table."""
+    from leadml.cluster import score_partitions
+    from leadml.registry import load_lead_model
+
+    with environ(MLFLOW_TRACKING_URI=registry):
+        model, _ = load_lead_model("lead-qualifier", "champion")
+    model.scorer.spec = model.spec.model_copy(update={"lead_id": None})
+    data = _copy_parts(parts, tmp_path / "in")
+    pd.read_parquet(data / "part-00001.parquet").head(0).to_parquet(data / "part-00001a.parquet")
+    score_partitions(model, str(data), tmp_path / "scores", client, reasons=0)
+    got = pd.read_parquet(tmp_path / "scores")
+    want = model.score(pd.read_parquet(parts), reasons=0)
+    assert got["lead_id"].tolist()[:2] == ["1", "2"] and got["lead_id"].iloc[-1] == "30000"
+    pd.testing.assert_frame_equal(got, want)
+
+
+def test_out_may_not_overlap_the_data(registry, parts, client, tmp_path):
+    data = _copy_parts(parts, tmp_path / "in")
+    for out in (data, data / "scores", tmp_path / "scores.parquet"):
+        result = _predict_dask(registry, client, data, out)
+        assert result.exit_code == 2, result.output
+    assert len(partition_files(data)) == 3
+
+
+def test_dask_training_without_ids_and_with_an_empty_part(parts, client, tmp_path):
+    """Training numbers id-less leads as one table does, skips an empty partition, and keeps
+    the best trees when early stopping never ran out of patience."""
+    import yaml
+
+    from leadml.config import load_config
+    from leadml.train import train
+
+    spec = yaml.safe_load(SPEC.read_text())
+    spec["lead_id"] = None
+    spec_path = tmp_path / "no_ids.yaml"
+    spec_path.write_text(yaml.safe_dump(spec))
+    data = _copy_parts(parts, tmp_path / "in")
+    pd.read_parquet(data / "part-00001.parquet").head(0).to_parquet(data / "part-00001a.parquet")
+    rounds = {"num_boost_round": 40, "early_stopping_rounds": 100}
+    config = load_config(write_config(tmp_path, data, spec=str(spec_path), model=rounds))
+    local, spread = train(config), train(config, client=client)
+    try:
+        assert spread.lead_model.info["data"] == local.lead_model.info["data"]
+        pd.testing.assert_frame_equal(spread.test.frame, local.test.frame)
+        booster = spread.lead_model.scorer.booster_
+        assert 0 < booster.best_iteration <= 40
+        assert spread.lead_model.scorer.best_iteration_ == booster.best_iteration
+    finally:
+        for r in (local, spread):
+            shutil.rmtree(r.artifacts, ignore_errors=True)

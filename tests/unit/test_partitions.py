@@ -74,27 +74,30 @@ def test_synth_folder_holds_the_same_leads_as_one_file(parts, tmp_path):
 
 def test_an_output_folder_appears_only_when_published(tmp_path):
     out = tmp_path / "scores"
-    tmp = folders.staging(out)
+    tmp = folders.staging(out, "lead scores")
     (tmp / folders.part_name(0)).write_text("part")
     assert not out.exists() and tmp.name.startswith(".scores.tmp-")
-    folders.publish(tmp, out, {"rows": 1})
+    folders.publish(tmp, out, {"kind": "lead scores", "rows": 1})
     assert sorted(p.name for p in out.iterdir()) == [folders.MANIFEST, "part-00000.parquet"]
-    again = folders.staging(out)  # an earlier output may be replaced
-    folders.publish(again, out, {"rows": 0})
+    again = folders.staging(out, "lead scores")  # an earlier output may be replaced
+    folders.publish(again, out, {"kind": "lead scores", "rows": 0})
     assert sorted(p.name for p in out.iterdir()) == [folders.MANIFEST]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["scores"]
 
 
-def test_a_folder_that_is_not_an_output_is_never_replaced(tmp_path):
+def test_a_folder_that_is_not_an_output_of_the_kind_is_never_replaced(tmp_path, parts):
     mine = tmp_path / "mine"
     mine.mkdir()
     (mine / "notes.txt").write_text("keep")
     with pytest.raises(DataError, match="not a leadml output folder"):
-        folders.staging(mine)
+        folders.staging(mine, "lead scores")
+    with pytest.raises(DataError, match="holds demo leads, not lead scores"):
+        folders.staging(parts, "lead scores")  # demo leads are data, not earlier scores
     (tmp_path / "file.parquet").write_text("x")
     with pytest.raises(DataError, match="is a file"):
-        folders.staging(tmp_path / "file.parquet")
+        folders.staging(tmp_path / "file.parquet", "lead scores")
     assert (mine / "notes.txt").read_text() == "keep"
+    assert len(partition_files(parts)) == 3
 
 
 @pytest.mark.parametrize(
