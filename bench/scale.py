@@ -229,7 +229,7 @@ def main() -> None:
         f"\nleadml scale benchmark: {cores} cores, parts of {PART_ROWS:,} leads, training/demo.yaml"
     )
     head = (
-        f"{'job':<24}{'engine':<8}{'procs':>6}{'seconds':>10}{'leads/s':>12}{'per core':>11}"
+        f"{'job':<26}{'engine':<8}{'procs':>6}{'seconds':>10}{'leads/s':>12}{'per core':>11}"
         f"{'peak MB/proc':>14}{'AUC':>8}"
     )
     print(head)
@@ -239,7 +239,7 @@ def main() -> None:
         r["per_core"] = r["leads_per_s"] / r["processes"]
         auc = f"{r['auc']:.4f}" if "auc" in r else ""
         print(
-            f"{r['job']:<24}{r['engine']:<8}{r['processes']:>6}{r['seconds']:>10.1f}"
+            f"{r['job']:<26}{r['engine']:<8}{r['processes']:>6}{r['seconds']:>10.1f}"
             f"{r['leads_per_s']:>12,.0f}{r['per_core']:>11,.0f}{r['peak_mb']:>14,.0f}{auc:>8}"
         )
 
