@@ -27,6 +27,7 @@ import pickle
 import shutil
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -116,16 +117,15 @@ def pandas_train(data: str) -> dict[str, Any]:
     return {"seconds": seconds, "auc": result.metrics["test_model_roc_auc"]}
 
 
+@contextmanager
 def _cluster():
-    from distributed import Client
+    """The local cluster `--engine dask` starts without --scheduler, leadml imported in each
+    worker before timing (as in the pandas child)."""
+    from leadml.cluster import connect
 
-    from leadml.cluster import QuietStdout, local_cluster
-
-    cluster = local_cluster()  # the cluster `--engine dask` starts without --scheduler
-    client = Client(cluster)
-    client.register_plugin(QuietStdout(), name="leadml-quiet-stdout")
-    client.run(_warm)  # leadml imported in each worker, as in the pandas child before timing
-    return cluster, client
+    with connect() as client:
+        client.run(_warm)
+        yield client
 
 
 def _warm() -> None:
@@ -141,32 +141,23 @@ def dask_score(data: Path, out: Path, reasons: int) -> dict[str, Any]:
     from leadml.cluster import score_partitions
 
     model = pickle.loads(model_file().read_bytes())
-    cluster, client = _cluster()
-    try:
+    with _cluster() as client:
         start = time.perf_counter()
         summary = score_partitions(model, str(data), out, client, reasons=reasons)
         seconds = time.perf_counter() - start
         peaks = _worker_peaks(client)
-        workers = len(peaks)
-    finally:
-        client.close()
-        cluster.close()
-    return {"seconds": seconds, "rows": summary.rows, "peak_mb": max(peaks), "workers": workers}
+    return {"seconds": seconds, "rows": summary.rows, "peak_mb": max(peaks), "workers": len(peaks)}
 
 
 def dask_train(data: Path) -> dict[str, Any]:
     from leadml.config import load_config
     from leadml.train import train
 
-    cluster, client = _cluster()
-    try:
+    with _cluster() as client:
         start = time.perf_counter()
         result = train(load_config(CONFIG), data=str(data), client=client)
         seconds = time.perf_counter() - start
         peaks = _worker_peaks(client)
-    finally:
-        client.close()
-        cluster.close()
     shutil.rmtree(result.artifacts, ignore_errors=True)
     return {
         "seconds": seconds,

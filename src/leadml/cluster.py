@@ -222,6 +222,14 @@ def count_rows(path: Path) -> int:
     return sum(len(batch) for batch in read_batches(path, BATCH_ROWS))
 
 
+def _first_ids(spec: FeatureSpec, files: list[Path]) -> list[int]:
+    """Per partition, the rows before it: leads without an id column are numbered across the
+    partitions as reading them all at once numbers them (zeros when the spec has ids)."""
+    if spec.lead_id:
+        return [0] * len(files)
+    return list(itertools.accumulate([0, *map(count_rows, files[:-1])]))
+
+
 def _check_out(out: Path, source: str, files: list[Path]) -> None:
     """The output folder must not hold, or lie inside, the data being scored."""
     target = out.resolve()
@@ -268,9 +276,7 @@ def score_partitions(
     files = partition_files(source)
     out = Path(out)
     _check_out(out, source, files)
-    first_ids = [0] * len(files)
-    if not model.spec.lead_id:  # leads numbered by row, as reading them all at once would
-        first_ids = list(itertools.accumulate([0, *map(count_rows, files[:-1])]))
+    first_ids = _first_ids(model.spec, files)
     tmp = folders.staging(out, KIND_SCORES)
     futures = []
     try:
@@ -419,9 +425,7 @@ def load_training(
 
     files = partition_files(source)
     say(f"Checking {len(files)} partition(s) of {source} on the cluster")
-    first_ids = [0] * len(files)
-    if not spec.lead_id:  # leads numbered by row, as reading them all at once would
-        first_ids = list(itertools.accumulate([0, *map(count_rows, files[:-1])]))
+    first_ids = _first_ids(spec, files)
     token = uuid.uuid4().hex[:8]
     parts = [
         client.submit(
