@@ -27,11 +27,11 @@ def write_model_card(result, out_dir: Path) -> Path:
         "",
         f"Trained {info['trained_at']} on {info['data']['rows']:,} leads "
         f"(data hash `{info['data']['content_hash']}`), spec hash `{info['spec_hash']}`, "
-        f"rules hash `{info['rules_hash']}`. Calibration: {info['calibration']}.",
+        f"rules hash `{info['rules_hash']}`. Calibration: {_calibration(info)}.",
         f"Registered version: {result.version or 'not registered'}; "
         f"run: {result.run_id or '-'}; spec fully reviewed: {result.reviewed}.",
         "",
-        "## Windows (time split: oldest trains, next calibrates, newest tests)",
+        "## Windows (" + _split(info) + ")",
         "",
         "| window | leads | sales-ready | from | to |",
         "|---|---:|---:|---|---|",
@@ -65,3 +65,21 @@ def write_model_card(result, out_dir: Path) -> Path:
     path = out_dir / "README.md"
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+def _calibration(info: dict) -> str:
+    leads = info.get("calibration_leads")
+    if leads is None:  # models trained before calibration_data existed
+        return info["calibration"]
+    where = (
+        "out-of-fold scores of the training and calibration windows"
+        if info.get("calibration_data") == "cross_fit"
+        else "the calibration window"
+    )
+    return f"{info['calibration']}, fitted on {leads:,} leads ({where})"
+
+
+def _split(info: dict) -> str:
+    if info.get("split") == "random":
+        return "random split: the windows are exchangeable, none is newer"
+    return "time split: oldest trains, next calibrates, newest tests"

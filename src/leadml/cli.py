@@ -258,7 +258,7 @@ def train(
             data=data,
             query=query,
             allow_unreviewed=allow_unreviewed,
-            progress=lambda i, total: bar.update(task, completed=i),
+            progress=lambda i, total: bar.update(task, completed=i, total=total),
             say=err.print,
             client=client,
         )

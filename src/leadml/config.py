@@ -47,6 +47,13 @@ class CapacityConfig(_Strict):
 
 class ModelConfig(_Strict):
     calibration: Literal["auto", "isotonic", "sigmoid", "none"] = "auto"
+    calibration_data: Literal["window", "cross_fit"] = Field(
+        "window",
+        description="Fit the calibrator on the calibration window, or (random split only) on "
+        "out-of-fold scores of `calibration_folds` boosters over the training and calibration "
+        "windows together.",
+    )
+    calibration_folds: int = Field(5, ge=2, le=20)
     num_boost_round: int = Field(2000, gt=0)
     early_stopping_rounds: int = Field(100, gt=0)
     params: dict[str, Any] = Field(default_factory=dict, description="LightGBM parameters.")
@@ -93,12 +100,21 @@ class TrainingConfig(_Strict):
             raise ValueError("band edges must be probabilities with A > B > C")
         if len(set(edges)) != 3:
             raise ValueError("band edges must differ")
+        if self.model.calibration_data == "cross_fit" and self.split.method != "random":
+            raise ValueError(
+                "model.calibration_data: cross_fit needs split.method: random; under a time "
+                "split the calibrator must learn from the newest leads (the calibration window)"
+            )
         return self
 
 
 def load_config(path: str | Path) -> TrainingConfig:
-    """Read and validate a training config; errors name the file and the bad key."""
-    raw = read_yaml(path, ConfigError)
+    """Read and validate a training config; errors name the file and the bad key.
+
+    `extends: other.yaml` (beside the config) starts from that config: mappings merge key by
+    key, anything else the extending config names replaces the base's value.
+    """
+    raw = _read_extended(Path(path), ())
     try:
         config = TrainingConfig.model_validate(raw)
     except ValidationError as exc:
@@ -109,6 +125,31 @@ def load_config(path: str | Path) -> TrainingConfig:
     if config.data.path and "://" not in config.data.path:
         config.data.path = _locate(config.data.path, base)
     return config
+
+
+def _read_extended(path: Path, seen: tuple[Path, ...]) -> dict[str, Any]:
+    raw = read_yaml(path, ConfigError)
+    base_name = raw.pop("extends", None)
+    if base_name is None:
+        return raw
+    if not isinstance(base_name, str):
+        raise ConfigError(f"{path}: extends must name one config file")
+    base_path = (path.parent / base_name).resolve()
+    if base_path in (*seen, path.resolve()):
+        raise ConfigError(f"{path}: extends {base_name} leads back to itself")
+    if not base_path.is_file():
+        raise ConfigError(f"{path}: extends {base_name}, but {base_path} does not exist")
+    return _merge(_read_extended(base_path, (*seen, path.resolve())), raw)
+
+
+def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
 
 
 def _locate(relative: str, base: Path) -> str:

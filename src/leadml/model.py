@@ -10,6 +10,7 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.model_selection import StratifiedKFold
 
 from leadml.calibration import choose_calibrator
 from leadml.data import check_leads
@@ -107,8 +108,13 @@ class LeadScorer(ClassifierMixin, BaseEstimator):
 
     `fit(X, y, eval_set=(X_cal, y_cal))` trains the booster on (X, y), early-stops on the
     calibration window and fits the calibrator there. Without `eval_set` the newest 20% of the
-    given rows (in the given order) serve as the calibration window.
+    given rows (in the given order) serve as the calibration window. With `calibration_folds`
+    (exchangeable leads only, i.e. a random split) the calibrator learns instead from
+    out-of-fold scores over both windows: that many boosters of the same size, each trained
+    without one fold, score it, so the calibrator sees every lead, not one window's.
     """
+
+    calibration_folds: int | None = None  # models pickled before the parameter existed
 
     def __init__(
         self,
@@ -117,12 +123,14 @@ class LeadScorer(ClassifierMixin, BaseEstimator):
         calibration: str = "auto",
         num_boost_round: int = 2000,
         early_stopping_rounds: int = 100,
+        calibration_folds: int | None = None,
     ):
         self.spec = spec
         self.params = params
         self.calibration = calibration
         self.num_boost_round = num_boost_round
         self.early_stopping_rounds = early_stopping_rounds
+        self.calibration_folds = calibration_folds
 
     # -- encoding ---------------------------------------------------------------------------
     def _encode(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
@@ -184,7 +192,46 @@ class LeadScorer(ClassifierMixin, BaseEstimator):
         except lgb.basic.LightGBMError as exc:
             raise ConfigError(f"model.params: LightGBM refused the parameters: {exc}") from None
         best = int(booster.best_iteration or booster.current_iteration())
-        return self.adopt(booster, best, X_cal, y_cal)
+        if not self.calibration_folds:
+            return self.adopt(booster, best, X_cal, y_cal)
+        X_both, y_both = np.vstack([X_fit, X_cal]), np.concatenate([y_fit, y_cal])
+        return self.adopt(
+            booster, best, X_both, y_both, margin=self._out_of_fold(X_both, y_both, best, progress)
+        )
+
+    def _out_of_fold(
+        self,
+        X: np.ndarray,
+        y: np.ndarray,
+        rounds: int,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> np.ndarray:
+        """Each lead's raw score from a booster of `rounds` trees that never saw it; `progress`
+        hears (rounds done, rounds in all folds)."""
+        enc = LeadEncoder(self.spec)
+        params = self.booster_params()
+        folds = StratifiedKFold(
+            n_splits=int(self.calibration_folds or 0),
+            shuffle=True,
+            random_state=int(params.get("seed", 0)),
+        )
+        margin = np.empty(len(y), dtype=np.float64)
+        total = folds.get_n_splits() * rounds
+        for k, (fit_idx, held_idx) in enumerate(folds.split(X, y)):
+            fold_set = lgb.Dataset(
+                X[fit_idx],
+                y[fit_idx],
+                feature_name=enc.names,
+                categorical_feature=enc.categorical_index,
+                free_raw_data=True,
+            )
+            callbacks = []
+            if progress is not None:
+                done = k * rounds
+                callbacks.append(lambda env, done=done: progress(done + env.iteration + 1, total))
+            fold_booster = lgb.train(params, fold_set, num_boost_round=rounds, callbacks=callbacks)
+            margin[held_idx] = fold_booster.predict(X[held_idx], raw_score=True)
+        return margin
 
     def booster_params(self) -> dict[str, Any]:
         """LightGBM parameters: the defaults, the configured ones, the agreed directions."""
@@ -195,15 +242,24 @@ class LeadScorer(ClassifierMixin, BaseEstimator):
         return params
 
     def adopt(
-        self, booster: lgb.Booster, best_iteration: int, X_cal: np.ndarray, y_cal: np.ndarray
+        self,
+        booster: lgb.Booster,
+        best_iteration: int,
+        X_cal: np.ndarray,
+        y_cal: np.ndarray,
+        margin: np.ndarray | None = None,
     ) -> LeadScorer:
         """Use `booster`'s first `best_iteration` trees and calibrate them on the calibration
-        window (`fit` ends here; so does training on a cluster)."""
+        window (`fit` ends here; so does training on a cluster). `margin`, the leads' raw
+        scores for the calibrator, defaults to `booster`'s own on `X_cal`."""
         names = LeadEncoder(self.spec).names
         self.booster_ = booster
         self.best_iteration_ = int(best_iteration)
         y_cal = np.asarray(y_cal, dtype=np.float64)
-        margin_cal = booster.predict(X_cal, raw_score=True, num_iteration=self.best_iteration_)
+        if margin is None:
+            margin = booster.predict(X_cal, raw_score=True, num_iteration=self.best_iteration_)
+        margin_cal = np.asarray(margin, dtype=np.float64)
+        self.calibration_leads_ = len(y_cal)
         self.calibrator_, self.calibration_losses_ = choose_calibrator(
             margin_cal, y_cal, self.calibration, seed=int(self.booster_params().get("seed", 0))
         )

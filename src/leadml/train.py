@@ -202,6 +202,12 @@ def train(
     for p in problems:
         say(f"[yellow]unreviewed:[/] {p}")
 
+    cross_fit = config.model.calibration_data == "cross_fit"
+    if cross_fit and client is not None:
+        raise ConfigError(
+            "model.calibration_data: cross_fit trains its fold boosters in this process; "
+            "use --engine pandas, or calibration_data: window on a cluster"
+        )
     source = data or config.data.path
     if not source:
         raise ConfigError("no data: give --data or set data.path in the training config")
@@ -239,7 +245,13 @@ def train(
         calibration=config.model.calibration,
         num_boost_round=config.model.num_boost_round,
         early_stopping_rounds=config.model.early_stopping_rounds,
+        calibration_folds=config.model.calibration_folds if cross_fit else None,
     )
+    if cross_fit:
+        say(
+            f"After early stopping, {config.model.calibration_folds} more boosters of the same "
+            "size score the training and calibration windows out of fold for the calibrator"
+        )
     if client is None:
         scorer.fit(loaded.train_X, loaded.train_y, eval_set=(cal_w.X, cal_w.y), progress=progress)
     else:
@@ -287,6 +299,9 @@ def train(
         "data": loaded.fingerprint,
         "windows": window_info,
         "calibration": scorer.calibrator_.method,
+        "split": config.split.method,
+        "calibration_data": config.model.calibration_data,
+        "calibration_leads": scorer.calibration_leads_,
         "engine": "pandas" if client is None else "dask",
         "capacity": config.capacity.model_dump(),
         "metrics": metrics,

@@ -21,7 +21,7 @@ def write(tmp_path, raw):
 
 def test_shipped_configs_load_and_find_their_files(monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)  # not the project folder: paths resolve beside the config
-    for name in ("demo.yaml", "bank_marketing.yaml"):
+    for name in ("demo.yaml", "bank_marketing.yaml", "bank_marketing_random.yaml"):
         config = load_config(ROOT / "training" / name)
         assert (ROOT / "features").samefile(Path(config.spec).parent)
 
@@ -51,4 +51,50 @@ def test_config_that_is_not_yaml(tmp_path):
     path = tmp_path / "config.yaml"
     path.write_text("name: [oops")
     with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(path)
+
+
+def test_extends_merges_mappings_and_replaces_values(tmp_path):
+    base = write(
+        tmp_path,
+        {"name": "base", "split": {"test_share": 0.3}, "bands": {"A": 0.6, "B": 0.3, "C": 0.1}},
+    )
+    child = tmp_path / "child.yaml"
+    child.write_text(yaml.safe_dump({"extends": base.name, "split": {"method": "random"}}))
+    config = load_config(child)
+    assert config.name == "base"
+    assert (config.split.method, config.split.test_share) == ("random", 0.3)
+    assert config.bands["A"] == 0.6
+
+
+def test_shipped_random_bank_config_extends_the_time_one():
+    time_split = load_config(ROOT / "training" / "bank_marketing.yaml")
+    random_split = load_config(ROOT / "training" / "bank_marketing_random.yaml")
+    assert (random_split.split.method, random_split.model.calibration_data) == (
+        "random",
+        "cross_fit",
+    )
+    assert random_split.model.params == time_split.model.params
+    assert random_split.data.path == time_split.data.path
+
+
+@pytest.mark.parametrize(
+    ("extends", "message"),
+    [
+        ("missing.yaml", "extends missing.yaml, but"),
+        ("child.yaml", "leads back to itself"),
+        (3, "must name one config file"),
+    ],
+)
+def test_bad_extends_is_named(tmp_path, extends, message):
+    child = tmp_path / "child.yaml"
+    child.write_text(yaml.safe_dump({"extends": extends}))
+    with pytest.raises(ConfigError, match=message) as info:
+        load_config(child)
+    assert str(child) in str(info.value)
+
+
+def test_cross_fit_refuses_a_time_split(tmp_path):
+    path = write(tmp_path, {"model": {"calibration_data": "cross_fit"}})
+    with pytest.raises(ConfigError, match=r"cross_fit needs split\.method: random"):
         load_config(path)
