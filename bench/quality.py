@@ -464,9 +464,14 @@ def part2(time_path: str, random_path: str, seeds: int) -> dict[str, Any]:
         )
         raw = scorer.decision_function(test_w.X)
         refit, _ = choose_calibrator(raw[:h], early.y, config.model.calibration)
+        fitted_on = (
+            "out-of-fold scores"
+            if config.model.calibration_data == "cross_fit"
+            else "calibration window"
+        )
         rules_refit = fit_calibrator(points[:h], early.y, "isotonic")
         candidates = (
-            ("leadml", f"original ({scorer.calibrator_.method}, calibration window)", p_model[h:]),
+            ("leadml", f"original ({scorer.calibrator_.method}, {fitted_on})", p_model[h:]),
             ("leadml", f"refit ({refit.method}, test 1st half)", refit(raw[h:])),
             ("agreed rules", "original (isotonic, calibration window)", p_rules[h:]),
             ("agreed rules", "refit (isotonic, test 1st half)", rules_refit(points[h:])),
