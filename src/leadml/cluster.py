@@ -13,6 +13,7 @@ import itertools
 import logging
 import operator
 import os
+import pickle
 import uuid
 import warnings
 from collections import Counter
@@ -31,6 +32,7 @@ import pyarrow.parquet as pq
 from distributed.diagnostics.plugin import WorkerPlugin
 
 from leadml import folders
+from leadml.columns import text_hashes
 from leadml.data import (
     CheckedLeads,
     check_leads,
@@ -146,20 +148,20 @@ def _input_columns(model: LeadModel) -> list[str]:
 _LOADED: dict[str, LeadModel] = {}  # per worker process: the model of the job last run
 
 
-def _loaded(model: LeadModel, job: str | None) -> LeadModel:
-    """The copy of the job's model this process already scores with, so each worker builds
-    the scoring tables (`LeadScorer.tables_`) once a job, not once a partition."""
-    if job is None:
-        return model
-    found = _LOADED.get(job)
+def _loaded(model: LeadModel | bytes, job: str | None) -> LeadModel:
+    """The job's model, unpickled once per worker process: `model` is the model or its pickle
+    (what `score_partitions` sends, pickled once for all tasks)."""
+    found = _LOADED.get(job) if job is not None else None
     if found is None:
-        _LOADED.clear()
-        found = _LOADED[job] = model
+        found = pickle.loads(model) if isinstance(model, bytes) else model
+        if job is not None:
+            _LOADED.clear()
+            _LOADED[job] = found
     return found
 
 
 def score_file(
-    model: LeadModel,
+    model: LeadModel | bytes,
     path: str,
     part: str,
     reasons: int,
@@ -169,7 +171,8 @@ def score_file(
 ) -> dict[str, Any]:
     """Score one partition into one Parquet part, batch by batch (runs on a worker).
 
-    Tasks of one `job` share the model a worker unpickled first; without an id column, leads
+    `model` may come pickled; tasks of one `job` share the copy a worker unpickled first (with
+    its scoring tables, built once on the client). Without an id column, leads
     are numbered from `first_id` + 1 (the rows in the partitions before this one). Returns
     counts, unseen categories and the hashes of the lead ids (for the duplicate check across
     partitions). A partition that does not match the spec raises a DataError naming the file
@@ -196,7 +199,7 @@ def score_file(
             if writer is None:
                 writer = pq.ParquetWriter(part, table.schema)
             writer.write_table(table.cast(writer.schema))
-            hashes.append(pd.util.hash_pandas_object(scored["lead_id"], index=False).to_numpy())
+            hashes.append(text_hashes(scored["lead_id"]))
             rows += len(scored)
             ready += int(scored["sales_ready"].sum())
             rules_ready += int(scored["rules_sales_ready"].sum())
@@ -281,13 +284,16 @@ def score_partitions(
     futures = []
     try:
         token = uuid.uuid4().hex[:8]
-        # the model (under 1 MB pickled) travels with each task rather than scattered once:
+        # the model (a few MB pickled) travels with each task rather than scattered once:
         # Dask's memory manager drops spare copies of scattered data, and the scheduler then
-        # queued every partition on the one worker still holding it while the other idled
+        # queued every partition on the one worker still holding it while the other idled.
+        # It is pickled here once, with its scoring tables, so no worker builds them again.
+        model.scorer.tables_  # noqa: B018
+        blob = pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL)
         futures = [
             client.submit(
                 score_file,
-                model,
+                blob,
                 str(path.resolve()),
                 str((tmp / folders.part_name(i)).resolve()),
                 reasons,

@@ -21,6 +21,8 @@ import scipy.sparse as sp
 SMALL = 4  # up to this many leads, bins are found value by value
 CHUNK = 256  # leads per block of table lookups
 MAX_CELLS = 4_000_000  # table cells across all feature pairs (~100 MB; int32 cell indices)
+PICKLED_CELLS = 250_000  # tables up to this size (~6 MB) travel with a pickled model
+FORMAT = 1  # the layout of the tables; pickles of another layout are rebuilt from the booster
 _ZERO = 1e-35  # LightGBM's kZeroThreshold
 
 
@@ -105,6 +107,17 @@ class PairTables:
         self.exact = cells <= MAX_CELLS
         if self.exact:
             self._compile(groups, nodes_on, width)
+
+    @property
+    def small(self) -> bool:
+        """Small enough to pickle with the model (saves building them where it is loaded)."""
+        return not self.exact or len(self._value) <= PICKLED_CELLS
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state.pop("booster")  # pickled once, by the model that holds both
+        state["format"] = FORMAT
+        return state
 
     def _compile(self, groups, nodes_on, width) -> None:
         column = {id(n): i for nodes in nodes_on for i, n in enumerate(nodes)}

@@ -15,6 +15,7 @@ from sklearn.model_selection import StratifiedKFold
 from leadml.calibration import choose_calibrator
 from leadml.data import check_leads
 from leadml.errors import ConfigError, DataError
+from leadml.explain import FORMAT as TABLES_FORMAT
 from leadml.explain import PairTables
 from leadml.spec import FeatureSpec
 
@@ -272,7 +273,8 @@ class LeadScorer(ClassifierMixin, BaseEstimator):
     # -- scoring ----------------------------------------------------------------------------
     @property
     def tables_(self) -> PairTables:
-        """The booster as lookup tables (built on first use, not pickled)."""
+        """The booster as lookup tables (built on first use; pickled with the model when
+        `PairTables.small`)."""
         if getattr(self, "_tables", None) is None:
             self._tables = PairTables(self.booster_, self.best_iteration_, len(self.feature_names_))
         return self._tables
@@ -301,8 +303,20 @@ class LeadScorer(ClassifierMixin, BaseEstimator):
 
     def __getstate__(self) -> dict[str, Any]:
         state = super().__getstate__()
-        state.pop("_tables", None)  # rebuilt from the booster on first use
+        tables = state.get("_tables")
+        if tables is not None and not tables.small:
+            state["_tables"] = None  # rebuilt from the booster on first use
         return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        super().__setstate__(state)
+        tables = getattr(self, "_tables", None)
+        if tables is None:
+            return
+        if tables.__dict__.pop("format", None) != TABLES_FORMAT:
+            self._tables = None  # pickled by a leadml with another table layout
+        else:
+            tables.booster = self.booster_
 
     def top_contributions(
         self, X: pd.DataFrame | np.ndarray, top: int = 3

@@ -152,3 +152,28 @@ def test_model_beats_rules_and_audit_is_clean(trained):
     assert m["test_model_log_loss"] < m["test_rules_log_loss"]
     assert m["test_model_roc_auc"] > 0.8
     assert not trained.audit.suspect.any()
+
+
+def test_a_pickled_model_carries_its_lookup_tables(trained, newest, monkeypatch):
+    """Where the model is unpickled (a Dask worker, the service) it scores without first
+    compiling the booster again."""
+    model = trained.lead_model
+    expected = model.score(newest.head(300))
+    blob = pickle.dumps(model)
+
+    def compile_again(*args):
+        raise AssertionError("the tables were built again after unpickling")
+
+    monkeypatch.setattr("leadml.model.PairTables", compile_again)
+    restored = pickle.loads(blob)
+    pd.testing.assert_frame_equal(restored.score(newest.head(300)), expected)
+
+
+def test_tables_of_another_layout_are_built_again(trained, newest, monkeypatch):
+    model = trained.lead_model
+    expected = model.score(newest.head(300))
+    blob = pickle.dumps(model)
+    monkeypatch.setattr("leadml.model.TABLES_FORMAT", -1)  # as if leadml's layout had changed
+    restored = pickle.loads(blob)
+    assert restored.scorer._tables is None
+    pd.testing.assert_frame_equal(restored.score(newest.head(300)), expected)
