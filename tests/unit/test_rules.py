@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from leadml.errors import DataError, SpecError
-from leadml.rules import AgreedRules, RulesScore, diff_rules, load_rules
+from leadml.rules import COLUMNWISE_ROWS, AgreedRules, RulesScore, diff_rules, load_rules
 from leadml.spec import FeatureSpec, load_spec
 
 ROOT = Path(__file__).parents[2]
@@ -461,11 +461,14 @@ def test_score_and_score_lead_agree(shipped: AgreedRules, spec: FeatureSpec, cat
     assert 0 < scored.verdict.sum() < 200
 
 
-def test_score_encoded_agrees_with_score(shipped: AgreedRules, spec: FeatureSpec) -> None:
+@pytest.mark.parametrize("rows", [300, COLUMNWISE_ROWS + 100])  # row-wise, column-wise tests
+def test_score_encoded_agrees_with_score(
+    shipped: AgreedRules, spec: FeatureSpec, rows: int
+) -> None:
     from leadml.data import check_leads
     from leadml.model import LeadEncoder
 
-    leads = random_leads(spec, 300, seed=5)
+    leads = random_leads(spec, rows, seed=5)
     frame = pd.DataFrame.from_records(leads, columns=spec.names)
     frame = frame.rename(columns={f.name: f.source for f in spec.features})
     checked = check_leads(frame, spec, require_label=False, require_id=False, unseen={})
