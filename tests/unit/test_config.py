@@ -76,6 +76,7 @@ def test_shipped_random_bank_config_extends_the_time_one():
     )
     assert random_split.model.params == time_split.model.params
     assert random_split.data.path == time_split.data.path
+    assert random_split.name != time_split.name  # a model card folder each
 
 
 @pytest.mark.parametrize(
