@@ -59,7 +59,7 @@ def choose_calibrator(
     """Fit the named calibrator, or with `auto` the one with the lowest held-out log loss.
 
     `auto` weighs isotonic, sigmoid and none (the booster's own probabilities): held-out log
-    loss comes from k-fold cross-validation inside the calibration window (none fits nothing,
+    loss comes from k-fold cross-validation over the given scores (none fits nothing,
     so its loss on the window is already held out). A calibrator must beat none by more than
     one standard error of the paired per-lead difference, so noise does not pick it; the winner
     is refitted on the whole window. Returns it and each method's log loss.

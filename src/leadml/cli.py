@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from leadml.errors import DataError, LeadmlError
+from leadml.errors import ConfigError, DataError, LeadmlError
 from leadml.runtime import configure
 
 app = typer.Typer(
@@ -245,6 +245,12 @@ def train(
 
     _check_engine(engine, scheduler, query)
     cfg = load_config(config)
+    cross_fit = cfg.model.calibration_data == "cross_fit"
+    if cross_fit and engine == Engine.dask:
+        raise ConfigError(
+            f"{config}: model.calibration_data: cross_fit trains its fold boosters in one "
+            "process; use --engine pandas, or calibration_data: window on a cluster"
+        )
     with contextlib.ExitStack() as stack:
         client = None
         if engine == Engine.dask:
@@ -252,7 +258,10 @@ def train(
 
             client = stack.enter_context(connect(scheduler, say=err.print))
         bar = stack.enter_context(_progress())
-        task = bar.add_task("Training (early stopping)", total=cfg.model.num_boost_round)
+        label = "Training (early stopping" + (
+            f", then {cfg.model.calibration_folds} calibration folds)" if cross_fit else ")"
+        )
+        task = bar.add_task(label, total=cfg.model.num_boost_round)
         result = run_train(
             cfg,
             data=data,

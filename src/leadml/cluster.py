@@ -172,7 +172,7 @@ def score_file(
     """Score one partition into one Parquet part, batch by batch (runs on a worker).
 
     `model` may come pickled; tasks of one `job` share the copy a worker unpickled first (with
-    its scoring tables, built once on the client). Without an id column, leads
+    its scoring tables when they are small, `PairTables.small`). Without an id column, leads
     are numbered from `first_id` + 1 (the rows in the partitions before this one). Returns
     counts, unseen categories and the hashes of the lead ids (for the duplicate check across
     partitions). A partition that does not match the spec raises a DataError naming the file
@@ -287,7 +287,7 @@ def score_partitions(
         # the model (a few MB pickled) travels with each task rather than scattered once:
         # Dask's memory manager drops spare copies of scattered data, and the scheduler then
         # queued every partition on the one worker still holding it while the other idled.
-        # It is pickled here once, with its scoring tables, so no worker builds them again.
+        # It is pickled here once, with its scoring tables when small, so no worker builds them.
         model.scorer.tables_  # noqa: B018
         blob = pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL)
         futures = [

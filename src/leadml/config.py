@@ -112,34 +112,57 @@ def load_config(path: str | Path) -> TrainingConfig:
     """Read and validate a training config; errors name the file and the bad key.
 
     `extends: other.yaml` (beside the config) starts from that config: mappings merge key by
-    key, anything else the extending config names replaces the base's value.
+    key, anything else the extending config names replaces the base's value. Relative paths
+    are found from the file that names them; an extending config gives its own `name` (its
+    model card folder).
     """
-    raw = _read_extended(Path(path), ())
+    raw, bases = _read_extended(Path(path), ())
+    source = str(path) + (f" (extends {', '.join(map(str, bases))})" if bases else "")
     try:
         config = TrainingConfig.model_validate(raw)
     except ValidationError as exc:
-        raise ConfigError(format_validation_error(exc, str(path))) from None
-    base = Path(path).resolve().parent
-    config.spec = _locate(config.spec, base)
-    config.rules = _locate(config.rules, base)
+        raise ConfigError(format_validation_error(exc, source)) from None
+    folder = Path(path).resolve().parent  # the defaults, which no file named
+    config.spec = _locate(config.spec, folder)
+    config.rules = _locate(config.rules, folder)
     if config.data.path and "://" not in config.data.path:
-        config.data.path = _locate(config.data.path, base)
+        config.data.path = _locate(config.data.path, folder)
     return config
 
 
-def _read_extended(path: Path, seen: tuple[Path, ...]) -> dict[str, Any]:
-    raw = read_yaml(path, ConfigError)
-    base_name = raw.pop("extends", None)
-    if base_name is None:
-        return raw
-    if not isinstance(base_name, str):
+def _read_extended(path: Path, seen: tuple[Path, ...]) -> tuple[dict[str, Any], list[Path]]:
+    """The config at `path` merged over the configs it extends (and those, in a chain), with
+    relative paths located from each file's folder; and the files it extends."""
+    raw = _locate_paths(read_yaml(path, ConfigError), path.resolve().parent)
+    if "extends" not in raw:
+        return raw, []
+    base_name = raw.pop("extends")
+    if not isinstance(base_name, str) or not base_name:
         raise ConfigError(f"{path}: extends must name one config file")
     base_path = (path.parent / base_name).resolve()
     if base_path in (*seen, path.resolve()):
         raise ConfigError(f"{path}: extends {base_name} leads back to itself")
     if not base_path.is_file():
         raise ConfigError(f"{path}: extends {base_name}, but {base_path} does not exist")
-    return _merge(_read_extended(base_path, (*seen, path.resolve())), raw)
+    if "name" not in raw:
+        raise ConfigError(
+            f"{path}: a config that extends another gives its own name (its model card is "
+            "written to models/<name>/)"
+        )
+    base, bases = _read_extended(base_path, (*seen, path.resolve()))
+    return _merge(base, raw), [base_path, *bases]
+
+
+def _locate_paths(raw: dict[str, Any], folder: Path) -> dict[str, Any]:
+    """`spec`, `rules` and `data.path` as found from `folder` (see `_locate`)."""
+    out = dict(raw)
+    for key in ("spec", "rules"):
+        if isinstance(out.get(key), str):
+            out[key] = _locate(out[key], folder)
+    data = out.get("data")
+    if isinstance(data, dict) and isinstance(data.get("path"), str) and "://" not in data["path"]:
+        out["data"] = {**data, "path": _locate(data["path"], folder)}
+    return out
 
 
 def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:

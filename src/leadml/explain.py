@@ -21,7 +21,7 @@ import scipy.sparse as sp
 SMALL = 4  # up to this many leads, bins are found value by value
 CHUNK = 256  # leads per block of table lookups
 MAX_CELLS = 4_000_000  # table cells across all feature pairs (~100 MB; int32 cell indices)
-PICKLED_CELLS = 250_000  # tables up to this size (~6 MB) travel with a pickled model
+PICKLED_BYTES = 8_000_000  # tables up to this size travel with a pickled model
 FORMAT = 1  # the layout of the tables; pickles of another layout are rebuilt from the booster
 _ZERO = 1e-35  # LightGBM's kZeroThreshold
 
@@ -110,12 +110,20 @@ class PairTables:
 
     @property
     def small(self) -> bool:
-        """Small enough to pickle with the model (saves building them where it is loaded)."""
-        return not self.exact or len(self._value) <= PICKLED_CELLS
+        """Small enough to pickle with the model (saves building them again where it is
+        loaded). Inexact tables pickle as the few numbers that say to call LightGBM."""
+        if not self.exact:
+            return True
+        arrays = [v for v in self.__dict__.values() if isinstance(v, np.ndarray)]
+        arrays += [table for _, _, table in self._bins]
+        return sum(a.nbytes for a in arrays) <= PICKLED_BYTES
 
     def __getstate__(self) -> dict:
-        state = dict(self.__dict__)
-        state.pop("booster")  # pickled once, by the model that holds both
+        if self.exact:
+            state = dict(self.__dict__)
+            state.pop("booster")  # pickled once, by the model that holds both
+        else:  # scoring calls LightGBM: no table is ever read
+            state = {k: self.__dict__[k] for k in ("num_iteration", "n_features", "exact")}
         state["format"] = FORMAT
         return state
 

@@ -155,7 +155,6 @@ class LeadScorer(ClassifierMixin, BaseEstimator):
         eval_set: tuple[pd.DataFrame | np.ndarray, np.ndarray] | None = None,
         progress: Callable[[int, int], None] | None = None,
     ) -> LeadScorer:
-        enc = LeadEncoder(self.spec)
         X_all = self._encode(X)
         y_all = np.asarray(y, dtype=np.float64)
         if eval_set is None:
@@ -169,13 +168,7 @@ class LeadScorer(ClassifierMixin, BaseEstimator):
                 raise DataError(f"the {name} window has only one outcome; it needs both")
 
         params = self.booster_params()
-        train_set = lgb.Dataset(
-            X_fit,
-            y_fit,
-            feature_name=enc.names,
-            categorical_feature=enc.categorical_index,
-            free_raw_data=True,
-        )
+        train_set = self._dataset(X_fit, y_fit)
         cal_set = lgb.Dataset(X_cal, y_cal, reference=train_set)
         callbacks = [lgb.early_stopping(self.early_stopping_rounds, verbose=False)]
         if progress is not None:
@@ -200,6 +193,21 @@ class LeadScorer(ClassifierMixin, BaseEstimator):
             booster, best, X_both, y_both, margin=self._out_of_fold(X_both, y_both, best, progress)
         )
 
+    def _dataset(self, X: np.ndarray, y: np.ndarray) -> lgb.Dataset:
+        enc = LeadEncoder(self.spec)
+        return lgb.Dataset(
+            X,
+            y,
+            feature_name=enc.names,
+            categorical_feature=enc.categorical_index,
+            free_raw_data=True,
+        )
+
+    @property
+    def seed(self) -> int:
+        """The seed of the booster and of everything random around it (folds, calibrators)."""
+        return int(self.booster_params().get("seed", 0))
+
     def _out_of_fold(
         self,
         X: np.ndarray,
@@ -207,30 +215,32 @@ class LeadScorer(ClassifierMixin, BaseEstimator):
         rounds: int,
         progress: Callable[[int, int], None] | None = None,
     ) -> np.ndarray:
-        """Each lead's raw score from a booster of `rounds` trees that never saw it; `progress`
-        hears (rounds done, rounds in all folds)."""
-        enc = LeadEncoder(self.spec)
-        params = self.booster_params()
-        folds = StratifiedKFold(
-            n_splits=int(self.calibration_folds or 0),
-            shuffle=True,
-            random_state=int(params.get("seed", 0)),
-        )
-        margin = np.empty(len(y), dtype=np.float64)
-        total = folds.get_n_splits() * rounds
-        for k, (fit_idx, held_idx) in enumerate(folds.split(X, y)):
-            fold_set = lgb.Dataset(
-                X[fit_idx],
-                y[fit_idx],
-                feature_name=enc.names,
-                categorical_feature=enc.categorical_index,
-                free_raw_data=True,
+        """Each lead's raw score from a booster of `rounds` trees that never saw it.
+
+        `progress` continues the early-stopping count: (rounds + rounds done in the folds,
+        rounds x (1 + folds)), so a bar fills once and ends full."""
+        folds = int(self.calibration_folds or 0)
+        fewest = int(min(y.sum(), len(y) - y.sum()))
+        if fewest < folds:
+            raise DataError(
+                f"model.calibration_folds is {folds}, but the training and calibration windows "
+                f"hold only {fewest} lead(s) of one outcome; each fold needs both outcomes"
             )
+        split = StratifiedKFold(n_splits=folds, shuffle=True, random_state=self.seed)
+        params = self.booster_params()
+        margin = np.empty(len(y), dtype=np.float64)
+        total = rounds * (1 + folds)
+        for k, (fit_idx, held_idx) in enumerate(split.split(X, y)):
             callbacks = []
             if progress is not None:
-                done = k * rounds
+                done = rounds * (1 + k)
                 callbacks.append(lambda env, done=done: progress(done + env.iteration + 1, total))
-            fold_booster = lgb.train(params, fold_set, num_boost_round=rounds, callbacks=callbacks)
+            fold_booster = lgb.train(
+                params,
+                self._dataset(X[fit_idx], y[fit_idx]),
+                num_boost_round=rounds,
+                callbacks=callbacks,
+            )
             margin[held_idx] = fold_booster.predict(X[held_idx], raw_score=True)
         return margin
 
@@ -250,9 +260,10 @@ class LeadScorer(ClassifierMixin, BaseEstimator):
         y_cal: np.ndarray,
         margin: np.ndarray | None = None,
     ) -> LeadScorer:
-        """Use `booster`'s first `best_iteration` trees and calibrate them on the calibration
-        window (`fit` ends here; so does training on a cluster). `margin`, the leads' raw
-        scores for the calibrator, defaults to `booster`'s own on `X_cal`."""
+        """Use `booster`'s first `best_iteration` trees and fit the calibrator to the leads
+        (`X_cal`, `y_cal`): the calibration window (`fit` ends here; so does training on a
+        cluster), or with `margin`, their raw scores from elsewhere (the out-of-fold scores
+        of both windows); without it, `booster`'s own on `X_cal`."""
         names = LeadEncoder(self.spec).names
         self.booster_ = booster
         self.best_iteration_ = int(best_iteration)
@@ -262,7 +273,7 @@ class LeadScorer(ClassifierMixin, BaseEstimator):
         margin_cal = np.asarray(margin, dtype=np.float64)
         self.calibration_leads_ = len(y_cal)
         self.calibrator_, self.calibration_losses_ = choose_calibrator(
-            margin_cal, y_cal, self.calibration, seed=int(self.booster_params().get("seed", 0))
+            margin_cal, y_cal, self.calibration, seed=self.seed
         )
         self.classes_ = np.array([0, 1])
         self.n_features_in_ = len(names)
@@ -302,7 +313,7 @@ class LeadScorer(ClassifierMixin, BaseEstimator):
         return self.tables_.contributions(self._encode(X))
 
     def __getstate__(self) -> dict[str, Any]:
-        state = super().__getstate__()
+        state = dict(super().__getstate__())  # a copy: the live scorer keeps its tables
         tables = state.get("_tables")
         if tables is not None and not tables.small:
             state["_tables"] = None  # rebuilt from the booster on first use

@@ -141,8 +141,8 @@ def distinct_names(
 
 def distinct_rows(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """One row number per distinct row of a boolean mask, and every row's index into them."""
-    if mask.shape[1] > 63:
-        packed = np.packbits(mask, axis=1)
+    if mask.shape[1] > 63:  # each row's bits as one byte string (rows must be contiguous)
+        packed = np.ascontiguousarray(np.packbits(mask, axis=1))
         keys = packed.view(np.dtype((np.void, packed.shape[1]))).ravel()
     else:
         keys = _row_keys(mask)

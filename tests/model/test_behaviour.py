@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from leadml.config import load_config
+from leadml.explain import PairTables
 from leadml.model import LeadEncoder
 from leadml.train import train
 
@@ -177,3 +178,27 @@ def test_tables_of_another_layout_are_built_again(trained, newest, monkeypatch):
     restored = pickle.loads(blob)
     assert restored.scorer._tables is None
     pd.testing.assert_frame_equal(restored.score(newest.head(300)), expected)
+
+
+def test_big_tables_stay_behind_without_leaving_the_live_model(trained, newest, monkeypatch):
+    model = trained.lead_model
+    expected = model.score(newest.head(300))
+    live = model.scorer.tables_
+    monkeypatch.setattr(PairTables, "small", property(lambda self: False))  # as if big
+    restored = pickle.loads(pickle.dumps(model))
+    assert model.scorer._tables is live, "pickling must not take the tables from the model"
+    assert restored.scorer._tables is None
+    pd.testing.assert_frame_equal(restored.score(newest.head(300)), expected)
+
+
+def test_a_model_pickled_before_tables_and_cross_fitting_still_scores(trained, newest):
+    """Pickles from earlier leadml versions lack the tables, calibration_folds and
+    calibration_leads_; they load, score the same, and show their parameters."""
+    model = pickle.loads(pickle.dumps(trained.lead_model))
+    for name in ("_tables", "calibration_folds", "calibration_leads_"):
+        model.scorer.__dict__.pop(name, None)
+    old = pickle.loads(pickle.dumps(model))
+    assert old.scorer.get_params()["calibration_folds"] is None
+    pd.testing.assert_frame_equal(
+        old.score(newest.head(300)), trained.lead_model.score(newest.head(300))
+    )

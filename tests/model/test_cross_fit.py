@@ -12,7 +12,7 @@ from sklearn.metrics import roc_auc_score
 
 from leadml.config import load_config
 from leadml.data import check_leads
-from leadml.errors import ConfigError
+from leadml.errors import ConfigError, DataError
 from leadml.model import LeadEncoder, LeadScorer
 from leadml.spec import load_spec
 from leadml.train import train
@@ -32,7 +32,10 @@ def test_out_of_fold_scores_never_see_their_own_lead(demo_frame):
         params={"num_leaves": 63, "min_data_in_leaf": 2, "learning_rate": 0.3, "lambda_l2": 0.0},
         calibration_folds=4,
     )
-    margin = scorer._out_of_fold(X, y, rounds=60)
+    heard = []
+    margin = scorer._out_of_fold(X, y, rounds=60, progress=lambda i, n: heard.append((i, n)))
+    assert [i for i, _ in heard] == list(range(61, 61 + 4 * 60))  # continues early stopping
+    assert {n for _, n in heard} == {60 * 5}
     in_sample = lgb.train(scorer.booster_params(), lgb.Dataset(X, y), num_boost_round=60)
     assert roc_auc_score(y, in_sample.predict(X, raw_score=True)) > 0.7
     assert abs(roc_auc_score(y, margin) - 0.5) < 0.03
@@ -81,3 +84,13 @@ def test_cross_fit_needs_the_pandas_engine(demo_leads):
     config = load_config(ROOT / "training" / "bank_marketing_random.yaml")
     with pytest.raises(ConfigError, match="use --engine pandas"):
         train(config, data=str(demo_leads), client=object())
+
+
+def test_too_few_outcomes_for_the_folds(demo_frame):
+    spec = load_spec(load_config(ROOT / "training" / "demo.yaml").spec)
+    decided = demo_frame[demo_frame["sales_ready"].notna()].head(500)
+    X = LeadEncoder(spec).transform(check_leads(decided, spec, require_label=True).frame)
+    y = np.zeros(len(X))
+    y[:3] = 1.0
+    with pytest.raises(DataError, match="only 3 lead"):
+        LeadScorer(spec, calibration_folds=5)._out_of_fold(X, y, rounds=5)

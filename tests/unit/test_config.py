@@ -60,9 +60,11 @@ def test_extends_merges_mappings_and_replaces_values(tmp_path):
         {"name": "base", "split": {"test_share": 0.3}, "bands": {"A": 0.6, "B": 0.3, "C": 0.1}},
     )
     child = tmp_path / "child.yaml"
-    child.write_text(yaml.safe_dump({"extends": base.name, "split": {"method": "random"}}))
+    child.write_text(
+        yaml.safe_dump({"extends": base.name, "name": "child", "split": {"method": "random"}})
+    )
     config = load_config(child)
-    assert config.name == "base"
+    assert config.name == "child"
     assert (config.split.method, config.split.test_share) == ("random", 0.3)
     assert config.bands["A"] == 0.6
 
@@ -89,7 +91,7 @@ def test_shipped_random_bank_config_extends_the_time_one():
 )
 def test_bad_extends_is_named(tmp_path, extends, message):
     child = tmp_path / "child.yaml"
-    child.write_text(yaml.safe_dump({"extends": extends}))
+    child.write_text(yaml.safe_dump({"extends": extends, "name": "child"}))
     with pytest.raises(ConfigError, match=message) as info:
         load_config(child)
     assert str(child) in str(info.value)
@@ -99,3 +101,34 @@ def test_cross_fit_refuses_a_time_split(tmp_path):
     path = write(tmp_path, {"model": {"calibration_data": "cross_fit"}})
     with pytest.raises(ConfigError, match=r"cross_fit needs split\.method: random"):
         load_config(path)
+
+
+def test_an_extending_config_gives_its_own_name(tmp_path):
+    base = write(tmp_path, {"name": "base"})
+    child = tmp_path / "child.yaml"
+    child.write_text(yaml.safe_dump({"extends": base.name}))
+    with pytest.raises(ConfigError, match="gives its own name"):
+        load_config(child)
+
+
+def test_a_base_configs_paths_are_found_from_its_own_folder(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    (shared / "my_spec.yaml").write_text("x: 1")
+    (shared / "base.yaml").write_text(yaml.safe_dump({"name": "base", "spec": "my_spec.yaml"}))
+    team = tmp_path / "team"
+    team.mkdir()
+    (team / "child.yaml").write_text(
+        yaml.safe_dump({"extends": "../shared/base.yaml", "name": "c"})
+    )
+    assert Path(load_config(team / "child.yaml").spec).samefile(shared / "my_spec.yaml")
+
+
+def test_a_bad_key_from_the_base_names_both_files(tmp_path):
+    base = write(tmp_path, {"split": {"test_share": 0.9}})
+    child = tmp_path / "child.yaml"
+    child.write_text(yaml.safe_dump({"extends": base.name, "name": "child"}))
+    with pytest.raises(ConfigError, match=r"split\.test_share") as info:
+        load_config(child)
+    assert str(child) in str(info.value) and str(base) in str(info.value)

@@ -96,3 +96,25 @@ def test_trees_on_three_features_fall_back_to_lightgbm():
         tables.contributions(X[:50]), booster.predict(X[:50], pred_contrib=True)
     )
     np.testing.assert_allclose(tables.raw_score(X[:50]), booster.predict(X[:50], raw_score=True))
+
+
+def test_which_tables_travel_in_a_pickle(monkeypatch):
+    """Exact tables up to PICKLED_BYTES travel (without the booster, which the model pickles);
+    inexact ones pickle as the few numbers that say to call LightGBM."""
+    import pickle
+
+    X, y = _data(seed=2)
+    params = {"objective": "binary", "num_leaves": 3, "verbose": -1}
+    exact = PairTables(lgb.train(params, lgb.Dataset(X, y), 40), 40, X.shape[1])
+    assert exact.exact and exact.small
+    state = pickle.loads(pickle.dumps(exact)).__dict__
+    assert "booster" not in state and "_value" in state
+    monkeypatch.setattr("leadml.explain.PICKLED_BYTES", 1000)
+    assert not exact.small
+
+    params["num_leaves"] = 31
+    inexact = PairTables(lgb.train(params, lgb.Dataset(X, y), 10), 10, X.shape[1])
+    assert not inexact.exact and inexact.small
+    assert set(pickle.loads(pickle.dumps(inexact)).__dict__) == {
+        "num_iteration", "n_features", "exact", "format"
+    }  # fmt: skip

@@ -530,3 +530,31 @@ def test_diff_rules(shipped: AgreedRules) -> None:
     assert "~ setting rules: sales_ready_points: 40.0 -> 45.0" in lines
     assert len(lines) == 4
     assert diff_rules(shipped, shipped) == []
+
+
+def test_more_than_63_rules_on_many_encoded_leads(tmp_path: Path, spec: FeatureSpec) -> None:
+    """Past 63 rules the fired patterns are compared as byte strings; the column-wise mask of
+    a large batch must give the same result as the row-wise one of a small batch."""
+    from leadml.data import check_leads
+    from leadml.model import LeadEncoder
+
+    data = tiny_rules()
+    data["rules"] += [
+        {"name": f"visits_{k}", "description": f"{k} visits or more.", "feature": "web_visits",
+         "at_least": k, "points": 1}
+        for k in range(70)
+    ]  # fmt: skip
+    rules = load_rules(write(tmp_path, data), spec)
+    assert len(rules.rules) > 63
+    leads = random_leads(spec, COLUMNWISE_ROWS + 100, seed=9)
+    frame = pd.DataFrame.from_records(leads, columns=spec.names)
+    frame = frame.rename(columns={f.name: f.source for f in spec.features})
+    checked = check_leads(frame, spec, require_label=False, require_id=False, unseen={})
+    X = LeadEncoder(spec).transform(checked.frame)
+    many = rules.score_encoded(X, spec)
+    few = rules.score_encoded(X[:300], spec)
+    np.testing.assert_array_equal(many.points[:300], few.points)
+    np.testing.assert_array_equal(many.fired[:300], few.fired)
+    assert many.to_frame()["rules_fired"].iloc[:300].tolist() == (
+        few.to_frame()["rules_fired"].tolist()
+    )
