@@ -44,7 +44,7 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from leadml import evaluate, synth
 from leadml.calibration import choose_calibrator, fit_calibrator
-from leadml.config import TrainingConfig, load_config
+from leadml.config import CALIBRATION_DATA, TrainingConfig, load_config
 from leadml.data import check_leads, read_leads
 from leadml.model import LeadEncoder
 from leadml.spec import FeatureSpec, load_spec
@@ -464,11 +464,7 @@ def part2(time_path: str, random_path: str, seeds: int) -> dict[str, Any]:
         )
         raw = scorer.decision_function(test_w.X)
         refit, _ = choose_calibrator(raw[:h], early.y, config.model.calibration)
-        fitted_on = (
-            "out-of-fold scores"
-            if config.model.calibration_data == "cross_fit"
-            else "calibration window"
-        )
+        fitted_on = CALIBRATION_DATA[config.model.calibration_data]
         rules_refit = fit_calibrator(points[:h], early.y, "isotonic")
         candidates = (
             ("leadml", f"original ({scorer.calibrator_.method}, {fitted_on})", p_model[h:]),

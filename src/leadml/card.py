@@ -6,6 +6,7 @@ import shutil
 from pathlib import Path
 
 from leadml import evaluate
+from leadml.config import CALIBRATION_DATA
 
 PLOTS = {
     "calibration.png": "Does a predicted 30% convert at 30%? Model and agreed rules",
@@ -71,11 +72,7 @@ def _calibration(info: dict) -> str:
     leads = info.get("calibration_leads")
     if leads is None:  # models trained before calibration_data existed
         return info["calibration"]
-    where = (
-        "out-of-fold scores of the training and calibration windows"
-        if info.get("calibration_data") == "cross_fit"
-        else "the calibration window"
-    )
+    where = CALIBRATION_DATA[info.get("calibration_data", "window")]
     return f"{info['calibration']}, fitted on {leads:,} leads ({where})"
 
 

@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from leadml.errors import ConfigError, DataError, LeadmlError
+from leadml.errors import DataError, LeadmlError
 from leadml.runtime import configure
 
 app = typer.Typer(
@@ -241,16 +241,14 @@ def train(
     """Train, calibrate and evaluate against the agreed rules; log and register in MLflow."""
     from leadml.card import write_model_card
     from leadml.config import load_config
+    from leadml.train import refuse_on_cluster
     from leadml.train import train as run_train
 
     _check_engine(engine, scheduler, query)
     cfg = load_config(config)
+    if engine == Engine.dask:
+        refuse_on_cluster(cfg)
     cross_fit = cfg.model.calibration_data == "cross_fit"
-    if cross_fit and engine == Engine.dask:
-        raise ConfigError(
-            f"{config}: model.calibration_data: cross_fit trains its fold boosters in one "
-            "process; use --engine pandas, or calibration_data: window on a cluster"
-        )
     with contextlib.ExitStack() as stack:
         client = None
         if engine == Engine.dask:

@@ -45,6 +45,12 @@ class CapacityConfig(_Strict):
         return self
 
 
+CALIBRATION_DATA = {  # what each `model.calibration_data` fits the calibrator on, in words
+    "window": "the calibration window",
+    "cross_fit": "out-of-fold scores of the training and calibration windows",
+}
+
+
 class ModelConfig(_Strict):
     calibration: Literal["auto", "isotonic", "sigmoid", "none"] = "auto"
     calibration_data: Literal["window", "cross_fit"] = Field(

@@ -168,6 +168,15 @@ def seen_categories(X: np.ndarray, spec: FeatureSpec) -> dict[str, list[str]]:
     return encoder.category_names(encoder.seen_codes(X))
 
 
+def refuse_on_cluster(config: TrainingConfig) -> None:
+    """What the Dask engine cannot train, refused before anything starts."""
+    if config.model.calibration_data == "cross_fit":
+        raise ConfigError(
+            "model.calibration_data: cross_fit trains its fold boosters in one process; "
+            "use --engine pandas, or calibration_data: window on a cluster"
+        )
+
+
 def train(
     config: TrainingConfig,
     *,
@@ -203,11 +212,8 @@ def train(
         say(f"[yellow]unreviewed:[/] {p}")
 
     cross_fit = config.model.calibration_data == "cross_fit"
-    if cross_fit and client is not None:
-        raise ConfigError(
-            "model.calibration_data: cross_fit trains its fold boosters in this process; "
-            "use --engine pandas, or calibration_data: window on a cluster"
-        )
+    if client is not None:
+        refuse_on_cluster(config)
     source = data or config.data.path
     if not source:
         raise ConfigError("no data: give --data or set data.path in the training config")
