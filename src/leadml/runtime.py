@@ -1,7 +1,9 @@
-"""Process settings for leadml's entry points: no telemetry, and threads that do not spin.
+"""Process settings for leadml's entry points: no telemetry, threads that do not spin, and
+Arrow on the system allocator.
 
-Call `configure()` before LightGBM, MLflow or BentoML are imported (the CLI, the tests and the
-benchmarks do); nothing here runs at import time.
+Call `configure()` before pyarrow, LightGBM, MLflow or BentoML are imported (the CLI, the
+service, the tests and the benchmarks do); nothing here runs at import time. Processes started
+from this one (a local Dask cluster's workers) inherit the settings.
 """
 
 from __future__ import annotations
@@ -16,6 +18,11 @@ ENV = {
     # LightGBM's OpenMP threads otherwise busy-wait between parallel regions; on a shared
     # 2-core machine that made a 2 s training take 90 s (bench/train_scale.py)
     "OMP_WAIT_POLICY": "PASSIVE",
+    # Arrow's default pool here is mimalloc, which hands freed pages back at once; reading,
+    # converting and writing 250,000 leads then faults fresh pages batch after batch. On the
+    # system allocator scoring 1M leads took 0.81x the time with pandas and 0.85x on a local
+    # Dask cluster, at the same peak memory (bench/scale.py). Arrow reads this when it loads.
+    "ARROW_DEFAULT_MEMORY_POOL": "system",
 }
 
 

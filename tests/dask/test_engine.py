@@ -309,3 +309,32 @@ def test_dask_training_without_ids_and_with_an_empty_part(parts, client, tmp_pat
     finally:
         for r in (local, spread):
             shutil.rmtree(r.artifacts, ignore_errors=True)
+
+
+def _worker_settings() -> dict:
+    import pyarrow as pa
+
+    return {
+        "arrow_pool": pa.default_memory_pool().backend_name,
+        "malloc_trim": os.environ.get("MALLOC_TRIM_THRESHOLD_"),
+        "omp_wait": os.environ.get("OMP_WAIT_POLICY"),
+    }
+
+
+def test_the_local_cluster_runs_workers_with_the_fast_settings():
+    """`leadml ... --engine dask` without --scheduler: one single-threaded worker per core, on
+    Arrow's system allocator, without the nanny's malloc trimming (both slow scoring down)."""
+    from leadml.cluster import connect
+
+    said = []
+    with connect(say=said.append) as c:
+        info = c.scheduler_info(n_workers=-1)["workers"]
+        settings = list(c.run(_worker_settings).values())
+    assert len(info) == (os.cpu_count() or 1)
+    assert all(w["nthreads"] == 1 for w in info.values())
+    assert settings and all(
+        s["arrow_pool"] == "system" and s["malloc_trim"] is None and s["omp_wait"] == "PASSIVE"
+        for s in settings
+    ), settings
+    assert said and said[0].startswith("Dask: local cluster")
+
