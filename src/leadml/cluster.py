@@ -90,13 +90,16 @@ def connect(scheduler: str | None = None, say: Say = lambda _: None) -> Iterator
             cluster.close()
 
 
-def local_cluster() -> Any:
-    """A Dask cluster on this machine: one single-threaded worker process per core.
+def local_cluster(n_workers: int | None = None) -> Any:
+    """A Dask cluster on this machine: `n_workers` single-threaded worker processes (default:
+    one per core).
 
     Dask's nanny starts workers with MALLOC_TRIM_THRESHOLD_=65536 (to hand memory back to the
     system sooner); that setting also stops glibc from reusing freed large blocks, and every
     numpy temporary then costs fresh pages: scoring ran 2.2x slower (bench/scale.py). These
-    workers start without it; the other settings (one BLAS/OpenMP thread) stay."""
+    workers start without it; the other settings (one BLAS/OpenMP thread) stay. A nanny writes
+    its settings into this process's environment, which later workers inherit: after a Dask
+    cluster with the default settings in the same process, this one's workers trim too."""
     from distributed import LocalCluster
 
     import dask
@@ -105,7 +108,7 @@ def local_cluster() -> Any:
     environ = {k: v for k, v in dask.config.get(key).items() if k != "MALLOC_TRIM_THRESHOLD_"}
     with dask.config.set({key: environ}):
         return LocalCluster(
-            n_workers=os.cpu_count() or 1,
+            n_workers=n_workers or os.cpu_count() or 1,
             threads_per_worker=1,
             processes=True,
             host="127.0.0.1",

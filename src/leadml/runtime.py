@@ -18,10 +18,11 @@ ENV = {
     # LightGBM's OpenMP threads otherwise busy-wait between parallel regions; on a shared
     # 2-core machine that made a 2 s training take 90 s (bench/train_scale.py)
     "OMP_WAIT_POLICY": "PASSIVE",
-    # Arrow's default pool here is mimalloc, which hands freed pages back at once; reading,
-    # converting and writing 250,000 leads then faults fresh pages batch after batch. On the
-    # system allocator scoring 1M leads took 0.81x the time with pandas and 0.85x on a local
-    # Dask cluster, at the same peak memory (bench/scale.py). Arrow reads this when it loads.
+    # Arrow's default pool here is mimalloc, which hands freed pages back sooner; reading,
+    # converting and writing 250,000 leads then faults fresh pages batch after batch. With the
+    # system allocator, scoring 1M leads took 0.80x the time with pandas and 0.82x on a local
+    # Dask cluster (medians of 8 runs taking turns), at the same peak memory. Arrow reads this
+    # once, when it loads.
     "ARROW_DEFAULT_MEMORY_POOL": "system",
 }
 

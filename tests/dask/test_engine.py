@@ -24,18 +24,12 @@ runner = CliRunner()
 
 @pytest.fixture(scope="module")
 def client():
-    from distributed import Client, LocalCluster
+    """Two workers configured as `--engine dask` configures its own cluster."""
+    from distributed import Client
 
-    with (
-        LocalCluster(
-            n_workers=2,
-            threads_per_worker=1,
-            processes=True,
-            host="127.0.0.1",
-            dashboard_address=None,
-        ) as cluster,
-        Client(cluster) as c,
-    ):
+    from leadml.cluster import local_cluster
+
+    with local_cluster(n_workers=2) as cluster, Client(cluster) as c:
         yield c
 
 
@@ -337,4 +331,3 @@ def test_the_local_cluster_runs_workers_with_the_fast_settings():
         for s in settings
     ), settings
     assert said and said[0].startswith("Dask: local cluster")
-
