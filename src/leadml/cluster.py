@@ -31,7 +31,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from distributed.diagnostics.plugin import WorkerPlugin
 
-from leadml import folders
+from leadml import folders, runtime
 from leadml.columns import text_hashes
 from leadml.data import (
     CheckedLeads,
@@ -97,15 +97,18 @@ def local_cluster(n_workers: int | None = None) -> Any:
     Dask's nanny starts workers with MALLOC_TRIM_THRESHOLD_=65536 (to hand memory back to the
     system sooner); that setting also stops glibc from reusing freed large blocks, and every
     numpy temporary then costs fresh pages: scoring ran 2.2x slower (bench/scale.py). These
-    workers start without it; the other settings (one BLAS/OpenMP thread) stay. A nanny writes
-    its settings into this process's environment, which later workers inherit: after a Dask
-    cluster with the default settings in the same process, this one's workers trim too."""
+    workers start without it; the other settings (one BLAS/OpenMP thread) stay, and leadml's
+    process settings (`leadml.runtime.ENV`: Arrow's system pool, passive OpenMP waiting) are
+    added, whether or not this process was configured. A nanny writes its settings into this
+    process's environment, which later workers inherit: after a Dask cluster with the default
+    settings in the same process, this one's workers trim too."""
     from distributed import LocalCluster
 
     import dask
 
     key = "distributed.nanny.pre-spawn-environ"
     environ = {k: v for k, v in dask.config.get(key).items() if k != "MALLOC_TRIM_THRESHOLD_"}
+    environ.update(runtime.ENV)  # a variable already set in this process keeps its value
     with dask.config.set({key: environ}):
         return LocalCluster(
             n_workers=n_workers or os.cpu_count() or 1,
