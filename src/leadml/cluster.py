@@ -83,6 +83,9 @@ def connect(scheduler: str | None = None, say: Say = lambda _: None) -> Iterator
         served = "dashboard" in info.get("services", {})
         link = client.dashboard_link if served and (scheduler or _has_bokeh()) else None
         say(f"Dask: {where}" + (f"; dashboard {link}" if link else ""))
+        slow = slow_settings(client)
+        if slow:
+            say(f"Dask: {slow}")
         yield client
     finally:
         client.close()
@@ -118,6 +121,36 @@ def local_cluster(n_workers: int | None = None) -> Any:
             dashboard_address="127.0.0.1:0",  # a free port; its pages need bokeh
             silence_logs=logging.CRITICAL,  # task errors reach the client anyway
         )
+
+
+def _memory_settings() -> dict[str, str | None]:
+    """A worker's settings that decide how fast it scores (runs on the worker)."""
+    return {
+        "trim": os.environ.get("MALLOC_TRIM_THRESHOLD_"),
+        "arrow": pa.default_memory_pool().backend_name,
+    }
+
+
+def slow_settings(client: Client) -> str | None:
+    """A note on workers whose memory settings slow scoring down (see `local_cluster`), or
+    None when every worker is set up as leadml's local cluster sets its own."""
+    found = list(client.run(_memory_settings).values())
+    notes = []
+    trim = sum(1 for s in found if s["trim"] is not None)
+    if trim:
+        notes.append(
+            f"{trim} of {len(found)} worker(s) run with MALLOC_TRIM_THRESHOLD_ set (scoring "
+            "about 2x slower)"
+        )
+    pools = [s["arrow"] for s in found if s["arrow"] != "system"]
+    if pools:
+        notes.append(
+            f"{len(pools)} of {len(found)} use Arrow's {pools[0]} pool, not "
+            "ARROW_DEFAULT_MEMORY_POOL=system (about 15% slower)"
+        )
+    if not notes:
+        return None
+    return "; ".join(notes) + "; the README's 'Your own cluster' says how to start them"
 
 
 def _has_bokeh() -> bool:

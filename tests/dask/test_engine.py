@@ -330,4 +330,28 @@ def test_the_local_cluster_runs_workers_with_the_fast_settings():
         s["arrow_pool"] == "system" and s["malloc_trim"] is None and s["omp_wait"] == "PASSIVE"
         for s in settings
     ), settings
-    assert said and said[0].startswith("Dask: local cluster")
+    assert len(said) == 1 and said[0].startswith("Dask: local cluster"), said  # no slow note
+
+
+def test_workers_that_would_score_slowly_are_named():
+    """A scheduler whose workers trim memory and keep Arrow's default pool (Dask's defaults):
+    connecting says so and points to the README."""
+    from distributed import LocalCluster
+
+    from leadml.cluster import connect
+
+    saved = dict(os.environ)
+    os.environ["ARROW_DEFAULT_MEMORY_POOL"] = "mimalloc"
+    try:
+        with LocalCluster(
+            n_workers=1, threads_per_worker=1, host="127.0.0.1", dashboard_address=None
+        ) as cluster:
+            said = []
+            with connect(cluster.scheduler_address, say=said.append):
+                pass
+    finally:  # a nanny writes its settings into this process's environment
+        os.environ.clear()
+        os.environ.update(saved)
+    assert len(said) == 2, said
+    assert "1 of 1 worker(s) run with MALLOC_TRIM_THRESHOLD_ set" in said[1]
+    assert "1 of 1 use Arrow's mimalloc pool" in said[1] and "Your own cluster" in said[1]
