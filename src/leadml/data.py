@@ -38,8 +38,18 @@ def read_leads(source: str | Path, query: str | None = None) -> pd.DataFrame:
         except Exception as exc:
             raise DataError(f"{text}: the query failed: {exc}") from None
     path = Path(source)
-    if glob.has_magic(text) or path.is_dir():  # the same files, in the same order, as Dask
-        return pd.concat([read_leads(p) for p in partition_files(text)], ignore_index=True)
+    if _is_glob(text) or path.is_dir():  # the same files, in the same order, as Dask
+        return pd.concat([_read_file(p) for p in partition_files(text)], ignore_index=True)
+    return _read_file(path)
+
+
+def _is_glob(text: str) -> bool:
+    """A pattern of files, not a file or folder whose name holds '[', '*' or '?'."""
+    return glob.has_magic(text) and not Path(text).exists()
+
+
+def _read_file(path: Path) -> pd.DataFrame:
+    """One CSV or Parquet file's leads."""
     if not path.exists():
         raise DataError(f"{path}: no such file or folder")
     name = path.name.lower()
@@ -62,7 +72,7 @@ def partition_files(source: str | Path) -> list[Path]:
     text = str(source)
     if "://" in text:
         raise DataError(f"{text}: partitioned scoring reads files or folders, not database URLs")
-    if glob.has_magic(text):
+    if _is_glob(text):
         files = sorted(
             Path(p)
             for p in glob.glob(text)
