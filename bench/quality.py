@@ -11,8 +11,8 @@ ECE <= 0.01, and the best log loss of all non-oracle peers (a tie counts: with c
 
 Part 2, the public Bank Marketing data: leadml and the agreed rules with a random split
 (training/bank_marketing_random.yaml; target: AUC >= 0.80 with ECE <= 0.01, then the same on
-other split seeds) and with the time-ordered split (training/bank_marketing.yaml;
-(reported, no target: the subscription rate jumps in the newest rows), plus what refitting only
+other split seeds) and with the time-ordered split (training/bank_marketing.yaml; reported,
+no target: the subscription rate jumps in the newest rows), plus what refitting only
 the calibrator on the first half of the test window does to the second half.
 
 Nothing is logged to MLflow: `leadml.train.train` stops short of logging. The script restarts

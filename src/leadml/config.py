@@ -124,16 +124,13 @@ def load_config(path: str | Path) -> TrainingConfig:
     """
     raw, bases = _read_extended(Path(path), ())
     source = str(path) + (f" (extends {', '.join(map(str, bases))})" if bases else "")
+    fields = TrainingConfig.model_fields  # the default files, found from the config's folder
+    defaults = {key: fields[key].default for key in ("spec", "rules")}
+    raw = _merge(_locate_paths(defaults, Path(path).resolve().parent), raw)
     try:
-        config = TrainingConfig.model_validate(raw)
+        return TrainingConfig.model_validate(raw)
     except ValidationError as exc:
         raise ConfigError(format_validation_error(exc, source)) from None
-    folder = Path(path).resolve().parent  # the defaults, which no file named
-    config.spec = _locate(config.spec, folder)
-    config.rules = _locate(config.rules, folder)
-    if config.data.path and "://" not in config.data.path:
-        config.data.path = _locate(config.data.path, folder)
-    return config
 
 
 def _read_extended(path: Path, seen: tuple[Path, ...]) -> tuple[dict[str, Any], list[Path]]:

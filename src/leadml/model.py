@@ -189,9 +189,10 @@ class LeadScorer(ClassifierMixin, BaseEstimator):
         if not self.calibration_folds:
             return self.adopt(booster, best, X_cal, y_cal)
         X_both, y_both = np.vstack([X_fit, X_cal]), np.concatenate([y_fit, y_cal])
-        return self.adopt(
-            booster, best, X_both, y_both, margin=self._out_of_fold(X_both, y_both, best, progress)
+        margin = self._out_of_fold(
+            X_both, y_both, best, progress, start=booster.current_iteration()
         )
+        return self.adopt(booster, best, X_both, y_both, margin=margin)
 
     def _dataset(self, X: np.ndarray, y: np.ndarray) -> lgb.Dataset:
         enc = LeadEncoder(self.spec)
@@ -214,11 +215,13 @@ class LeadScorer(ClassifierMixin, BaseEstimator):
         y: np.ndarray,
         rounds: int,
         progress: Callable[[int, int], None] | None = None,
+        start: int | None = None,
     ) -> np.ndarray:
         """Each lead's raw score from a booster of `rounds` trees that never saw it.
 
-        `progress` continues the early-stopping count: (rounds + rounds done in the folds,
-        rounds x (1 + folds)), so a bar fills once and ends full."""
+        `progress` continues the early-stopping count from `start` (the rounds early stopping
+        ran; default `rounds`): (start + rounds done in the folds, start + rounds x folds), so
+        a bar only moves forward and ends full."""
         folds = int(self.calibration_folds or 0)
         fewest = int(min(y.sum(), len(y) - y.sum()))
         if fewest < folds:
@@ -229,11 +232,12 @@ class LeadScorer(ClassifierMixin, BaseEstimator):
         split = StratifiedKFold(n_splits=folds, shuffle=True, random_state=self.seed)
         params = self.booster_params()
         margin = np.empty(len(y), dtype=np.float64)
-        total = rounds * (1 + folds)
+        start = rounds if start is None else start
+        total = start + rounds * folds
         for k, (fit_idx, held_idx) in enumerate(split.split(X, y)):
             callbacks = []
             if progress is not None:
-                done = rounds * (1 + k)
+                done = start + rounds * k
                 callbacks.append(lambda env, done=done: progress(done + env.iteration + 1, total))
             fold_booster = lgb.train(
                 params,

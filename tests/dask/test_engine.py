@@ -306,13 +306,9 @@ def test_dask_training_without_ids_and_with_an_empty_part(parts, client, tmp_pat
 
 
 def _worker_settings() -> dict:
-    import pyarrow as pa
+    from leadml.cluster import _memory_settings
 
-    return {
-        "arrow_pool": pa.default_memory_pool().backend_name,
-        "malloc_trim": os.environ.get("MALLOC_TRIM_THRESHOLD_"),
-        "omp_wait": os.environ.get("OMP_WAIT_POLICY"),
-    }
+    return {**_memory_settings(), "omp_wait": os.environ.get("OMP_WAIT_POLICY")}
 
 
 def test_the_local_cluster_runs_workers_with_the_fast_settings():
@@ -327,7 +323,7 @@ def test_the_local_cluster_runs_workers_with_the_fast_settings():
     assert len(info) == (os.cpu_count() or 1)
     assert all(w["nthreads"] == 1 for w in info.values())
     assert settings and all(
-        s["arrow_pool"] == "system" and s["malloc_trim"] is None and s["omp_wait"] == "PASSIVE"
+        s["arrow"] == "system" and s["trim"] is None and s["omp_wait"] == "PASSIVE"
         for s in settings
     ), settings
     assert len(said) == 1 and said[0].startswith("Dask: local cluster"), said  # no slow note

@@ -64,7 +64,6 @@ def test_a_glob_of_csv_files_reads_as_one_table(parts, tmp_path):
     assert len(got) == len(whole) and got["lead_id"].tolist() == whole["lead_id"].tolist()
 
 
-
 def test_names_with_glob_characters_are_files_not_patterns(parts, tmp_path):
     """A file or folder called `leads[1]...` is read as named, alone or inside a folder."""
     whole = read_leads(parts)
@@ -76,6 +75,7 @@ def test_names_with_glob_characters_are_files_not_patterns(parts, tmp_path):
     one = folder / "part[a]-00001.parquet"
     assert partition_files(one) == [one]
     pd.testing.assert_frame_equal(read_leads(one), pd.read_parquet(parts / "part-00001.parquet"))
+
 
 def test_synth_folder_holds_the_same_leads_as_one_file(parts, tmp_path):
     one = tmp_path / "one.parquet"
