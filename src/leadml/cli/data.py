@@ -1,0 +1,127 @@
+"""`leadml synth`, `leadml features check|diff` and `leadml rules score`: the files people make
+or review."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from leadml.cli.app import (
+    DEFAULT_RULES,
+    DEFAULT_SPEC,
+    _progress,
+    app,
+    console,
+    err,
+    features_app,
+    friendly,
+    rules_app,
+)
+
+
+@app.command()
+@friendly
+def synth(
+    rows: Annotated[int, typer.Option(min=1, help="How many leads to generate.")] = 200_000,
+    seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same file.")] = 7,
+    out: Annotated[
+        Path,
+        typer.Option(
+            help="Output file (.csv, .csv.gz, .parquet), or a folder (no extension) for "
+            "partitioned Parquet."
+        ),
+    ] = Path("data/demo_leads.parquet"),
+    partition_rows: Annotated[
+        int, typer.Option(min=1, help="Leads per Parquet part when --out is a folder.")
+    ] = 1_000_000,
+) -> None:
+    """Generate realistic demo leads with known outcome probabilities."""
+    from leadml.cli.data import synth as synth_mod
+    from leadml.data.folders import is_folder_target
+
+    folder = is_folder_target(out, synth_mod.EXTENSIONS)
+    with _progress() as bar:
+        task = bar.add_task("Generating leads", total=rows)
+        update = lambda n: bar.update(task, completed=n)  # noqa: E731
+        if folder:
+            written = synth_mod.write_partitioned(rows, seed, out, partition_rows, progress=update)
+        else:
+            written = synth_mod.write(rows, seed, out, progress=update)
+    parts = f" in {-(-written // partition_rows):,} Parquet part(s)" if folder else ""
+    console.print(f"Wrote {written:,} leads to {out}{parts}")
+
+
+@features_app.command("check")
+@friendly
+def features_check(
+    file: Annotated[Path, typer.Argument(help="Feature spec YAML.")] = Path(DEFAULT_SPEC),
+    rules: Annotated[Path | None, typer.Option(help="Also check this agreed-rules file.")] = None,
+) -> None:
+    """Validate a feature spec (and optionally its rules); exit 1 if it cannot train a model."""
+    from leadml.rules.definition import load_rules
+    from leadml.spec.features import load_spec
+
+    spec = load_spec(file)
+    console.print(
+        f"{file}: {len(spec.features)} features, spec version {spec.spec_version}, "
+        f"hash {spec.content_hash}"
+    )
+    if rules is not None:
+        agreed = load_rules(rules, spec)
+        console.print(f"{rules}: {len(agreed.rules)} rules, valid against the spec")
+    problems = spec.training_problems()
+    if problems:
+        console.print(f"[yellow]{len(problems)} problem(s) block training:[/]")
+        for p in problems:
+            console.print(f"  - {p}")
+        raise typer.Exit(1)
+    console.print("[green]Every feature is signed off by sales and marketing.[/]")
+
+
+@features_app.command("diff")
+@friendly
+def features_diff(
+    old: Annotated[Path, typer.Argument(help="The spec or rules file before the change.")],
+    new: Annotated[Path, typer.Argument(help="The spec or rules file after the change.")],
+) -> None:
+    """What a reviewer must look at: added, removed and changed features or rules."""
+    from leadml.rules.review import diff_files
+
+    lines = diff_files(old, new)
+    for line in lines or ["no differences a reviewer needs to see"]:
+        style = {"+": "green", "-": "red", "~": "yellow"}.get(line[:1], "")
+        console.print(f"[{style}]{line}[/]" if style else line, highlight=False)
+
+
+@rules_app.command("score")
+@friendly
+def rules_score(
+    data: Annotated[str, typer.Option(help="Leads: CSV, Parquet or a database URL.")],
+    out: Annotated[Path, typer.Option(help="Output: .csv or .parquet.")],
+    query: Annotated[str | None, typer.Option(help="SQL query for a database URL.")] = None,
+    spec: Annotated[Path, typer.Option(help="Feature spec.")] = Path(DEFAULT_SPEC),
+    rules: Annotated[Path, typer.Option(help="Agreed rules.")] = Path(DEFAULT_RULES),
+) -> None:
+    """Score leads with the agreed rules alone: points, rules that fired, verdict."""
+    from leadml.data.check import check_leads
+    from leadml.data.read import read_leads, write_table
+    from leadml.rules.definition import load_rules
+    from leadml.spec.features import load_spec
+
+    feature_spec = load_spec(spec)
+    agreed = load_rules(rules, feature_spec)
+    unseen: dict[str, int] = {}
+    leads = check_leads(read_leads(data, query), feature_spec, require_label=False, unseen=unseen)
+    scored = agreed.score(leads.frame, feature_spec).to_frame()
+    scored.insert(0, "lead_id", leads.frame[feature_spec.id_column].to_numpy())
+    write_table(scored, out)
+    _warn_unseen(unseen)
+    ready = int(scored["rules_sales_ready"].sum())
+    console.print(f"Scored {len(scored):,} leads; {ready:,} sales-ready by the rules -> {out}")
+
+
+def _warn_unseen(unseen: dict[str, int]) -> None:
+    for name, n in unseen.items():
+        err.print(f"[yellow]warning:[/] {n:,} lead(s) have an unknown {name}; scored as missing")

@@ -1,0 +1,176 @@
+"""`leadml predict`, `leadml evaluate`, `leadml compare`: scoring leads with a registered model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from leadml.cli.app import (
+    MODEL_NAME,
+    Engine,
+    SchedulerOption,
+    _check_engine,
+    _progress,
+    app,
+    console,
+    err,
+    friendly,
+)
+from leadml.cli.data import _warn_unseen
+from leadml.errors import DataError, LeadmlError
+
+
+@app.command()
+@friendly
+def evaluate(
+    data: Annotated[str, typer.Option(help="Leads with outcomes: file or DB URL.")],
+    model: Annotated[str, typer.Option(help="champion, challenger or a version.")] = "champion",
+    query: Annotated[str | None, typer.Option(help="SQL query for a database URL.")] = None,
+    capacity: Annotated[
+        int | None,
+        typer.Option(min=1, help="Leads sales can work per week (default: as trained)."),
+    ] = None,
+    name: Annotated[str, typer.Option(help="Registered model name.")] = MODEL_NAME,
+) -> None:
+    """Score leads with known outcomes and compare the model with the agreed rules."""
+    from leadml.data.check import check_leads
+    from leadml.data.read import read_leads
+    from leadml.evaluation import metrics as ev
+    from leadml.evaluation.capacity import weeks_and_capacity
+    from leadml.registry.aliases import load_lead_model
+    from leadml.spec.config import CapacityConfig
+
+    lead_model, resolved = load_lead_model(name, model)
+    leads = check_leads(read_leads(data, query), lead_model.spec, require_label=True, unseen={})
+    if len(leads.y) == 0:
+        raise DataError(f"{data}: no lead has a decided outcome to evaluate against")
+    scored = lead_model.score_checked(leads, reasons=0)
+    trained = CapacityConfig(**lead_model.info.get("capacity", {}))
+    weeks, per_week = weeks_and_capacity(
+        leads.frame, trained if capacity is None else CapacityConfig(leads_per_week=capacity)
+    )
+    table = Table(title=f"{name} v{resolved.version} on {data} ({len(scored):,} leads)")
+    for col in ("metric", "leadml model", "agreed rules"):
+        table.add_column(col, justify="right" if col != "metric" else "left")
+    both = {
+        who: ev.score_metrics(leads.y, scored[col].to_numpy(), weeks, per_week)
+        for who, col in (("model", "probability"), ("rules", "rules_probability"))
+    }
+    for key, label in ev.METRIC_LABELS.items():
+        table.add_row(label, f"{both['model'][key]:.4f}", f"{both['rules'][key]:.4f}")
+    console.print(table)
+
+
+@app.command()
+@friendly
+def predict(
+    data: Annotated[str, typer.Option(help="Leads to score: file or DB URL.")],
+    out: Annotated[Path, typer.Option(help="Output: .csv or .parquet.")],
+    model: Annotated[str, typer.Option(help="champion, challenger or a version.")] = "champion",
+    query: Annotated[str | None, typer.Option(help="SQL query for a database URL.")] = None,
+    reasons: Annotated[int, typer.Option(min=0, max=10, help="Reasons per lead.")] = 3,
+    name: Annotated[str, typer.Option(help="Registered model name.")] = MODEL_NAME,
+    engine: Annotated[
+        Engine,
+        typer.Option(
+            help="pandas: one process, one output file. dask: partition by partition on a "
+            "Dask cluster into a folder of Parquet parts (--data a folder or a glob of files)."
+        ),
+    ] = Engine.pandas,
+    scheduler: SchedulerOption = None,
+) -> None:
+    """Score leads: probability, band, verdict, reasons, and the agreed rules beside it."""
+    from leadml.data.read import read_leads, write_table
+    from leadml.registry.aliases import load_lead_model
+
+    _check_engine(engine, scheduler, query)
+    lead_model, resolved = load_lead_model(name, model)
+    if engine == Engine.dask:
+        _predict_dask(lead_model, resolved, data, out, reasons, scheduler, name)
+        return
+    leads = read_leads(data, query)
+    with _progress() as bar:
+        task = bar.add_task("Scoring leads (reasons take longest)", total=len(leads))
+        scored = lead_model.score(
+            leads, reasons=reasons, progress=lambda done, total: bar.update(task, completed=done)
+        )
+    write_table(scored, out)
+    _warn_unseen(scored.attrs.get("unseen", {}))
+    console.print(
+        f"Scored {len(scored):,} leads with {name} v{resolved.version}: "
+        f"{int(scored['sales_ready'].sum()):,} sales-ready by the model, "
+        f"{int(scored['rules_sales_ready'].sum()):,} by the rules -> {out}"
+    )
+
+
+def _predict_dask(lead_model, resolved, data, out, reasons, scheduler, name) -> None:
+    from leadml.cluster.connect import connect
+    from leadml.cluster.scoring import score_partitions
+    from leadml.data.folders import is_folder_target
+    from leadml.data.read import DATA_EXTENSIONS
+
+    if not is_folder_target(out, DATA_EXTENSIONS):
+        raise LeadmlError(f"--engine dask writes a folder of Parquet parts; --out {out} is a file")
+
+    with connect(scheduler, say=err.print) as client, _progress() as bar:
+        task = bar.add_task("Scoring partitions", total=1)
+
+        def update(done: int, parts: int, leads: int) -> None:
+            bar.update(task, completed=done, total=parts, description=f"Scored {leads:,} leads")
+
+        summary = score_partitions(
+            lead_model,
+            data,
+            out,
+            client,
+            reasons=reasons,
+            info={"model": name, "version": resolved.version, "alias": resolved.alias},
+            progress=update,
+        )
+    _warn_unseen(summary.unseen)
+    console.print(
+        f"Scored {summary.rows:,} leads with {name} v{resolved.version} into {summary.parts:,} "
+        f"Parquet part(s): {summary.sales_ready:,} sales-ready by the model, "
+        f"{summary.rules_sales_ready:,} by the rules -> {out}"
+    )
+
+
+@app.command()
+@friendly
+def compare(
+    data: Annotated[str, typer.Option(help="Leads with outcomes: file or DB URL.")],
+    out: Annotated[Path, typer.Option(help="The HTML page to write.")] = Path("report.html"),
+    model: Annotated[str, typer.Option(help="champion, challenger or a version.")] = "champion",
+    csv: Annotated[
+        Path | None, typer.Option(help="Per-lead CSV (default: beside the page, .csv).")
+    ] = None,
+    query: Annotated[str | None, typer.Option(help="SQL query for a database URL.")] = None,
+    name: Annotated[str, typer.Option(help="Registered model name.")] = MODEL_NAME,
+) -> None:
+    """One page for sales and marketing: where the model and the agreed rules differ, and who
+    was right, on leads whose outcome is known; plus a per-lead CSV."""
+    from leadml.data.check import check_leads
+    from leadml.data.read import read_leads
+    from leadml.evaluation.report import compare as build
+    from leadml.evaluation.report import write_leads_csv, write_report
+    from leadml.registry.aliases import load_lead_model
+
+    lead_model, resolved = load_lead_model(name, model)
+    leads = check_leads(read_leads(data, query), lead_model.spec, require_label=True, unseen={})
+    for reason, count in leads.excluded.items():
+        err.print(f"Excluded {count:,} lead(s): {reason}")
+    if len(leads.y) == 0:
+        raise DataError(f"{data}: no lead has a decided outcome to compare against")
+    comparison = build(lead_model, leads, title=f"{name} v{resolved.version} ({model})")
+    page = write_report(comparison, out)
+    table = write_leads_csv(comparison, csv or out.with_suffix(".csv"))
+    m, r = comparison.model, comparison.rules
+    console.print(
+        f"{len(leads.y):,} leads: at capacity the model's picks converted at "
+        f"{m['precision_at_capacity']:.1%}, the rules' at {r['precision_at_capacity']:.1%}.\n"
+        f"Page: {page} (open it in a browser; it needs no network). Per lead: {table}",
+        soft_wrap=True,
+    )

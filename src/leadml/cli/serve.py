@@ -1,0 +1,88 @@
+"""`leadml serve`: the scoring API (BentoML) on this machine, with a development key if asked."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from leadml.cli.app import MODEL_NAME, app, console, friendly
+from leadml.errors import LeadmlError
+
+DEV_KEY_FILE = Path(".leadml") / "dev_api_keys"
+
+
+def _service_dir() -> Path:
+    """The project's `service/` folder: beside the current folder, else beside the package."""
+    for base in (Path.cwd(), Path(__file__).resolve().parents[3]):
+        if (base / "service" / "service.py").is_file():
+            return base / "service"
+    raise LeadmlError("service/service.py not found: run `leadml serve` in the leadml project")
+
+
+def _dev_key() -> tuple[Path, str]:
+    """A development API key kept in .leadml/dev_api_keys (created once, private to the user)."""
+    import secrets
+
+    if DEV_KEY_FILE.is_file():
+        keys = [k.strip() for k in DEV_KEY_FILE.read_text().splitlines() if k.strip()]
+        if keys:
+            return DEV_KEY_FILE, keys[0]
+    DEV_KEY_FILE.parent.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(32)
+    DEV_KEY_FILE.write_text(key + "\n")
+    DEV_KEY_FILE.chmod(0o600)
+    return DEV_KEY_FILE, key
+
+
+@app.command()
+@friendly
+def serve(
+    model: Annotated[str, typer.Option(help="champion, challenger or a version.")] = "champion",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 3000,
+    host: Annotated[str, typer.Option(help="Address to bind (loopback by default).")] = (
+        "127.0.0.1"
+    ),
+    name: Annotated[str, typer.Option(help="Registered model name.")] = MODEL_NAME,
+    dev_key: Annotated[
+        bool, typer.Option(help="Create (once) and use a development API key; prints it.")
+    ] = False,
+    insecure_dev: Annotated[
+        bool, typer.Option(help="Development only: serve without any API key.")
+    ] = False,
+) -> None:
+    """Serve lead scores over HTTP (BentoML): POST /score, POST /rules, GET /model.
+
+    API keys come from LEADML_API_KEYS or LEADML_API_KEYS_FILE; see service/README.md.
+    """
+    import sys
+
+    from leadml.registry.aliases import resolve
+    from leadml.serving.settings import ServiceSettings
+
+    os.environ["LEADML_MODEL"] = model
+    os.environ["LEADML_MODEL_NAME"] = name
+    if insecure_dev:
+        os.environ["LEADML_INSECURE_DEV"] = "1"
+    key = None
+    if dev_key:
+        path, key = _dev_key()
+        os.environ["LEADML_API_KEYS_FILE"] = str(path.resolve())
+    ServiceSettings.from_env().check_keys()
+    resolved = resolve(name, model)  # a clear error now, rather than from the server
+    service_dir = _service_dir()
+    url = f"http://{host}:{port}"
+    console.print(
+        f"Serving {name} v{resolved.version} ({model}) on {url}; docs at {url}/docs", soft_wrap=True
+    )
+    if key:
+        console.print(
+            f"Development API key (kept in {DEV_KEY_FILE}):\n"
+            f"  curl -H 'Authorization: Bearer {key}' {url}/model",
+            soft_wrap=True,
+        )
+    bentoml = str(Path(sys.executable).with_name("bentoml"))
+    args = [bentoml, "serve", "service:LeadService", "--working-dir", str(service_dir)]
+    os.execv(bentoml, [*args, "--host", host, "--port", str(port)])

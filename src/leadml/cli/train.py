@@ -1,0 +1,157 @@
+"""`leadml train`, `leadml promote` and `leadml rollback`: a model from history to champion."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from leadml.cli.app import (
+    DEFAULT_CONFIG,
+    MODEL_NAME,
+    Engine,
+    SchedulerOption,
+    _check_engine,
+    _progress,
+    app,
+    console,
+    err,
+    friendly,
+)
+
+
+@app.command()
+@friendly
+def train(
+    config: Annotated[Path, typer.Option(help="Training configuration YAML.")] = Path(
+        DEFAULT_CONFIG
+    ),
+    data: Annotated[str | None, typer.Option(help="Override data.path: file or DB URL.")] = None,
+    query: Annotated[str | None, typer.Option(help="SQL query for a database URL.")] = None,
+    allow_unreviewed: Annotated[
+        bool, typer.Option(help="Train despite unreviewed features (never promotable).")
+    ] = False,
+    register: Annotated[bool, typer.Option(help="Log to MLflow and register the model.")] = True,
+    engine: Annotated[
+        Engine,
+        typer.Option(
+            help="pandas: one process. dask: the training window stays on a Dask cluster "
+            "(--data a folder or a glob of files); the booster trains with LightGBM's Dask "
+            "interface."
+        ),
+    ] = Engine.pandas,
+    scheduler: SchedulerOption = None,
+) -> None:
+    """Train, calibrate and evaluate against the agreed rules; log and register in MLflow."""
+    from leadml.spec.config import load_config
+    from leadml.training.card import write_model_card
+    from leadml.training.engine import refuse_on_cluster
+    from leadml.training.pipeline import train as run_train
+
+    _check_engine(engine, scheduler, query)
+    cfg = load_config(config)
+    if engine == Engine.dask:
+        refuse_on_cluster(cfg)
+    cross_fit = cfg.model.calibration_data == "cross_fit"
+    with contextlib.ExitStack() as stack:
+        client = None
+        if engine == Engine.dask:
+            from leadml.cluster.connect import connect
+
+            client = stack.enter_context(connect(scheduler, say=err.print))
+        bar = stack.enter_context(_progress())
+        label = "Training (early stopping" + (
+            f", then {cfg.model.calibration_folds} calibration folds)" if cross_fit else ")"
+        )
+        task = bar.add_task(label, total=cfg.model.num_boost_round)
+        result = run_train(
+            cfg,
+            data=data,
+            query=query,
+            allow_unreviewed=allow_unreviewed,
+            progress=lambda i, total: bar.update(task, completed=i, total=total),
+            say=err.print,
+            client=client,
+        )
+    if register:
+        from leadml.registry.store import tracking_uri
+        from leadml.registry.tracking import log_training
+
+        with err.status("Logging to MLflow and registering the model"):
+            result.run_id, result.version = log_training(result, cfg, str(config))
+    card = write_model_card(result, Path("models") / cfg.name)
+    shutil.rmtree(result.artifacts, ignore_errors=True)
+    _print_summary(result, cfg, card)
+    if register:
+        console.print(
+            f"\nRegistered [bold]{cfg.tracking.registered_model}[/] version {result.version} "
+            f"as 'challenger' (run {result.run_id}, tracking {tracking_uri()})."
+        )
+        if not result.reviewed:
+            console.print("[yellow]Run tagged reviewed=false: it can never be promoted.[/]")
+        name = cfg.tracking.registered_model
+        named = "" if name == MODEL_NAME else f" --name {name}"
+        ui = (
+            "make mlflow-ui"
+            if "MLFLOW_TRACKING_URI" not in os.environ
+            else (f"mlflow ui --backend-store-uri {tracking_uri()}")
+        )
+        console.print(
+            f"Next: `{ui}` and open http://127.0.0.1:5000 for the run and its plots; "
+            f"`leadml promote{named}` to make it champion through the gates; "
+            f"the model card: {card}"
+        )
+
+
+def _print_summary(result, cfg, card: Path) -> None:
+    from leadml.evaluation import metrics as ev
+
+    m = result.metrics
+    table = Table(title=f"Test window ({result.windows['test']['leads']:,} leads): model vs rules")
+    table.add_column("metric")
+    table.add_column("leadml model", justify="right")
+    table.add_column("agreed rules", justify="right")
+    for key, label in ev.METRIC_LABELS.items():
+        table.add_row(label, f"{m[f'test_model_{key}']:.4f}", f"{m[f'test_rules_{key}']:.4f}")
+    console.print(table)
+    console.print(
+        f"Sales-ready threshold {m['threshold']:.3f} (probability); calibration "
+        f"{result.lead_model.info['calibration']}; {int(m['best_iteration'])} trees."
+    )
+
+
+@app.command()
+@friendly
+def promote(
+    model: Annotated[str, typer.Option(help="The version or alias to promote.")] = "challenger",
+    name: Annotated[str, typer.Option(help="Registered model name.")] = MODEL_NAME,
+) -> None:
+    """Make a model champion only if it passes every gate of its training config."""
+    from leadml.registry.aliases import promote as do_promote
+
+    candidate, results = do_promote(name, model)
+    for gate, ok, detail in results:
+        mark = "[green]pass[/]" if ok else "[red]FAIL[/]"
+        console.print(f"  {mark}  {gate}: {detail}")
+    if not all(ok for _, ok, _ in results):
+        failed = ", ".join(g for g, ok, _ in results if not ok)
+        err.print(f"[bold red]not promoted:[/] version {candidate.version} failed {failed}")
+        raise typer.Exit(1)
+    console.print(f"Version {candidate.version} of {name} is now champion.")
+
+
+@app.command()
+@friendly
+def rollback(
+    name: Annotated[str, typer.Option(help="Registered model name.")] = MODEL_NAME,
+) -> None:
+    """Move champion back to the version that held it before."""
+    from leadml.registry.aliases import rollback as do_rollback
+
+    current, previous = do_rollback(name)
+    console.print(f"Champion moved back from version {current} to version {previous}.")

@@ -1,0 +1,262 @@
+"""The Dask engine: score and train partition by partition on a cluster.
+
+Each partition (a Parquet or CSV file) is read, checked and scored on a worker by the same
+`LeadModel` code the single-machine path and the service use, `BATCH_ROWS` leads at a time, so
+a worker's memory does not grow with the data. Output parts go to a hidden folder that is moved
+into place only when every part is written (`leadml.folders`).
+"""
+
+from __future__ import annotations
+
+import itertools
+import pickle
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from leadml.data import folders
+from leadml.data.columns import text_hashes
+from leadml.data.read import partition_files, read_batches
+from leadml.errors import DataError
+from leadml.spec.features import FeatureSpec
+
+if TYPE_CHECKING:  # the training modules (plots and all) load on the client only
+    from distributed import Client
+
+    from leadml.scoring.lead_model import LeadModel
+
+BATCH_ROWS = 250_000  # leads a worker holds at once while scoring
+Say = Callable[[str], None]
+
+
+# -- scoring ----------------------------------------------------------------------------------
+@dataclass
+class ScoreSummary:
+    """What a partitioned scoring job wrote."""
+
+    out: Path
+    rows: int
+    parts: int
+    sales_ready: int
+    rules_sales_ready: int
+    unseen: dict[str, int] = field(default_factory=dict)
+
+
+def _input_columns(model: LeadModel) -> list[str]:
+    spec = model.spec
+    return [*([spec.lead_id] if spec.lead_id else []), *(f.source for f in spec.features)]
+
+
+_LOADED: dict[str, LeadModel] = {}  # per worker process: the model of the job last run
+
+
+def _loaded(model: LeadModel | bytes, job: str | None) -> LeadModel:
+    """The job's model, unpickled once per worker process: `model` is the model or its pickle
+    (what `score_partitions` sends, pickled once for all tasks)."""
+    found = _LOADED.get(job) if job is not None else None
+    if found is None:
+        found = pickle.loads(model) if isinstance(model, bytes) else model
+        if job is not None:
+            _LOADED.clear()
+            _LOADED[job] = found
+    return found
+
+
+def score_file(
+    model: LeadModel | bytes,
+    path: str,
+    part: str,
+    reasons: int,
+    batch_rows: int = BATCH_ROWS,
+    job: str | None = None,
+    first_id: int = 0,
+) -> dict[str, Any]:
+    """Score one partition into one Parquet part, batch by batch (runs on a worker).
+
+    `model` may come pickled; tasks of one `job` share the copy a worker unpickled first (with
+    its scoring tables when they are small, `PairTables.small`). Without an id column, leads
+    are numbered from `first_id` + 1 (the rows in the partitions before this one). Returns
+    counts, unseen categories and the hashes of the lead ids (for the duplicate check across
+    partitions). A partition that does not match the spec raises a DataError naming the file
+    and its rows.
+    """
+    model = _loaded(model, job)
+    writer: pq.ParquetWriter | None = None
+    rows = ready = rules_ready = 0
+    unseen: Counter[str] = Counter()
+    hashes = []
+    try:
+        for batch in read_batches(Path(path), batch_rows, _input_columns(model)):
+            if batch.empty:
+                continue
+            try:
+                scored = model.score(
+                    batch, reasons=reasons, first_row=rows, first_id=first_id + rows
+                )
+            except DataError as exc:
+                raise DataError(f"{path}: {exc}") from None
+            unseen.update(scored.attrs.get("unseen", {}))
+            scored.attrs = {}
+            table = pa.Table.from_pandas(scored, preserve_index=False)
+            if writer is None:
+                writer = pq.ParquetWriter(part, table.schema)
+            writer.write_table(table.cast(writer.schema))
+            hashes.append(text_hashes(scored["lead_id"]))
+            rows += len(scored)
+            ready += int(scored["sales_ready"].sum())
+            rules_ready += int(scored["rules_sales_ready"].sum())
+    finally:
+        if writer is not None:
+            writer.close()
+    return {
+        "rows": rows,
+        "sales_ready": ready,
+        "rules_sales_ready": rules_ready,
+        "unseen": dict(unseen),
+        "ids": np.concatenate(hashes) if hashes else np.empty(0, dtype=np.uint64),
+    }
+
+
+KIND_SCORES = "lead scores"
+
+
+def count_rows(path: Path) -> int:
+    """The leads in one partition (Parquet: from its footer; CSV: by reading it)."""
+    if path.name.lower().endswith((".parquet", ".pq")):
+        return pq.ParquetFile(path).metadata.num_rows
+    return sum(len(batch) for batch in read_batches(path, BATCH_ROWS))
+
+
+def _first_ids(spec: FeatureSpec, files: list[Path], client: Client) -> list[int]:
+    """Per partition, the rows before it: leads without an id column are numbered across the
+    partitions as reading them all at once numbers them (zeros when the spec has ids). The
+    workers count the rows, in parallel (a CSV file must be parsed for it)."""
+    if spec.lead_id:
+        return [0] * len(files)
+    counts = client.gather(client.map(count_rows, [f.resolve() for f in files[:-1]], pure=False))
+    return list(itertools.accumulate([0, *counts]))
+
+
+def _check_out(out: Path, source: str, files: list[Path]) -> None:
+    """The output folder must not hold, or lie inside, the data being scored."""
+    target = out.resolve()
+    inside = [target, *target.parents]
+    folder = Path(source).resolve() if Path(source).is_dir() else None
+    if (folder is not None and folder in inside) or any(
+        target in f.resolve().parents or target == f.resolve() for f in files
+    ):
+        raise DataError(f"--out {out} overlaps the data it scores ({source}); choose another")
+
+
+def _duplicates_across(files: list[Path], ids: list[np.ndarray]) -> str | None:
+    """Lead ids (by hash) that occur in more than one place, named by file; None if none."""
+    every = np.sort(np.concatenate(ids)) if ids else np.empty(0, dtype=np.uint64)
+    twice = every[1:] == every[:-1]  # sorting, not np.unique: that took 10 s for 10M ids
+    if not twice.any():
+        return None
+    repeated = np.unique(every[1:][twice])
+    where = [str(f) for f, h in zip(files, ids, strict=True) if np.isin(h, repeated).any()]
+    return (
+        f"{len(repeated):,} lead id(s) occur more than once (in "
+        f"{', '.join(where[:5])}{' and more' if len(where) > 5 else ''}); each lead must be "
+        "scored once"
+    )
+
+
+def score_partitions(
+    model: LeadModel,
+    source: str,
+    out: str | Path,
+    client: Client,
+    *,
+    reasons: int = 3,
+    info: dict[str, Any] | None = None,
+    progress: Callable[[int, int, int], None] | None = None,
+) -> ScoreSummary:
+    """Score every partition of `source` into a folder of Parquet parts at `out`, in order.
+
+    `progress(parts_done, parts, leads_done)` is called as partitions finish. On any failure the
+    remaining work is cancelled and nothing is left at `out`.
+    """
+    from distributed import as_completed
+
+    files = partition_files(source)
+    out = Path(out)
+    _check_out(out, source, files)
+    first_ids = _first_ids(model.spec, files, client)
+    tmp = folders.staging(out, KIND_SCORES)
+    futures = []
+    try:
+        token = uuid.uuid4().hex[:8]
+        # the model (a few MB pickled) travels with each task rather than scattered once:
+        # Dask's memory manager drops spare copies of scattered data, and the scheduler then
+        # queued every partition on the one worker still holding it while the other idled.
+        # It is pickled here once, with its scoring tables when small, so no worker builds them.
+        model.scorer.tables_  # noqa: B018
+        blob = pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL)
+        futures = [
+            client.submit(
+                score_file,
+                blob,
+                str(path.resolve()),
+                str((tmp / folders.part_name(i)).resolve()),
+                reasons,
+                job=token,
+                first_id=first_ids[i],
+                key=f"leadml-score-{token}-{i:05d}",
+            )
+            for i, path in enumerate(files)
+        ]
+        index = {f.key: i for i, f in enumerate(futures)}
+        results: list[dict[str, Any] | None] = [None] * len(files)
+        done_rows = 0
+        for k, fut in enumerate(as_completed(futures), start=1):
+            res = fut.result()  # re-raises a worker's error, e.g. a DataError naming the file
+            results[index[fut.key]] = res
+            done_rows += res["rows"]
+            if progress is not None:
+                progress(k, len(files), done_rows)
+        found = [r for r in results if r is not None]
+        if not done_rows:
+            raise DataError(f"{source}: the data has no rows")
+        duplicated = _duplicates_across(files, [r["ids"] for r in found])
+        if duplicated:
+            raise DataError(duplicated)
+        unseen: Counter[str] = Counter()
+        for r in found:
+            unseen.update(r["unseen"])
+        summary = ScoreSummary(
+            out=out,
+            rows=done_rows,
+            parts=sum(1 for p in tmp.iterdir() if p.name.startswith("part-")),
+            sales_ready=sum(r["sales_ready"] for r in found),
+            rules_sales_ready=sum(r["rules_sales_ready"] for r in found),
+            unseen=dict(unseen),
+        )
+        folders.publish(
+            tmp,
+            out,
+            {
+                "kind": KIND_SCORES,
+                "written_at": datetime.now(UTC).isoformat(timespec="seconds"),
+                "source": str(source),
+                "files": len(files),
+                "rows": summary.rows,
+                "parts": summary.parts,
+                "reasons": reasons,
+                **(info or {}),
+            },
+        )
+        return summary
+    except BaseException:
+        client.cancel(futures)
+        folders.discard(tmp, settle=1.0)  # a task already running may still write a part
+        raise

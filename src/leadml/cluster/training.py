@@ -1,0 +1,322 @@
+"""The Dask engine for training: the history checked and split partition by partition on the
+cluster, the booster trained there with LightGBM's Dask interface."""
+
+from __future__ import annotations
+
+import itertools
+import operator
+import uuid
+import warnings
+from collections import Counter
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+
+from leadml.cluster.scoring import Say, _first_ids
+from leadml.data.check import CheckedLeads, check_leads
+from leadml.data.fingerprint import describe_data, row_hashes
+from leadml.data.read import partition_files, read_leads
+from leadml.errors import ConfigError, DataError
+from leadml.scoring.encoding import LeadEncoder
+from leadml.scoring.scorer import LeadScorer
+from leadml.spec.features import FeatureSpec
+
+if TYPE_CHECKING:  # the training modules (plots and all) load on the client only
+    from distributed import Client
+
+    from leadml.spec.config import TrainingConfig
+    from leadml.training.engine import TrainingData
+    from leadml.training.windows import Window
+
+
+# -- training ---------------------------------------------------------------------------------
+AUDIT_ROWS = 1_000_000  # the leakage audit's sample of a larger training window
+
+
+STOPPING_ROWS = 250_000  # early stopping's sample of a larger calibration window
+
+
+def check_part(
+    path: str, spec: FeatureSpec, first_id: int = 0
+) -> tuple[CheckedLeads, pd.DataFrame] | None:
+    """Read and check one partition of history (runs on a worker); a DataError names the file.
+
+    Returns the checked leads and the file's last five raw rows (the model's input example),
+    or None for a partition without rows. Without an id column, leads are numbered from
+    `first_id` + 1 (the rows in the partitions before this one)."""
+    raw = read_leads(path)
+    if raw.empty:
+        return None
+    try:
+        return check_leads(raw, spec, require_label=True, first_id=first_id), raw.tail(5)
+    except DataError as exc:
+        raise DataError(f"{path}: {exc}") from None
+
+
+def part_summary(part: tuple[CheckedLeads, pd.DataFrame] | None) -> dict[str, Any] | None:
+    """What the client needs to split the history: per lead its timestamp, outcome, row hash."""
+    if part is None:
+        return None
+    leads, tail = part
+    ts = leads.timestamps
+    return {
+        "ts": None if ts is None else ts.to_numpy(),
+        "y": leads.y,
+        "hashes": row_hashes(leads.frame),
+        "excluded": leads.excluded,
+        "tail": tail,
+    }
+
+
+def split_part(
+    part: tuple[CheckedLeads, pd.DataFrame],
+    window: np.ndarray,
+    rank: np.ndarray,
+    audit: np.ndarray,
+    spec: FeatureSpec,
+) -> dict[str, Any]:
+    """One partition split into its windows (runs on a worker): the training rows encoded for
+    the booster, the calibration and test rows as checked leads, the audit sample."""
+    leads = part[0]
+    X = LeadEncoder(spec).transform(leads.frame)
+    train = window == 0
+    out: dict[str, Any] = {
+        "X": np.ascontiguousarray(X[train]),
+        "y": leads.y[train].astype(np.float64),
+        "audit": (X[audit], leads.y[audit]),
+        "seen": LeadEncoder(spec).seen_codes(X[train]),
+    }
+    for name, code in (("calibration", 1), ("test", 2)):
+        rows = window == code
+        out[name] = (leads.frame.loc[rows], leads.y[rows], rank[rows])
+    return out
+
+
+def without_arrays(split: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in split.items() if k not in ("X", "y")}
+
+
+def load_training(
+    client: Client, source: str, spec: FeatureSpec, config: TrainingConfig, say: Say
+) -> TrainingData:
+    """Check and split the history partition by partition on the cluster.
+
+    The training window stays on the workers as Dask arrays; the calibration and test windows,
+    which are small, are collected. Windows, content hash, seen categories and the audit are
+    the same as reading the partitions in order into one process would give (the audit uses a
+    sample of AUDIT_ROWS leads when the training window is larger).
+    """
+    import dask.array as da
+
+    from leadml.training.engine import TrainingData
+    from leadml.training.windows import make_window, split_order, window_bounds, window_info
+
+    files = partition_files(source)
+    say(f"Checking {len(files)} partition(s) of {source} on the cluster")
+    first_ids = _first_ids(spec, files, client)
+    token = uuid.uuid4().hex[:8]
+    parts = [
+        client.submit(
+            check_part, str(p.resolve()), spec, first, key=f"leadml-check-{token}-{i:05d}"
+        )
+        for i, (p, first) in enumerate(zip(files, first_ids, strict=True))
+    ]
+    found = client.gather(client.map(part_summary, parts, key=[f"{p.key}-summary" for p in parts]))
+    parts = [p for p, s in zip(parts, found, strict=True) if s is not None]  # rows only
+    summaries = [s for s in found if s is not None]
+    sizes = [len(s["y"]) for s in summaries]
+    n = sum(sizes)
+    if n == 0:
+        raise DataError(f"{source}: no leads with a known outcome")
+    y_all = np.concatenate([s["y"] for s in summaries])
+    has_ts = summaries[0]["ts"] is not None
+    ts_all = np.concatenate([s["ts"] for s in summaries]) if has_ts else None
+    excluded: Counter[str] = Counter()
+    for s in summaries:
+        excluded.update(s["excluded"])
+
+    order = split_order(n, ts_all, config)
+    bounds = window_bounds(n, config)
+    window = np.empty(n, dtype=np.int8)
+    for code, name in enumerate(("train", "calibration", "test")):
+        start, stop = bounds[name]
+        window[order[start:stop]] = code
+    rank = np.empty(n, dtype=np.int64)
+    rank[order] = np.arange(n)
+    n_train = bounds["train"][1]
+    if n_train == 0:
+        raise DataError(f"{source}: the training window is empty ({n} leads in all)")
+    in_audit = np.ones(n_train, dtype=bool)
+    if n_train > AUDIT_ROWS:
+        in_audit[:] = False
+        rng = np.random.default_rng(config.split.seed)
+        in_audit[rng.choice(n_train, AUDIT_ROWS, replace=False)] = True
+    audit = (window == 0) & in_audit[np.minimum(rank, n_train - 1)]
+
+    offsets = np.cumsum([0, *sizes])
+    splits = [
+        client.submit(
+            split_part,
+            part,
+            window[a:b],
+            rank[a:b],
+            audit[a:b],
+            spec,
+            key=f"leadml-split-{token}-{i:05d}",
+        )
+        for i, (part, (a, b)) in enumerate(zip(parts, itertools.pairwise(offsets), strict=True))
+    ]
+    del parts  # the checked partitions are released once split
+    per_part_train = [int((window[a:b] == 0).sum()) for a, b in itertools.pairwise(offsets)]
+    X_parts, y_parts = [], []
+    for fut, rows in zip(splits, per_part_train, strict=True):
+        if rows:
+            X_parts.append(
+                da.from_delayed(
+                    client.submit(operator.getitem, fut, "X", key=f"{fut.key}-X"),
+                    shape=(rows, len(spec.features)),
+                    dtype=np.float64,
+                )
+            )
+            y_parts.append(
+                da.from_delayed(
+                    client.submit(operator.getitem, fut, "y", key=f"{fut.key}-y"),
+                    shape=(rows,),
+                    dtype=np.float64,
+                )
+            )
+    small = client.gather(
+        client.map(without_arrays, splits, key=[f"{s.key}-small" for s in splits])
+    )
+    del splits
+
+    encoder = LeadEncoder(spec)
+    windows: dict[str, Window] = {}
+    for name in ("calibration", "test"):
+        frames, ys, ranks = zip(*(p[name] for p in small), strict=True)
+        at = np.argsort(np.concatenate(ranks), kind="stable")
+        frame = pd.concat(frames, ignore_index=True).iloc[at]
+        windows[name] = make_window(name, frame, np.concatenate(ys)[at], config, encoder)
+    train_rows = window == 0
+    info: dict[str, Any] = {
+        "leads": int(train_rows.sum()),
+        "sales_ready": int(y_all[train_rows].sum()),
+    }
+    if ts_all is not None:
+        info["from"] = str(pd.Timestamp(ts_all[train_rows].min()))
+        info["to"] = str(pd.Timestamp(ts_all[train_rows].max()))
+    seen: dict[str, set[int]] = {}
+    for p in small:
+        for name, codes in p["seen"].items():
+            seen.setdefault(name, set()).update(codes)
+    return TrainingData(
+        calibration=windows["calibration"],
+        test=windows["test"],
+        train_X=da.concatenate(X_parts),
+        train_y=da.concatenate(y_parts),
+        audit_X=np.concatenate([p["audit"][0] for p in small]),
+        audit_y=np.concatenate([p["audit"][1] for p in small]),
+        windows={"train": info, **{k: window_info(w) for k, w in windows.items()}},
+        seen=encoder.category_names(seen),
+        fingerprint=describe_data(
+            [s["hashes"] for s in summaries],
+            y_all,
+            dict(excluded),
+            None if ts_all is None else (ts_all.min(), ts_all.max()),
+        ),
+        excluded=dict(excluded),
+        example=summaries[-1]["tail"],
+    )
+
+
+class CalibrationStopper:
+    """LightGBM callback, run on every worker: early stopping on the calibration window.
+
+    LightGBM's Dask interface has no early stopping: workers judging their own slices of the
+    validation data can disagree about when to stop and hang (LightGBM issues #3712, #6351).
+    Every worker here holds the same calibration leads and, in data-parallel training, the same
+    trees, so all reach the same decision at the same iteration. Each tenth iteration is
+    published under `topic` for the client's progress bar.
+    """
+
+    order = 30  # after LightGBM's own callbacks
+
+    def __init__(self, X: np.ndarray, y: np.ndarray, patience: int, topic: str | None):
+        self.X = np.ascontiguousarray(X, dtype=np.float64)
+        self.y = np.asarray(y, dtype=np.float64)
+        self.patience = patience
+        self.topic = topic
+
+    def __call__(self, env: Any) -> None:
+        i = env.iteration - env.begin_iteration
+        if i == 0:
+            self.raw = np.zeros(len(self.X))
+            self.best, self.best_loss = 0, np.inf
+        self.raw += env.model.predict(
+            self.X, start_iteration=env.iteration, num_iteration=1, raw_score=True
+        )
+        loss = float(np.mean(np.logaddexp(0.0, self.raw) - self.y * self.raw))
+        if loss < self.best_loss:
+            self.best, self.best_loss = i, loss
+        if self.topic and ((i + 1) % 10 == 0 or i + 1 == env.end_iteration):
+            from distributed import get_worker
+
+            get_worker().log_event(self.topic, i + 1)
+        if i - self.best >= self.patience or env.iteration == env.end_iteration - 1:
+            # at the last round too, as LightGBM's own early stopping: the best trees are kept
+            score = [("calibration", "binary_logloss", self.best_loss, False)]
+            raise lgb.callback.EarlyStopException(self.best, score)
+
+
+def fit_booster(
+    scorer: LeadScorer,
+    client: Client,
+    X: Any,
+    y: Any,
+    calibration: Window,
+    progress: Callable[[int, int], None] | None,
+    say: Say,
+) -> LeadScorer:
+    """Train the booster with LightGBM's Dask interface, early-stopped on the calibration
+    window (`CalibrationStopper`), then calibrate there as `LeadScorer.fit` does."""
+    from lightgbm.dask import DaskLGBMClassifier
+
+    encoder = LeadEncoder(scorer.spec)
+    topic = f"leadml-train-{uuid.uuid4().hex[:8]}"
+    total = scorer.num_boost_round
+    if progress is not None:
+        client.subscribe_topic(topic, lambda event: progress(int(event[1]), total))
+    params = scorer.booster_params()
+    X_cal, y_cal = calibration.X, calibration.y
+    if len(X_cal) > STOPPING_ROWS:  # every worker holds these leads
+        keep = np.sort(
+            np.random.default_rng(scorer.seed).choice(len(X_cal), STOPPING_ROWS, replace=False)
+        )
+        X_cal, y_cal = X_cal[keep], y_cal[keep]
+    stopper = CalibrationStopper(X_cal, y_cal, scorer.early_stopping_rounds, topic)
+    workers = len(client.scheduler_info(n_workers=-1)["workers"])
+    say(f"Training up to {total:,} trees on {workers} worker(s)")
+    try:
+        model = DaskLGBMClassifier(client=client, n_estimators=total, **params)
+        with warnings.catch_warnings():  # one thread per worker is the cluster's own setting
+            warnings.filterwarnings("ignore", "Parameter n_jobs will be ignored", UserWarning)
+            # every worker's stopper carries the calibration leads: a large task, on purpose
+            warnings.filterwarnings("ignore", "Sending large graph", UserWarning)
+            model.fit(
+                X,
+                y,
+                feature_name=encoder.names,
+                categorical_feature=encoder.categorical_index,
+                callbacks=[stopper],
+            )
+    except lgb.basic.LightGBMError as exc:
+        raise ConfigError(f"model.params: LightGBM refused the parameters: {exc}") from None
+    finally:
+        if progress is not None:
+            client.unsubscribe_topic(topic)
+    booster = model.booster_
+    best = int(booster.best_iteration or booster.current_iteration())
+    return scorer.adopt(booster, best, calibration.X, calibration.y)

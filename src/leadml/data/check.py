@@ -1,0 +1,240 @@
+"""Loading lead history (CSV, Parquet, SQL) and checking it against the feature spec."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from leadml.errors import DataError
+from leadml.spec.features import Feature, FeatureSpec, norm_value
+
+log = logging.getLogger(__name__)
+MAX_EXAMPLES = 5
+NA_WORDS = {"", "NA", "N/A", "nan", "NaN", "null", "NULL", "None"}  # missing, in a number column
+
+
+@dataclass
+class CheckedLeads:
+    """Leads that passed the spec's checks, typed by the spec, with what was excluded and why."""
+
+    frame: pd.DataFrame
+    y: np.ndarray | None
+    excluded: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def timestamps(self) -> pd.Series | None:
+        return self.frame.get("__timestamp__")
+
+
+def _rows(frame: pd.DataFrame, spec: FeatureSpec, mask: np.ndarray, values=None) -> str:
+    """Up to five offending rows, named by row number (1 = first data row; `first_row` in
+    the frame's attrs: rows before it in its file) and lead id."""
+    idx = np.flatnonzero(mask)
+    ids = frame.get(spec.lead_id) if spec.lead_id else None
+    before = frame.attrs.get("first_row", 0)
+    parts = []
+    for i in idx[:MAX_EXAMPLES]:
+        who = f"row {before + i + 1:,}"
+        if ids is not None:
+            who += f" (lead {ids.iloc[i]})"
+        if values is not None:
+            value = values.iloc[i]
+            who += f": {value.item() if isinstance(value, np.generic) else value!r}"
+        parts.append(who)
+    more = f" and {len(idx) - MAX_EXAMPLES} more" if len(idx) > MAX_EXAMPLES else ""
+    return "; ".join(parts) + more
+
+
+def _normalised(series: pd.Series) -> pd.Series:
+    """norm_value applied per distinct value (fast on large columns); object dtype out."""
+    codes, uniques = pd.factorize(series, use_na_sentinel=True)
+    normed = np.array([norm_value(u) for u in uniques] + [None], dtype=object)
+    return pd.Series(normed[codes], index=series.index, dtype=object)
+
+
+def coerce_feature(
+    frame: pd.DataFrame,
+    spec: FeatureSpec,
+    f: Feature,
+    problems: list[str],
+    unseen: dict[str, int] | None = None,
+) -> pd.Series:
+    """The feature's column typed by the spec: float for numeric/boolean, str for categorical.
+
+    A category outside the allowed set is a problem, or, when `unseen` is given (scoring new
+    leads), it is counted there and scored as missing.
+    """
+    raw = frame[f.source]
+    present = raw.notna().to_numpy()
+    if f.kind == "numeric":
+        if pd.api.types.is_bool_dtype(raw) or pd.api.types.is_numeric_dtype(raw):
+            values = raw.astype("float64")
+        else:
+            text = raw.astype(object).where(~raw.astype(str).str.strip().isin(NA_WORDS))
+            present = text.notna().to_numpy()
+            values = pd.to_numeric(text, errors="coerce").astype("float64")
+            bad = present & values.isna().to_numpy()
+            if bad.any():
+                problems.append(
+                    f"column '{f.source}' must be numeric; not a number in "
+                    + _rows(frame, spec, bad, raw)
+                )
+        if f.range is not None:
+            lo, hi = f.range
+            arr = values.to_numpy()
+            with np.errstate(invalid="ignore"):
+                out = (arr < lo if lo is not None else False) | (
+                    arr > hi if hi is not None else False
+                )
+            out = np.asarray(out, dtype=bool)
+            if out.any():
+                bounds = f"{'' if lo is None else f'{lo:g}'} to {'' if hi is None else f'{hi:g}'}"
+                problems.append(
+                    f"column '{f.source}' must lie in the range {bounds.strip()}; outside in "
+                    + _rows(frame, spec, out, raw)
+                )
+        return values
+    if f.kind == "boolean":
+        if pd.api.types.is_bool_dtype(raw):
+            return pd.Series(raw.to_numpy(dtype="float64", na_value=np.nan), index=raw.index)
+        normed = _normalised(raw)
+        bad = present & ~normed.isin(["0", "1"]).to_numpy()
+        if bad.any():
+            problems.append(
+                f"column '{f.source}' must be true/false (or 1/0, yes/no); got "
+                + _rows(frame, spec, bad, raw)
+            )
+        return normed.map({"1": 1.0, "0": 0.0}).astype("float64")
+    # categorical
+    if pd.api.types.is_numeric_dtype(raw) and not pd.api.types.is_bool_dtype(raw):
+        text = _normalised(raw)
+    else:
+        text = raw.astype("str").where(raw.notna())
+    allowed = set(f.allowed or [])
+    bad = present & ~text.isin(allowed).to_numpy()
+    if bad.any() and unseen is not None:
+        unseen[f.name] = int(bad.sum())
+        return text.where(~bad)
+    if bad.any():
+        problems.append(
+            f"column '{f.source}' has values outside the allowed set {sorted(allowed)}: "
+            + _rows(frame, spec, bad, raw)
+        )
+    return text
+
+
+def check_leads(
+    frame: pd.DataFrame,
+    spec: FeatureSpec,
+    *,
+    require_label: bool,
+    require_id: bool = True,
+    unseen: dict[str, int] | None = None,
+    first_row: int = 0,
+    first_id: int | None = None,
+) -> CheckedLeads:
+    """Check leads against the spec and return them typed; one DataError lists every problem.
+
+    Leads whose outcome is still open (the label's `open` values) are excluded and counted.
+    With `unseen` (scoring), unknown categories are counted there and scored as missing.
+    Without `require_id`, leads lacking the id column are named by row number.
+    A part of a larger file or dataset names its rows from `first_row` + 1 (rows before it in
+    its file) and, without an id column, numbers its leads from `first_id` + 1 (rows before it
+    in the whole data; default `first_row`).
+    """
+    if spec.lead_id and not require_id and spec.lead_id not in frame.columns:
+        spec = spec.model_copy(update={"lead_id": None})
+    needed = [*([spec.lead_id] if spec.lead_id else []), *(f.source for f in spec.features)]
+    if require_label:  # history needs outcomes and dates; new leads to score need neither
+        needed.append(spec.label.column)
+        if spec.timestamp:
+            needed.append(spec.timestamp)
+    missing = [c for c in needed if c not in frame.columns]
+    if missing:
+        raise DataError(
+            f"the data lacks {len(missing)} column(s) the spec needs: {', '.join(missing)}"
+        )
+    if len(frame) == 0:
+        raise DataError("the data has no rows")
+    frame = frame.reset_index(drop=True)
+    frame.attrs["first_row"] = first_row
+    problems: list[str] = []
+
+    start = first_row if first_id is None else first_id
+    ids = (
+        frame[spec.lead_id]
+        if spec.lead_id
+        else pd.Series(np.arange(start + 1, start + len(frame) + 1))
+    )
+    if ids.isna().any():
+        problems.append(
+            f"column '{spec.lead_id}' (lead id) is empty in "
+            + _rows(frame, spec, ids.isna().to_numpy())
+        )
+    dup = ids.duplicated(keep=False).to_numpy() & ids.notna().to_numpy()
+    if dup.any():
+        problems.append(
+            f"column '{spec.lead_id}' has duplicate lead ids: " + _rows(frame, spec, dup)
+        )
+
+    out = pd.DataFrame({spec.id_column: ids.astype("str")})
+    if spec.timestamp and spec.timestamp in frame.columns:
+        raw_ts = frame[spec.timestamp]
+        if pd.api.types.is_numeric_dtype(raw_ts) and not pd.api.types.is_bool_dtype(raw_ts):
+            raise DataError(
+                f"column '{spec.timestamp}' holds numbers, not dates; export it as a date "
+                "(e.g. 2025-03-01T09:30:00) so leads are not placed in 1970"
+            )
+        ts = (
+            pd.to_datetime(raw_ts, errors="coerce", utc=True, format="mixed")
+            if not pd.api.types.is_datetime64_any_dtype(raw_ts)
+            else raw_ts
+        )
+        bad = ts.isna().to_numpy()
+        if bad.any():
+            problems.append(
+                f"column '{spec.timestamp}' has missing or unparsable timestamps: "
+                + _rows(frame, spec, bad, raw_ts)
+            )
+        if isinstance(ts.dtype, pd.DatetimeTZDtype):
+            ts = ts.dt.tz_convert("UTC").dt.tz_localize(None)
+        out["__timestamp__"] = ts
+
+    for f in spec.features:
+        out[f.source] = coerce_feature(frame, spec, f, problems, unseen)
+
+    y = None
+    excluded: dict[str, int] = {}
+    keep = np.ones(len(frame), dtype=bool)
+    if require_label:
+        label = spec.label
+        normed = _normalised(frame[label.column]).fillna("")
+        pos = normed.isin({norm_value(v) for v in label.positive}).to_numpy()
+        neg = normed.isin({norm_value(v) for v in label.negative}).to_numpy()
+        opn = normed.isin({norm_value(v) for v in label.open}).to_numpy() & ~pos & ~neg
+        bad = ~(pos | neg | opn)
+        if bad.any():
+            problems.append(
+                f"column '{label.column}' (label) has values outside the label definition "
+                f"(positive {label.positive}, negative {label.negative}, open {label.open}): "
+                + _rows(frame, spec, bad, frame[label.column])
+            )
+        if opn.any():
+            excluded["outcome still open"] = int(opn.sum())
+        keep = ~opn
+        y = pos.astype(np.int8)
+
+    if problems:
+        raise DataError(
+            f"the data does not match the feature spec ({len(problems)} problem(s)):\n"
+            + "\n".join(f"  - {p}" for p in problems)
+        )
+    for reason, n in excluded.items():
+        log.info("excluded %d lead(s): %s", n, reason)
+    if not keep.all():
+        out = out.loc[keep].reset_index(drop=True)
+        y = y[keep] if y is not None else None
+    return CheckedLeads(frame=out, y=y, excluded=excluded)

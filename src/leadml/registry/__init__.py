@@ -1,0 +1,23 @@
+"""MLflow: the tracking store, training runs, the lead model as a pyfunc, the registry's
+aliases, and promotion through the gates."""
+
+from leadml.registry.aliases import Resolved, current, load_lead_model, resolve
+from leadml.registry.gates import COMPARED_TAG, champion_on_test, check_gates, run_metrics
+from leadml.registry.promotion import HISTORY_TAG, promote, rollback
+from leadml.registry.pyfunc import LeadModelPyfunc, input_schema, log_lead_model
+from leadml.registry.store import (
+    CHALLENGER,
+    CHAMPION,
+    DEFAULT_DB,
+    client,
+    tracking_uri,
+    use_experiment,
+)
+from leadml.registry.tracking import log_training, register
+
+__all__ = [
+    "CHALLENGER", "CHAMPION", "COMPARED_TAG", "DEFAULT_DB", "HISTORY_TAG", "LeadModelPyfunc",
+    "Resolved", "champion_on_test", "check_gates", "client", "current", "input_schema",
+    "load_lead_model", "log_lead_model", "log_training", "promote", "register", "resolve",
+    "rollback", "run_metrics", "tracking_uri", "use_experiment",
+]  # fmt: skip

@@ -1,0 +1,72 @@
+"""The lead model as an MLflow pyfunc: how it is logged (signature, requirements) and loaded."""
+
+from __future__ import annotations
+
+import pickle
+import tempfile
+import warnings
+from importlib import metadata
+from pathlib import Path
+
+import mlflow
+import mlflow.pyfunc
+import pandas as pd
+from mlflow.models import ModelSignature, infer_signature
+from mlflow.types.schema import AnyType, ColSpec, Schema
+
+from leadml.scoring.lead_model import LeadModel
+
+
+class LeadModelPyfunc(mlflow.pyfunc.PythonModel):
+    """The MLflow face of a LeadModel: `predict` returns the scored leads frame."""
+
+    def load_context(self, context) -> None:
+        with open(context.artifacts["lead_model"], "rb") as fh:
+            self.lead_model: LeadModel = pickle.load(fh)
+
+    def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
+        reasons = int((params or {}).get("reasons", 3))
+        return self.lead_model.score(model_input, reasons=reasons)
+
+
+def _requirements() -> list[str]:
+    """leadml's own dependencies, pinned as installed (the scoring API's are not needed)."""
+    import re
+
+    runtime = [r for r in metadata.requires("leadml") or [] if "extra ==" not in r]
+    names = [re.split(r"[<>=!~; \[]", r, maxsplit=1)[0] for r in runtime]
+    skip = {"bentoml", "fastapi", "httpx", "orjson", "typer", "rich"}  # the CLI's and the API's
+    return [f"{n}=={metadata.version(n)}" for n in names if n not in skip]
+
+
+def input_schema(lead_model: LeadModel) -> Schema:
+    """One optional column per spec feature (and the lead id), of any type.
+
+    CRM exports type the same field differently (int, float, text); the lead model checks and
+    casts every value by the spec with clear errors, so MLflow's own type check stays out.
+    """
+    spec = lead_model.spec
+    columns = ([spec.lead_id] if spec.lead_id else []) + [f.source for f in spec.features]
+    return Schema([ColSpec(AnyType(), name=c, required=False) for c in columns])
+
+
+def log_lead_model(lead_model: LeadModel, input_example: pd.DataFrame) -> str:
+    """Log the lead model as a pyfunc with signature and input example; returns its model URI."""
+    output = lead_model.score(input_example)
+    with warnings.catch_warnings():  # the inferred input schema is replaced below
+        warnings.simplefilter("ignore", UserWarning)
+        inferred = infer_signature(input_example, output, params={"reasons": 3})
+    signature = ModelSignature(input_schema(lead_model), inferred.outputs, inferred.params)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "lead_model.pkl"
+        path.write_bytes(pickle.dumps(lead_model))
+        info = mlflow.pyfunc.log_model(
+            name="lead_model",
+            python_model=str(Path(__file__).with_name("pyfunc_entry.py")),
+            artifacts={"lead_model": str(path)},
+            signature=signature,
+            input_example=input_example,
+            pip_requirements=_requirements(),
+            code_paths=[str(Path(__file__).parents[1])],
+        )
+    return info.model_uri

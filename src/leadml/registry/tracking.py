@@ -1,0 +1,102 @@
+"""MLflow: where runs go, the lead model as a pyfunc, the registry, aliases and promotion gates."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+from importlib import metadata
+from typing import Any
+
+import mlflow
+import mlflow.pyfunc
+import pandas as pd
+
+from leadml.registry.pyfunc import log_lead_model
+from leadml.registry.store import CHALLENGER, client, use_experiment
+from leadml.scoring.lead_model import LeadModel
+
+
+def register(model_uri: str, name: str, tags: dict[str, str]) -> str:
+    """Register a logged model and point the `challenger` alias at it; returns the version."""
+    quiet = io.StringIO()  # MLflow prints "Successfully registered..."; leadml says it itself
+    with contextlib.redirect_stdout(quiet), contextlib.redirect_stderr(quiet):
+        version = mlflow.register_model(model_uri, name, tags=tags).version
+    client().set_registered_model_alias(name, CHALLENGER, version)
+    return str(version)
+
+
+def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict) and v:
+            out.update(_flatten(v, f"{key}."))
+        else:
+            out[key] = v
+    return out
+
+
+def log_training(result, config, config_path: str | None) -> tuple[str, str]:
+    """Log a finished training to MLflow and register its model as `challenger`.
+
+    Returns (run id, registered version).
+    """
+    import json
+    import math
+
+    from leadml.registry.aliases import COMPARED_TAG
+    from leadml.registry.gates import champion_on_test
+
+    lead_model: LeadModel = result.lead_model
+    info = lead_model.info
+    spec = lead_model.spec
+    name = config.tracking.registered_model
+    champion_metrics, compared = champion_on_test(name, result, config)
+    experiment_id = use_experiment(config.tracking.experiment)
+    tags = {
+        "reviewed": "true" if result.reviewed else "false",
+        "spec_hash": info["spec_hash"],
+        "rules_hash": info["rules_hash"],
+        "data_hash": info["data"]["content_hash"],
+        "calibration": info["calibration"],
+        "engine": info.get("engine", "pandas"),
+        "gates": json.dumps(config.gates.model_dump()),
+        "leadml_version": metadata.version("leadml"),
+        COMPARED_TAG: compared,
+    }
+    with mlflow.start_run(experiment_id=experiment_id, run_name=config.name) as run:
+        mlflow.set_tags(tags)
+        mlflow.log_params(_flatten(config.model_dump(mode="json")))
+        mlflow.log_metrics({k: v for k, v in result.metrics.items() if math.isfinite(v)})
+        mlflow.log_metrics({k: v for k, v in champion_metrics.items() if math.isfinite(v)})
+        mlflow.log_metrics(
+            {
+                f"leak_auc_{r.feature}": r.auc
+                for r in result.audit.itertuples()
+                if math.isfinite(r.auc)
+            }
+        )
+        mlflow.log_dict(info["data"], "data_fingerprint.json")
+        mlflow.log_dict(info["windows"], "windows.json")
+        mlflow.log_dict(spec.signoffs(), "spec/signoffs.json")
+        mlflow.log_dict(
+            {"suspected_leaks": result.audit[result.audit.suspect].feature.tolist()},
+            "leakage_audit.json",
+        )
+        mlflow.log_artifacts(str(result.artifacts), "evaluation")
+        mlflow.log_artifact(config.spec, "spec")
+        mlflow.log_artifact(config.rules, "spec")
+        if config_path:
+            mlflow.log_artifact(config_path, "config")
+        example = _input_example(lead_model, result)
+        model_uri = log_lead_model(lead_model, example)
+        run_id = run.info.run_id
+    version = register(model_uri, name, tags)
+    return run_id, version
+
+
+def _input_example(lead_model: LeadModel, result) -> pd.DataFrame:
+    """Five raw leads as the CRM sent them: the id (if the spec has one) and the features."""
+    spec = lead_model.spec
+    cols = ([spec.lead_id] if spec.lead_id else []) + [f.source for f in spec.features]
+    return result.example[cols].tail(5).reset_index(drop=True)

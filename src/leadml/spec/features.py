@@ -1,0 +1,214 @@
+"""The feature spec: the reviewed definition of every lead feature, the label and the id columns."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import date
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from leadml.errors import SpecError, format_validation_error
+from leadml.spec.files import diff_records, read_yaml
+
+Kind = Literal["numeric", "categorical", "boolean"]
+KnownAt = Literal["capture", "enrichment", "engagement", "after_contact"]
+Direction = Literal["increasing", "decreasing"]
+REQUIRED_SIGNOFFS = ("sales", "marketing")
+TRUE_WORDS = {"1", "1.0", "true", "yes", "y", "t"}
+FALSE_WORDS = {"0", "0.0", "false", "no", "n", "f"}
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SignOff(_Strict):
+    """One team's review of the spec: who signed, when, and for which spec version."""
+
+    by: str = Field(min_length=1)
+    when: date
+    version: int
+
+
+class Feature(_Strict):
+    """One lead feature as both teams agreed to define it."""
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    column: str | None = None
+    kind: Kind
+    description: str = Field(min_length=3)
+    owner: str = Field(min_length=1)
+    known_at: KnownAt
+    allowed: list[str] | None = None
+    range: tuple[float | None, float | None] | None = None
+    missing: str = Field(min_length=1, description="What a missing value means, in business words.")
+    direction: Direction | None = None
+    review: dict[str, SignOff] = Field(default_factory=dict)
+
+    @property
+    def source(self) -> str:
+        """The data column this feature reads."""
+        return self.column or self.name
+
+    @model_validator(mode="after")
+    def _kind_fits(self) -> Feature:
+        if self.kind == "categorical":
+            if not self.allowed:
+                raise ValueError("a categorical feature needs its 'allowed' values")
+            if len(set(self.allowed)) != len(self.allowed):
+                raise ValueError("'allowed' lists a value twice")
+            if self.direction is not None:
+                raise ValueError("'direction' applies to numeric and boolean features only")
+        elif self.allowed is not None:
+            raise ValueError(f"'allowed' applies to categorical features, not {self.kind}")
+        if self.range is not None:
+            if self.kind != "numeric":
+                raise ValueError("'range' applies to numeric features only")
+            lo, hi = self.range
+            if lo is not None and hi is not None and lo > hi:
+                raise ValueError(f"'range' lower bound {lo} is above upper bound {hi}")
+        return self
+
+
+class Label(_Strict):
+    """Which column holds the outcome and which of its values count as sales-ready."""
+
+    column: str
+    positive: list[str | int | bool] = Field(min_length=1)
+    negative: list[str | int | bool] = Field(min_length=1)
+    open: list[str | int | bool | None] = Field(
+        default_factory=list,
+        description="Values meaning the lead is still open: excluded from training, and counted.",
+    )
+
+    @model_validator(mode="after")
+    def _disjoint(self) -> Label:
+        pos, neg = set(map(norm_value, self.positive)), set(map(norm_value, self.negative))
+        opn = set(map(norm_value, self.open))
+        if pos & neg or pos & opn or neg & opn:
+            raise ValueError("a label value is listed in more than one of positive/negative/open")
+        return self
+
+
+class FeatureSpec(_Strict):
+    """The whole reviewed spec, as loaded from `features/*.yaml`."""
+
+    spec_version: int
+    title: str = "lead features"
+    lead_id: str | None = Field(
+        description="Column with the lead id; null: leads are named by row number (1 = first)."
+    )
+    timestamp: str | None = None
+    label: Label
+    features: list[Feature] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _unique(self) -> FeatureSpec:
+        for attr in ("name", "source"):
+            seen: set[str] = set()
+            for f in self.features:
+                value = getattr(f, attr)
+                if value in seen:
+                    raise ValueError(f"feature {attr} '{value}' is defined twice")
+                seen.add(value)
+        reserved = {self.id_column, self.label.column} | (
+            {self.timestamp} if self.timestamp else set()
+        )
+        for f in self.features:
+            if f.source in reserved:
+                raise ValueError(f"feature '{f.name}' reads '{f.source}', the id/label/timestamp")
+        return self
+
+    @property
+    def id_column(self) -> str:
+        """Where checked leads keep their id: the lead id column, or `row` for row numbers."""
+        return self.lead_id or "row"
+
+    def feature(self, name: str) -> Feature:
+        for f in self.features:
+            if f.name == name:
+                return f
+        raise KeyError(name)
+
+    @property
+    def names(self) -> list[str]:
+        return [f.name for f in self.features]
+
+    @property
+    def content_hash(self) -> str:
+        """A hash of the spec's meaning (not its layout): stored with every run and model."""
+        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True)
+        return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+    def signoffs(self) -> dict[str, dict[str, str]]:
+        """Who signed each feature, flattened for logging: {feature: {team: 'who on date (vN)'}}."""
+        return {
+            f.name: {t: f"{s.by} on {s.when} (v{s.version})" for t, s in f.review.items()}
+            for f in self.features
+        }
+
+    def training_problems(self) -> list[str]:
+        """Why features may not train a model: missing sign-offs or values known after contact."""
+        problems = []
+        for f in self.features:
+            if f.known_at == "after_contact":
+                problems.append(
+                    f"{f.name}: known only after sales contact (known_at: after_contact); "
+                    "it would leak the outcome"
+                )
+            for team in REQUIRED_SIGNOFFS:
+                s = f.review.get(team)
+                if s is None:
+                    problems.append(f"{f.name}: no sign-off from {team}")
+                elif s.version != self.spec_version:
+                    problems.append(
+                        f"{f.name}: {team} signed spec version {s.version}, "
+                        f"not the current version {self.spec_version}"
+                    )
+        return problems
+
+
+def norm_value(value: Any) -> str:
+    """Normalise a label or category value for comparison: '1', 1, 1.0 and True all match."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    text = str(value).strip()
+    low = text.lower()
+    if low in TRUE_WORDS:
+        return "1"
+    if low in FALSE_WORDS:
+        return "0"
+    return text
+
+
+def load_spec(path: str | Path) -> FeatureSpec:
+    """Read and validate a feature spec; errors name the file and the bad key."""
+    return parse_spec(read_yaml(path), str(path))
+
+
+def parse_spec(raw: dict[str, Any], source: str) -> FeatureSpec:
+    """Validate a feature spec already read from `source`."""
+    try:
+        return FeatureSpec.model_validate(raw)
+    except ValidationError as exc:
+        raise SpecError(format_validation_error(exc, source)) from None
+
+
+def diff_specs(old: FeatureSpec, new: FeatureSpec) -> list[str]:
+    lines = []
+    top_old = old.model_dump(mode="json", exclude={"features"})
+    top_new = new.model_dump(mode="json", exclude={"features"})
+    lines += diff_records({"spec": top_old}, {"spec": top_new}, "setting")
+    lines += diff_records(
+        {f.name: f.model_dump(mode="json") for f in old.features},
+        {f.name: f.model_dump(mode="json") for f in new.features},
+        "feature",
+    )
+    return lines

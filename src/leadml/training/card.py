@@ -1,0 +1,82 @@
+"""The model card: what a trained model leaves in `models/<name>/` for people to read."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from leadml.evaluation import metrics as evaluate
+from leadml.spec.config import CALIBRATION_DATA
+
+PLOTS = {
+    "calibration.png": "Does a predicted 30% convert at 30%? Model and agreed rules",
+    "gains_lift.png": "How many sales-ready leads each finds for the leads worked",
+    "bands.png": "Conversion per band A-D",
+    "feature_importance.png": "What drives the model",
+}
+
+
+def write_model_card(result, out_dir: Path) -> Path:
+    """Copy the evaluation plots and write README.md with the side-by-side metrics."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for item in result.artifacts.iterdir():
+        shutil.copy2(item, out_dir / item.name)
+    info, m = result.lead_model.info, result.metrics
+    test = result.windows["test"]
+    lines = [
+        f"# Lead model card: {info['name']}",
+        "",
+        f"Trained {info['trained_at']} on {info['data']['rows']:,} leads "
+        f"(data hash `{info['data']['content_hash']}`), spec hash `{info['spec_hash']}`, "
+        f"rules hash `{info['rules_hash']}`. Calibration: {_calibration(info)}.",
+        f"Registered version: {result.version or 'not registered'}; "
+        f"run: {result.run_id or '-'}; spec fully reviewed: {result.reviewed}.",
+        "",
+        "## Windows (" + _split(info) + ")",
+        "",
+        "| window | leads | sales-ready | from | to |",
+        "|---|---:|---:|---|---|",
+    ]
+    for name, w in result.windows.items():
+        lines.append(
+            f"| {name} | {w['leads']:,} | {w['sales_ready']:,} | {w.get('from', '')} "
+            f"| {w.get('to', '')} |"
+        )
+    lines += [
+        "",
+        f"## Test window: model vs agreed rules ({test['leads']:,} leads)",
+        "",
+        "| metric | leadml model | agreed rules |",
+        "|---|---:|---:|",
+    ]
+    for key, label in evaluate.METRIC_LABELS.items():
+        lines.append(f"| {label} | {m[f'test_model_{key}']:.4f} | {m[f'test_rules_{key}']:.4f} |")
+    lines += ["", f"Sales-ready threshold: probability >= {m['threshold']:.3f}.", ""]
+    lines += ["## Plots", ""]
+    for file, caption in PLOTS.items():
+        lines += [f"### {caption}", "", f"![{caption}]({file})", ""]
+    suspects = result.audit[result.audit.suspect]
+    lines += ["## Leakage audit", ""]
+    lines.append(
+        "No feature alone separates the outcome suspiciously well."
+        if suspects.empty
+        else "Suspected leaks: "
+        + ", ".join(f"{r.feature} (AUC {r.auc:.3f})" for r in suspects.itertuples())
+    )
+    path = out_dir / "README.md"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _calibration(info: dict) -> str:
+    leads = info.get("calibration_leads")
+    if leads is None:  # models trained before calibration_data existed
+        return info["calibration"]
+    where = CALIBRATION_DATA[info.get("calibration_data", "window")]
+    return f"{info['calibration']}, fitted on {leads:,} leads ({where})"
+
+
+def _split(info: dict) -> str:
+    if info.get("split") == "random":
+        return "random split: the windows are exchangeable, none is newer"
+    return "time split: oldest trains, next calibrates, newest tests"
