@@ -132,7 +132,7 @@ def promote(
     name: Annotated[str, typer.Option(help="Registered model name.")] = MODEL_NAME,
 ) -> None:
     """Make a model champion only if it passes every gate of its training config."""
-    from leadml.registry.aliases import promote as do_promote
+    from leadml.registry.promotion import promote as do_promote
 
     candidate, results = do_promote(name, model)
     for gate, ok, detail in results:
@@ -151,7 +151,7 @@ def rollback(
     name: Annotated[str, typer.Option(help="Registered model name.")] = MODEL_NAME,
 ) -> None:
     """Move champion back to the version that held it before."""
-    from leadml.registry.aliases import rollback as do_rollback
+    from leadml.registry.promotion import rollback as do_rollback
 
     current, previous = do_rollback(name)
     console.print(f"Champion moved back from version {current} to version {previous}.")

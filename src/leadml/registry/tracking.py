@@ -44,8 +44,7 @@ def log_training(result, config, config_path: str | None) -> tuple[str, str]:
     import json
     import math
 
-    from leadml.registry.aliases import COMPARED_TAG
-    from leadml.registry.gates import champion_on_test
+    from leadml.registry.gates import COMPARED_TAG, champion_on_test
 
     lead_model: LeadModel = result.lead_model
     info = lead_model.info
