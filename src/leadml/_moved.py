@@ -32,7 +32,7 @@ MOVED = {
     "leadml.review": "leadml.rules.review",
     "leadml.synth": "leadml.data.synth",
     "leadml.tracking": "leadml.registry",
-    "leadml.train": "leadml.training",
+    "leadml.train": "leadml.compat",
 }
 
 

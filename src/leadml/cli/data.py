@@ -38,7 +38,7 @@ def synth(
     ] = 1_000_000,
 ) -> None:
     """Generate realistic demo leads with known outcome probabilities."""
-    from leadml.cli.data import synth as synth_mod
+    from leadml.data import synth as synth_mod
     from leadml.data.folders import is_folder_target
 
     folder = is_folder_target(out, synth_mod.EXTENSIONS)

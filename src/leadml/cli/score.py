@@ -48,7 +48,7 @@ def evaluate(
     if len(leads.y) == 0:
         raise DataError(f"{data}: no lead has a decided outcome to evaluate against")
     scored = lead_model.score_checked(leads, reasons=0)
-    trained = CapacityConfig(**lead_model.info.get("capacity", {}))
+    trained = CapacityConfig(**lead_model.info.capacity)
     weeks, per_week = weeks_and_capacity(
         leads.frame, trained if capacity is None else CapacityConfig(leads_per_week=capacity)
     )

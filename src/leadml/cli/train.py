@@ -50,36 +50,29 @@ def train(
     """Train, calibrate and evaluate against the agreed rules; log and register in MLflow."""
     from leadml.spec.config import load_config
     from leadml.training.card import write_model_card
-    from leadml.training.engine import refuse_on_cluster
     from leadml.training.pipeline import train as run_train
 
     _check_engine(engine, scheduler, query)
     cfg = load_config(config)
-    if engine == Engine.dask:
-        refuse_on_cluster(cfg)
-    cross_fit = cfg.model.calibration_data == "cross_fit"
     with contextlib.ExitStack() as stack:
-        client = None
-        if engine == Engine.dask:
-            from leadml.cluster.connect import connect
-
-            client = stack.enter_context(connect(scheduler, say=err.print))
+        chosen = _training_engine(stack, engine, scheduler, cfg)
         bar = stack.enter_context(_progress())
+        folds = cfg.model.calibration_folds
+        cross_fit = cfg.model.calibration_data == "cross_fit"
         label = "Training (early stopping" + (
-            f", then {cfg.model.calibration_folds} calibration folds)" if cross_fit else ")"
+            f", then {folds} calibration folds)" if cross_fit else ")"
         )
         task = bar.add_task(label, total=cfg.model.num_boost_round)
         result = run_train(
             cfg,
+            engine=chosen,
             data=data,
             query=query,
             allow_unreviewed=allow_unreviewed,
             progress=lambda i, total: bar.update(task, completed=i, total=total),
             say=err.print,
-            client=client,
         )
     if register:
-        from leadml.registry.store import tracking_uri
         from leadml.registry.tracking import log_training
 
         with err.status("Logging to MLflow and registering the model"):
@@ -88,24 +81,44 @@ def train(
     shutil.rmtree(result.artifacts, ignore_errors=True)
     _print_summary(result, cfg, card)
     if register:
-        console.print(
-            f"\nRegistered [bold]{cfg.tracking.registered_model}[/] version {result.version} "
-            f"as 'challenger' (run {result.run_id}, tracking {tracking_uri()})."
-        )
-        if not result.reviewed:
-            console.print("[yellow]Run tagged reviewed=false: it can never be promoted.[/]")
-        name = cfg.tracking.registered_model
-        named = "" if name == MODEL_NAME else f" --name {name}"
-        ui = (
-            "make mlflow-ui"
-            if "MLFLOW_TRACKING_URI" not in os.environ
-            else (f"mlflow ui --backend-store-uri {tracking_uri()}")
-        )
-        console.print(
-            f"Next: `{ui}` and open http://127.0.0.1:5000 for the run and its plots; "
-            f"`leadml promote{named}` to make it champion through the gates; "
-            f"the model card: {card}"
-        )
+        _print_registered(result, cfg, card)
+
+
+def _training_engine(stack: contextlib.ExitStack, engine: Engine, scheduler: str | None, cfg):
+    """The engine `--engine` names: this process, or a Dask cluster (connected on `stack`,
+    after what the cluster cannot train is refused)."""
+    from leadml.training.engine import LocalEngine
+
+    if engine != Engine.dask:
+        return LocalEngine()
+    from leadml.cluster.connect import connect
+    from leadml.cluster.training import DaskEngine
+
+    DaskEngine.refuse(cfg)
+    return DaskEngine(stack.enter_context(connect(scheduler, say=err.print)))
+
+
+def _print_registered(result, cfg, card: Path) -> None:
+    from leadml.registry.store import tracking_uri
+
+    console.print(
+        f"\nRegistered [bold]{cfg.tracking.registered_model}[/] version {result.version} "
+        f"as 'challenger' (run {result.run_id}, tracking {tracking_uri()})."
+    )
+    if not result.reviewed:
+        console.print("[yellow]Run tagged reviewed=false: it can never be promoted.[/]")
+    name = cfg.tracking.registered_model
+    named = "" if name == MODEL_NAME else f" --name {name}"
+    ui = (
+        "make mlflow-ui"
+        if "MLFLOW_TRACKING_URI" not in os.environ
+        else (f"mlflow ui --backend-store-uri {tracking_uri()}")
+    )
+    console.print(
+        f"Next: `{ui}` and open http://127.0.0.1:5000 for the run and its plots; "
+        f"`leadml promote{named}` to make it champion through the gates; "
+        f"the model card: {card}"
+    )
 
 
 def _print_summary(result, cfg, card: Path) -> None:
@@ -121,7 +134,7 @@ def _print_summary(result, cfg, card: Path) -> None:
     console.print(table)
     console.print(
         f"Sales-ready threshold {m['threshold']:.3f} (probability); calibration "
-        f"{result.lead_model.info['calibration']}; {int(m['best_iteration'])} trees."
+        f"{result.lead_model.info.calibration}; {int(m['best_iteration'])} trees."
     )
 
 

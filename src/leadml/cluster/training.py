@@ -320,3 +320,44 @@ def fit_booster(
     booster = model.booster_
     best = int(booster.best_iteration or booster.current_iteration())
     return scorer.adopt(booster, best, calibration.X, calibration.y)
+
+
+class DaskEngine:
+    """`leadml.training.TrainingEngine` on a Dask cluster: the history is checked and split
+    partition by partition (`load_training`) and the booster trains with LightGBM's Dask
+    interface (`fit_booster`)."""
+
+    name = "dask"
+
+    def __init__(self, client: Client):
+        self.client = client
+
+    @staticmethod
+    def refuse(config: TrainingConfig) -> None:
+        """What this engine cannot train, refused before a cluster starts."""
+        if config.model.calibration_data == "cross_fit":
+            raise ConfigError(
+                "model.calibration_data: cross_fit trains its fold boosters in one process; "
+                "use --engine pandas, or calibration_data: window on a cluster"
+            )
+
+    def check(self, config: TrainingConfig, source: str, query: str | None) -> None:
+        self.refuse(config)
+        if query or "://" in source:
+            raise ConfigError("--engine dask reads files and folders, not database queries")
+
+    def load(
+        self, source: str, query: str | None, spec: FeatureSpec, config: TrainingConfig, say: Say
+    ) -> TrainingData:
+        return load_training(self.client, source, spec, config, say)
+
+    def fit(
+        self,
+        scorer: LeadScorer,
+        data: TrainingData,
+        progress: Callable[[int, int], None] | None,
+        say: Say,
+    ) -> LeadScorer:
+        return fit_booster(
+            scorer, self.client, data.train_X, data.train_y, data.calibration, progress, say
+        )

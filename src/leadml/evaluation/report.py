@@ -73,7 +73,7 @@ def compare(lead_model: LeadModel, checked: CheckedLeads, title: str = "") -> Co
     y = np.asarray(checked.y, dtype=np.int64)
     scored = lead_model.score_checked(checked, reasons=3)
     scored["outcome"] = y
-    capacity_config = CapacityConfig(**lead_model.info.get("capacity", {}))
+    capacity_config = CapacityConfig(**lead_model.info.capacity)
     weeks, capacity = weeks_and_capacity(checked.frame, capacity_config)
     p, rp = scored["probability"].to_numpy(), scored["rules_probability"].to_numpy()
     model = evaluate.score_metrics(y, p, weeks, capacity)
@@ -139,7 +139,7 @@ def compare(lead_model: LeadModel, checked: CheckedLeads, title: str = "") -> Co
         rule_review=pd.DataFrame(review),
         features=features,
         drift=drift,
-        title=title or lead_model.info.get("name", "lead model"),
+        title=title or lead_model.info.name,
     )
 
 

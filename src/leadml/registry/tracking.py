@@ -54,11 +54,11 @@ def log_training(result, config, config_path: str | None) -> tuple[str, str]:
     experiment_id = use_experiment(config.tracking.experiment)
     tags = {
         "reviewed": "true" if result.reviewed else "false",
-        "spec_hash": info["spec_hash"],
-        "rules_hash": info["rules_hash"],
-        "data_hash": info["data"]["content_hash"],
-        "calibration": info["calibration"],
-        "engine": info.get("engine", "pandas"),
+        "spec_hash": str(info.spec_hash),
+        "rules_hash": str(info.rules_hash),
+        "data_hash": info.data["content_hash"],
+        "calibration": str(info.calibration),
+        "engine": info.engine,
         "gates": json.dumps(config.gates.model_dump()),
         "leadml_version": metadata.version("leadml"),
         COMPARED_TAG: compared,
@@ -75,8 +75,8 @@ def log_training(result, config, config_path: str | None) -> tuple[str, str]:
                 if math.isfinite(r.auc)
             }
         )
-        mlflow.log_dict(info["data"], "data_fingerprint.json")
-        mlflow.log_dict(info["windows"], "windows.json")
+        mlflow.log_dict(dict(info.data), "data_fingerprint.json")
+        mlflow.log_dict(dict(info.windows), "windows.json")
         mlflow.log_dict(spec.signoffs(), "spec/signoffs.json")
         mlflow.log_dict(
             {"suspected_leaks": result.audit[result.audit.suspect].feature.tolist()},

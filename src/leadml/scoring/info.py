@@ -74,6 +74,9 @@ class ModelInfo:
     def __setitem__(self, key: str, value: Any) -> None:
         setattr(self, self._field(key), value)
 
+    def keys(self) -> list[str]:
+        return [f.name for f in dataclasses.fields(self)]
+
     def get(self, key: str, default: Any = None) -> Any:
         return getattr(self, key, default) if key in self._names() else default
 
@@ -85,3 +88,23 @@ class ModelInfo:
         if key not in self._names():
             raise KeyError(key)
         return key
+
+
+class InfoField:
+    """`LeadModel.info`: always a `ModelInfo`. A dict given to it (or found in a model pickled
+    before `ModelInfo` existed) is read into one."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, obj: object, objtype: type | None = None) -> ModelInfo:
+        if obj is None:  # no class-level default: the dataclass field is required
+            raise AttributeError(self.name)
+        value = obj.__dict__.get(self.name)
+        if not isinstance(value, ModelInfo):
+            value = obj.__dict__[self.name] = ModelInfo.from_dict(dict(value or {}))
+        return value
+
+    def __set__(self, obj: object, value: ModelInfo | dict[str, Any]) -> None:
+        info = value if isinstance(value, ModelInfo) else ModelInfo.from_dict(dict(value))
+        obj.__dict__[self.name] = info

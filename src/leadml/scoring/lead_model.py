@@ -1,9 +1,14 @@
-"""The lead model as trained, logged and served: the scorer, the agreed rules beside it, bands."""
+"""The lead model as trained, logged and served, and the one scoring core behind every way of
+scoring: `leadml predict` (a frame), the Dask engine (a frame per batch) and the API (leads
+encoded from JSON) all call `LeadModel.score_encoded`, which gives the probability, band,
+verdict, reasons and the agreed rules' answer; `LeadModel.warnings` says what was missing or
+unknown. Callers only read their input and write their output.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -12,14 +17,15 @@ import pandas as pd
 from leadml.data.check import CheckedLeads, check_leads
 from leadml.data.columns import labels_at
 from leadml.rules.definition import AgreedRules
+from leadml.rules.engine import RulesScore, distinct_names, names_per_row
 from leadml.scoring.bands import BANDS, band_codes
 from leadml.scoring.calibration import Calibrator
 from leadml.scoring.encoding import LeadEncoder
+from leadml.scoring.info import InfoField
 from leadml.scoring.scorer import LeadScorer
 from leadml.spec.features import FeatureSpec
 
 REASON_CHUNK = 5_000
-
 
 AGREEMENT = ("neither", "rules_only", "model_only", "both")
 
@@ -35,6 +41,69 @@ def agreement(model_yes: np.ndarray, rules_yes: np.ndarray) -> np.ndarray:
 
 
 @dataclass
+class Reasons:
+    """The largest contributions per lead, in the spec's words: `feature` and `size` (rounded
+    to 4 places) per lead and rank, `values` (as shown) and `texts` per rank and lead."""
+
+    feature: np.ndarray
+    size: np.ndarray
+    values: list[list[str]]
+    texts: list[list[str]]
+
+    @classmethod
+    def join(cls, parts: list[Reasons]) -> Reasons:
+        if len(parts) == 1:
+            return parts[0]
+        ranks = range(len(parts[0].values))
+        return cls(
+            np.vstack([p.feature for p in parts]),
+            np.vstack([p.size for p in parts]),
+            [[v for p in parts for v in p.values[k]] for k in ranks],
+            [[t for p in parts for t in p.texts[k]] for k in ranks],
+        )
+
+
+@dataclass
+class Scores:
+    """What the model and the agreed rules say about a batch of leads, column by column.
+
+    `band` and `agreement` are indices into `BANDS` and `AGREEMENT`; `rules` knows each
+    distinct set of fired rules (`rules.rows`)."""
+
+    probability: np.ndarray
+    band: np.ndarray
+    sales_ready: np.ndarray
+    rules: RulesScore
+    rules_probability: np.ndarray
+    agreement: np.ndarray
+    reasons: Reasons | None
+
+    def band_letters(self) -> list[str]:
+        return [BANDS[c] for c in self.band.tolist()]
+
+    def agreement_words(self) -> list[str]:
+        return [AGREEMENT[c] for c in self.agreement.tolist()]
+
+    def distinct_rules(self) -> tuple[list[tuple[float, tuple[str, ...], bool, float]], list[int]]:
+        """The rules' answer (points, fired names, verdict, probability) for each distinct set
+        of fired rules, and each lead's index into them: leads share few sets, so an answer
+        is built once per set."""
+        rules = self.rules
+        names, rules_of = distinct_names(rules.fired, rules.rule_names, rules.rows)
+        first = rules.rows[0] if rules.rows is not None else np.arange(len(names))
+        answers = list(
+            zip(
+                rules.points[first].tolist(),
+                names,
+                rules.verdict[first].tolist(),
+                self.rules_probability[first].tolist(),
+                strict=True,
+            )
+        )
+        return answers, rules_of.tolist()
+
+
+@dataclass
 class LeadModel:
     """Everything needed to score a lead the way it was evaluated: one pickled object.
 
@@ -47,12 +116,88 @@ class LeadModel:
     rules_calibrator: Calibrator
     threshold: float
     bands: dict[str, float]
-    info: dict[str, Any] = field(default_factory=dict)
+    info: InfoField = InfoField()  # noqa: RUF009 -- a descriptor: reads old dicts as ModelInfo
 
     @property
     def spec(self) -> FeatureSpec:
         return self.scorer.spec
 
+    # -- the scoring core ----------------------------------------------------------------------
+    def score_encoded(
+        self,
+        X: np.ndarray,
+        reasons: int = 3,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> Scores:
+        """Score leads encoded by the spec (`LeadEncoder`, or the API's reader).
+
+        Reasons (exact TreeSHAP contributions) cost far more than the probability; they are
+        computed in chunks and `progress(done, total)` is called after each.
+        """
+        p = self.scorer.predict_proba(X)[:, 1]
+        model_yes = p >= self.threshold
+        rules = self.rules.score_encoded(X, self.spec)
+        return Scores(
+            probability=p,
+            band=band_codes(p, self.bands),
+            sales_ready=model_yes,
+            rules=rules,
+            rules_probability=self.rules_calibrator(rules.points),
+            agreement=agreement_codes(model_yes, rules.verdict),
+            reasons=self.explain(X, reasons, progress) if reasons > 0 else None,
+        )
+
+    def explain(
+        self, X: np.ndarray, top: int, progress: Callable[[int, int], None] | None = None
+    ) -> Reasons:
+        """The `top` reasons per lead, `REASON_CHUNK` leads at a time."""
+        scorer, parts = self.scorer, []
+        for start in range(0, len(X), REASON_CHUNK):
+            encoded, order, contrib = scorer.top_contributions(X[start : start + REASON_CHUNK], top)
+            values, texts = scorer.describe(encoded, order, contrib)
+            parts.append(Reasons(order, np.round(contrib, 4), values, texts))
+            if progress is not None:
+                progress(min(len(X), start + REASON_CHUNK), len(X))
+        return Reasons.join(parts)
+
+    def warnings(self, X: np.ndarray) -> list[tuple[str, ...]]:
+        """Per lead, what it should know about its score: fields not given (scored as missing)
+        and categories the training leads never had (scored as unknown). Leads with the same
+        missing fields share one tuple."""
+        spec = self.spec
+        sources = [f.source for f in spec.features]
+        found: list[tuple[str, ...]] = [()] * len(X)
+        missing = np.isnan(X)
+        rows = np.flatnonzero(missing.any(axis=1))
+        if len(rows):
+            texts: dict[tuple[str, ...], tuple[str]] = {}
+            for i, names in zip(rows.tolist(), names_per_row(missing[rows], sources), strict=True):
+                text = texts.get(names)
+                if text is None:
+                    text = texts[names] = (f"not given, scored as missing: {', '.join(names)}",)
+                found[i] = text
+        for j, codes in self.unseen_codes().items():
+            f = spec.features[j]
+            for i in np.flatnonzero(np.isin(X[:, j], list(codes))).tolist():
+                found[i] += (
+                    f"{f.source} = {(f.allowed or [])[int(X[i, j])]} never occurred in the "
+                    "training leads: scored as an unknown category",
+                )
+        return found
+
+    def unseen_codes(self) -> dict[int, set[float]]:
+        """Per categorical feature (by column), the codes of values the spec allows but the
+        training leads never had."""
+        seen = self.info.seen_categories
+        out = {}
+        for j, f in enumerate(self.spec.features):
+            if f.kind == "categorical" and f.name in seen:
+                codes = {float(i) for i, v in enumerate(f.allowed or []) if v not in seen[f.name]}
+                if codes:
+                    out[j] = codes
+        return out
+
+    # -- frames in, frames out -------------------------------------------------------------------
     def score(
         self,
         leads: pd.DataFrame,
@@ -85,32 +230,19 @@ class LeadModel:
         reasons: int = 3,
         progress: Callable[[int, int], None] | None = None,
     ) -> pd.DataFrame:
-        """Score leads already checked and typed by `check_leads`.
-
-        Reasons (exact TreeSHAP contributions) cost far more than the probability; they are
-        computed in chunks and `progress(done, total)` is called after each.
-        """
+        """Score leads already checked and typed by `check_leads`, as a frame."""
         spec = self.spec
-        encoded = LeadEncoder(spec).transform(checked.frame)
-        p = self.scorer.predict_proba(encoded)[:, 1]
-        model_yes = p >= self.threshold
+        s = self.score_encoded(LeadEncoder(spec).transform(checked.frame), reasons, progress)
         out: dict[str, Any] = {  # the frame is built once, from whole columns
             "lead_id": checked.frame[spec.id_column].array,
-            "probability": p,
-            "band": labels_at(BANDS, band_codes(p, self.bands)),
-            "sales_ready": model_yes,
+            "probability": s.probability,
+            "band": labels_at(BANDS, s.band),
+            "sales_ready": s.sales_ready,
         }
-        if reasons > 0:
-            parts = []
-            for start in range(0, len(encoded), REASON_CHUNK):
-                chunk = encoded[start : start + REASON_CHUNK]
-                parts.append(self.scorer.phrase(*self.scorer.top_contributions(chunk, reasons)))
-                if progress is not None:
-                    progress(min(len(encoded), start + REASON_CHUNK), len(encoded))
-            for k in range(reasons):
-                out[f"reason_{k + 1}"] = [text for part in parts for text in part[k]]
-        rules = self.rules.score_encoded(encoded, spec)
-        out.update({col: values.array for col, values in rules.to_frame().items()})
-        out["rules_probability"] = self.rules_calibrator(rules.points)
-        out["agreement"] = labels_at(AGREEMENT, agreement_codes(model_yes, rules.verdict))
+        if s.reasons is not None:
+            for k, texts in enumerate(s.reasons.texts):
+                out[f"reason_{k + 1}"] = texts
+        out.update({col: values.array for col, values in s.rules.to_frame().items()})
+        out["rules_probability"] = s.rules_probability
+        out["agreement"] = labels_at(AGREEMENT, s.agreement)
         return pd.DataFrame(out)

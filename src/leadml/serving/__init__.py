@@ -2,7 +2,7 @@
 spec, `LeadScoringAPI` (parse, call the scoring core, serialise), and the API-key gate.
 `service/service.py` is the BentoML shell around it."""
 
-from leadml.serving.api import EncodedLeads, LeadScoringAPI, load_api
+from leadml.serving.api import LeadScoringAPI, load_api
 from leadml.serving.contract import (
     DEFAULT_REASONS,
     RequestBody,
@@ -11,10 +11,12 @@ from leadml.serving.contract import (
     request_models,
     request_problems,
 )
+from leadml.serving.reader import EncodedLeads, LeadReader
 from leadml.serving.settings import DEFAULT_MAX_BATCH, Served, ServiceSettings, UnknownFields
 
 __all__ = [
-    "DEFAULT_MAX_BATCH", "DEFAULT_REASONS", "EncodedLeads", "LeadScoringAPI", "RequestBody",
-    "Served", "ServiceSettings", "UnknownFields", "id_field", "lead_type", "load_api",
+    "DEFAULT_MAX_BATCH", "DEFAULT_REASONS", "EncodedLeads", "LeadReader", "LeadScoringAPI",
+    "RequestBody", "Served", "ServiceSettings", "UnknownFields", "id_field", "lead_type",
+    "load_api",
     "request_models", "request_problems",
 ]  # fmt: skip

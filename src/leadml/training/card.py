@@ -6,7 +6,9 @@ import shutil
 from pathlib import Path
 
 from leadml.evaluation import metrics as evaluate
+from leadml.scoring.info import ModelInfo
 from leadml.spec.config import CALIBRATION_DATA
+from leadml.training.pipeline import TrainResult
 
 PLOTS = {
     "calibration.png": "Does a predicted 30% convert at 30%? Model and agreed rules",
@@ -16,7 +18,7 @@ PLOTS = {
 }
 
 
-def write_model_card(result, out_dir: Path) -> Path:
+def write_model_card(result: TrainResult, out_dir: Path) -> Path:
     """Copy the evaluation plots and write README.md with the side-by-side metrics."""
     out_dir.mkdir(parents=True, exist_ok=True)
     for item in result.artifacts.iterdir():
@@ -24,11 +26,11 @@ def write_model_card(result, out_dir: Path) -> Path:
     info, m = result.lead_model.info, result.metrics
     test = result.windows["test"]
     lines = [
-        f"# Lead model card: {info['name']}",
+        f"# Lead model card: {info.name}",
         "",
-        f"Trained {info['trained_at']} on {info['data']['rows']:,} leads "
-        f"(data hash `{info['data']['content_hash']}`), spec hash `{info['spec_hash']}`, "
-        f"rules hash `{info['rules_hash']}`. Calibration: {_calibration(info)}.",
+        f"Trained {info.trained_at} on {info.data['rows']:,} leads "
+        f"(data hash `{info.data['content_hash']}`), spec hash `{info.spec_hash}`, "
+        f"rules hash `{info.rules_hash}`. Calibration: {_calibration(info)}.",
         f"Registered version: {result.version or 'not registered'}; "
         f"run: {result.run_id or '-'}; spec fully reviewed: {result.reviewed}.",
         "",
@@ -68,15 +70,15 @@ def write_model_card(result, out_dir: Path) -> Path:
     return path
 
 
-def _calibration(info: dict) -> str:
-    leads = info.get("calibration_leads")
+def _calibration(info: ModelInfo) -> str:
+    leads = info.calibration_leads
     if leads is None:  # models trained before calibration_data existed
-        return info["calibration"]
-    where = CALIBRATION_DATA[info.get("calibration_data", "window")]
-    return f"{info['calibration']}, fitted on {leads:,} leads ({where})"
+        return str(info.calibration)
+    where = CALIBRATION_DATA[info.calibration_data]
+    return f"{info.calibration}, fitted on {leads:,} leads ({where})"
 
 
-def _split(info: dict) -> str:
-    if info.get("split") == "random":
+def _split(info: ModelInfo) -> str:
+    if info.split == "random":
         return "random split: the windows are exchangeable, none is newer"
     return "time split: oldest trains, next calibrates, newest tests"

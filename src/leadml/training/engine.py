@@ -1,10 +1,15 @@
-"""Training engines: where the history is read and the booster trains. The single-machine
-engine lives here; the Dask engine (`leadml.cluster`) offers the same operations."""
+"""Training engines: where the history is read, checked and split, and where the booster trains.
+
+`train()` takes an engine and calls only the operations of `TrainingEngine`; the caller chooses
+it. `LocalEngine` works in this process; the Dask engine (`leadml.cluster.DaskEngine`) offers the
+same operations on a cluster, and this package never imports it.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
@@ -12,11 +17,15 @@ import pandas as pd
 from leadml.data.check import check_leads
 from leadml.data.fingerprint import fingerprint
 from leadml.data.read import read_leads
-from leadml.errors import ConfigError
 from leadml.scoring.encoding import LeadEncoder
+from leadml.scoring.info import DataFingerprint, WindowInfo
+from leadml.scoring.scorer import LeadScorer
 from leadml.spec.config import TrainingConfig
 from leadml.spec.features import FeatureSpec
 from leadml.training.windows import Window, seen_categories, split_windows, window_info
+
+Say = Callable[[str], None]
+Progress = Callable[[int, int], None]
 
 
 @dataclass
@@ -31,15 +40,15 @@ class TrainingData:
     train_y: Any
     audit_X: np.ndarray
     audit_y: np.ndarray
-    windows: dict[str, dict[str, Any]]
+    windows: dict[str, WindowInfo]
     seen: dict[str, list[str]]
-    fingerprint: dict[str, Any]
+    fingerprint: DataFingerprint
     excluded: dict[str, int]
     example: pd.DataFrame
 
 
 def load_local(
-    source: str, query: str | None, spec: FeatureSpec, config: TrainingConfig, say: Any
+    source: str, query: str | None, spec: FeatureSpec, config: TrainingConfig, say: Say
 ) -> TrainingData:
     """Read, check and split the history in this process."""
     say(f"Reading leads from {source}")
@@ -62,10 +71,41 @@ def load_local(
     )
 
 
-def refuse_on_cluster(config: TrainingConfig) -> None:
-    """What the Dask engine cannot train, refused before anything starts."""
-    if config.model.calibration_data == "cross_fit":
-        raise ConfigError(
-            "model.calibration_data: cross_fit trains its fold boosters in one process; "
-            "use --engine pandas, or calibration_data: window on a cluster"
-        )
+class TrainingEngine(Protocol):
+    """Where training reads the history and fits the booster."""
+
+    name: str  # recorded with the model and tagged on its run: "pandas", "dask"
+
+    def check(self, config: TrainingConfig, source: str, query: str | None) -> None:
+        """Refuse what this engine cannot train (a ConfigError), before any work starts."""
+
+    def load(
+        self, source: str, query: str | None, spec: FeatureSpec, config: TrainingConfig, say: Say
+    ) -> TrainingData:
+        """Read, check and split the history into windows."""
+
+    def fit(
+        self, scorer: LeadScorer, data: TrainingData, progress: Progress | None, say: Say
+    ) -> LeadScorer:
+        """Train the booster on the training window, early-stopped and calibrated on the
+        calibration window; returns the fitted scorer."""
+
+
+class LocalEngine:
+    """The history and the booster in this process (pandas and LightGBM)."""
+
+    name = "pandas"
+
+    def check(self, config: TrainingConfig, source: str, query: str | None) -> None:
+        """Everything a config allows trains here."""
+
+    def load(
+        self, source: str, query: str | None, spec: FeatureSpec, config: TrainingConfig, say: Say
+    ) -> TrainingData:
+        return load_local(source, query, spec, config, say)
+
+    def fit(
+        self, scorer: LeadScorer, data: TrainingData, progress: Progress | None, say: Say
+    ) -> LeadScorer:
+        cal = data.calibration
+        return scorer.fit(data.train_X, data.train_y, eval_set=(cal.X, cal.y), progress=progress)

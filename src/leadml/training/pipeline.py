@@ -1,33 +1,32 @@
-"""Training: check spec and data, split by time, fit and calibrate, compare with the rules, log."""
+"""Training: check spec and data, split, fit and calibrate on the engine given, measure beside
+the agreed rules. `train()` calls the steps in order; MLflow logging is `leadml.registry`."""
 
 from __future__ import annotations
 
-import json
-import logging
-import tempfile
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 
-from leadml.data.check import CheckedLeads
 from leadml.errors import ConfigError, DataError, SpecError
-from leadml.evaluation import metrics as evaluate
-from leadml.evaluation import plots
 from leadml.evaluation.audit import leakage_audit
-from leadml.evaluation.capacity import threshold_from_capacity, top_k_per_week
-from leadml.rules.definition import load_rules
-from leadml.scoring.calibration import fit_calibrator
+from leadml.evaluation.capacity import threshold_from_capacity, weeks_and_capacity
+from leadml.rules.definition import AgreedRules, load_rules
+from leadml.scoring.calibration import Calibrator, fit_calibrator
+from leadml.scoring.info import ModelInfo, WindowInfo
 from leadml.scoring.lead_model import LeadModel
 from leadml.scoring.scorer import LeadScorer
 from leadml.spec.config import TrainingConfig
-from leadml.spec.features import load_spec
-from leadml.training.engine import load_local, refuse_on_cluster
-from leadml.training.windows import Window, capacity_of
+from leadml.spec.features import FeatureSpec, load_spec
+from leadml.training.artifacts import write_artifacts
+from leadml.training.engine import LocalEngine, Progress, Say, TrainingData, TrainingEngine
+from leadml.training.measure import band_tables, score_test, window_metrics
+from leadml.training.windows import Window
 
-log = logging.getLogger(__name__)
+
+def _silent(message: str) -> None:
+    """The default `say`: progress messages go nowhere."""
 
 
 @dataclass
@@ -35,7 +34,7 @@ class TrainResult:
     lead_model: LeadModel
     metrics: dict[str, float]
     audit: pd.DataFrame
-    windows: dict[str, dict[str, Any]]
+    windows: dict[str, WindowInfo]
     reviewed: bool
     artifacts: Path
     bands: dict[str, pd.DataFrame] = field(default_factory=dict)
@@ -48,19 +47,50 @@ class TrainResult:
 def train(
     config: TrainingConfig,
     *,
+    engine: TrainingEngine | None = None,
     data: str | None = None,
     query: str | None = None,
     allow_unreviewed: bool = False,
-    progress: Any = None,
-    say: Any = lambda *_: None,
-    client: Any = None,
+    progress: Progress | None = None,
+    say: Say = _silent,
 ) -> TrainResult:
-    """Check, split, fit, calibrate and evaluate; MLflow logging is `tracking.log_training`.
+    """Check, split, fit, calibrate and evaluate on `engine` (default: this process).
 
     `say` receives progress messages (rich markup); plots and tables go to `result.artifacts`,
-    a temporary folder the caller removes. With a Dask `client`, the history is read, checked
-    and split on the cluster and the booster trains there (`leadml.cluster`).
+    a temporary folder the caller removes.
     """
+    engine = engine or LocalEngine()
+    spec, rules, problems = check_inputs(config, allow_unreviewed, say)
+    source = data or config.data.path
+    if not source:
+        raise ConfigError("no data: give --data or set data.path in the training config")
+    engine.check(config, source, query or config.data.query)
+    loaded = engine.load(source, query or config.data.query, spec, config, say)
+    check_outcomes(loaded, config, source, say)
+    audit = run_audit(loaded, spec, config, say)
+    scorer = engine.fit(new_scorer(config, spec, say), loaded, progress, say)
+    lead_model = assemble(scorer, rules, loaded, config, engine.name)
+    scores = score_test(lead_model, loaded.test, config)
+    bands = band_tables(scores, config.bands)
+    lead_model.info.metrics.update(window_metrics(scores, bands))
+    return TrainResult(
+        lead_model=lead_model,
+        metrics=lead_model.info.metrics,
+        audit=audit,
+        windows=loaded.windows,
+        reviewed=not problems,
+        artifacts=write_artifacts(lead_model, scores, bands, audit, loaded.test),
+        bands=bands,
+        example=loaded.example,
+        test=loaded.test,
+    )
+
+
+def check_inputs(
+    config: TrainingConfig, allow_unreviewed: bool, say: Say
+) -> tuple[FeatureSpec, AgreedRules, list[str]]:
+    """The spec and the rules, checked; what blocks training raises, unless
+    `allow_unreviewed` lets missing sign-offs through (returned, and said)."""
     spec = load_spec(config.spec)
     if spec.timestamp is None and config.capacity.share is None:
         raise ConfigError(
@@ -78,21 +108,11 @@ def train(
         )
     for p in problems:
         say(f"[yellow]unreviewed:[/] {p}")
+    return spec, rules, problems
 
-    cross_fit = config.model.calibration_data == "cross_fit"
-    if client is not None:
-        refuse_on_cluster(config)
-    source = data or config.data.path
-    if not source:
-        raise ConfigError("no data: give --data or set data.path in the training config")
-    if client is None:
-        loaded = load_local(source, query or config.data.query, spec, config, say)
-    else:
-        if query or config.data.query or "://" in source:
-            raise ConfigError("--engine dask reads files and folders, not database queries")
-        from leadml.cluster.training import load_training
 
-        loaded = load_training(client, source, spec, config, say)
+def check_outcomes(loaded: TrainingData, config: TrainingConfig, source: str, say: Say) -> None:
+    """Enough sales-ready leads, and both outcomes in every window."""
     for reason, count in loaded.excluded.items():
         say(f"Excluded {count:,} lead(s): {reason}")
     positives = sum(w["sales_ready"] for w in loaded.windows.values())
@@ -101,19 +121,33 @@ def train(
             f"only {positives} sales-ready lead(s) in {source}; training needs at least "
             f"{config.checks.min_sales_ready} (checks.min_sales_ready)"
         )
-    cal_w, test_w = loaded.calibration, loaded.test
     for name, w in loaded.windows.items():
         if w["sales_ready"] in (0, w["leads"]):
             raise DataError(f"the {name} window ({w['leads']} leads) has only one outcome")
 
+
+def run_audit(
+    loaded: TrainingData, spec: FeatureSpec, config: TrainingConfig, say: Say
+) -> pd.DataFrame:
+    """The leakage audit on the training window; suspected leaks are said."""
     audit = leakage_audit(loaded.audit_X, loaded.audit_y, spec, config.checks.leak_auc)
     for row in audit[audit.suspect].itertuples():
         say(
             f"[red]suspected leak:[/] {row.feature} alone reaches AUC {row.auc:.3f} "
             f"(bound {config.checks.leak_auc})"
         )
+    return audit
 
-    scorer = LeadScorer(
+
+def new_scorer(config: TrainingConfig, spec: FeatureSpec, say: Say) -> LeadScorer:
+    """An unfitted scorer with the config's model settings."""
+    cross_fit = config.model.calibration_data == "cross_fit"
+    if cross_fit:
+        say(
+            f"After early stopping, {config.model.calibration_folds} more boosters of the same "
+            "size score the training and calibration windows out of fold for the calibrator"
+        )
+    return LeadScorer(
         spec,
         params=config.model.params,
         calibration=config.model.calibration,
@@ -121,93 +155,47 @@ def train(
         early_stopping_rounds=config.model.early_stopping_rounds,
         calibration_folds=config.model.calibration_folds if cross_fit else None,
     )
-    if cross_fit:
-        say(
-            f"After early stopping, {config.model.calibration_folds} more boosters of the same "
-            "size score the training and calibration windows out of fold for the calibrator"
-        )
-    if client is None:
-        scorer.fit(loaded.train_X, loaded.train_y, eval_set=(cal_w.X, cal_w.y), progress=progress)
-    else:
-        from leadml.cluster.training import fit_booster
 
-        fit_booster(scorer, client, loaded.train_X, loaded.train_y, cal_w, progress, say)
 
-    cal_points = rules.score(cal_w.frame, spec).points
-    rules_calibrator = fit_calibrator(cal_points, cal_w.y, "isotonic")
-    p_cal = scorer.predict_proba(cal_w.X)[:, 1]
+def assemble(
+    scorer: LeadScorer,
+    rules: AgreedRules,
+    loaded: TrainingData,
+    config: TrainingConfig,
+    engine: str,
+) -> LeadModel:
+    """The lead model: the fitted scorer, the rules with their calibrator, the sales-ready
+    threshold (from capacity on the calibration window unless the config fixes it), the
+    bands, and what the model records about its training."""
+    cal = loaded.calibration
+    rules_calibrator = rules_calibrator_on(rules, scorer.spec, cal)
     threshold = config.capacity.threshold or threshold_from_capacity(
-        p_cal, cal_w.weeks, capacity_of(cal_w, config)
+        scorer.predict_proba(cal.X)[:, 1],
+        cal.weeks,
+        weeks_and_capacity(cal.frame, config.capacity)[1],
     )
-
-    p_test = scorer.predict_proba(test_w.X)[:, 1]
-    test_rules = rules.score(test_w.frame, spec)
-    rp_test = rules_calibrator(test_rules.points)
-    capacity = capacity_of(test_w, config)
-    metrics: dict[str, float] = {}
-    for who, p in (("model", p_test), ("rules", rp_test)):
-        for k, v in evaluate.score_metrics(test_w.y, p, test_w.weeks, capacity).items():
-            metrics[f"test_{who}_{k}"] = float(v)
-    metrics["test_rules_verdict_precision"] = (
-        float(test_w.y[test_rules.verdict].mean()) if test_rules.verdict.any() else float("nan")
-    )
-    metrics["threshold"] = float(threshold)
-    metrics["best_iteration"] = float(scorer.best_iteration_)
-    for m, loss in scorer.calibration_losses_.items():
-        metrics[f"calibration_cv_log_loss_{m}"] = loss
-    bands = {
-        "leadml model": evaluate.band_table(test_w.y, p_test, config.bands),
-        "agreed rules": evaluate.band_table(test_w.y, rp_test, config.bands),
-    }
-    for who, table in (("model", bands["leadml model"]), ("rules", bands["agreed rules"])):
-        for band_row in table.itertuples():
-            metrics[f"test_{who}_band_{band_row.band}_conversion"] = float(band_row.conversion)
-            metrics[f"test_{who}_band_{band_row.band}_leads"] = float(band_row.leads)
-
-    window_info = loaded.windows
-    info = {
-        "name": config.name,
-        "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "spec_hash": spec.content_hash,
-        "rules_hash": rules.content_hash,
-        "data": loaded.fingerprint,
-        "windows": window_info,
-        "calibration": scorer.calibrator_.method,
-        "split": config.split.method,
-        "calibration_data": config.model.calibration_data,
-        "calibration_leads": scorer.calibration_leads_,
-        "engine": "pandas" if client is None else "dask",
-        "capacity": config.capacity.model_dump(),
-        "metrics": metrics,
-        "seen_categories": loaded.seen,
-    }
-    lead_model = LeadModel(
-        scorer, rules, rules_calibrator, float(threshold), dict(config.bands), info
-    )
-
-    artifacts = Path(tempfile.mkdtemp(prefix="leadml-"))
-    curves = {"leadml model": (test_w.y, p_test), "agreed rules": (test_w.y, rp_test)}
-    share = min(1.0, float(top_k_per_week(p_test, test_w.weeks, capacity).mean()))
-    plots.calibration_plot(curves, artifacts / "calibration.png")
-    plots.gains_plot(curves, share, artifacts / "gains_lift.png")
-    plots.importance_plot(scorer.importance(), artifacts / "feature_importance.png")
-    plots.band_plot(bands, artifacts / "bands.png")
-    audit.to_csv(artifacts / "leakage_audit.csv", index=False)
-    for who, table in bands.items():
-        table.to_csv(artifacts / f"bands_{who.split()[-1]}.csv", index=False)
-    (artifacts / "summary.json").write_text(json.dumps(info, indent=2, default=str))
-    from leadml.evaluation.report import compare, write_report
-
-    page = compare(lead_model, CheckedLeads(test_w.frame, test_w.y), f"{config.name}, test window")
-    write_report(page, artifacts / "compare.html")
-    return TrainResult(
-        lead_model=lead_model,
+    metrics = {"threshold": float(threshold), "best_iteration": float(scorer.best_iteration_)}
+    for method, loss in scorer.calibration_losses_.items():
+        metrics[f"calibration_cv_log_loss_{method}"] = loss
+    info = ModelInfo(
+        name=config.name,
+        trained_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        spec_hash=scorer.spec.content_hash,
+        rules_hash=rules.content_hash,
+        data=loaded.fingerprint,
+        windows=loaded.windows,
+        calibration=scorer.calibrator_.method,
+        split=config.split.method,
+        calibration_data=config.model.calibration_data,
+        calibration_leads=scorer.calibration_leads_,
+        engine=engine,
+        capacity=config.capacity.model_dump(),
         metrics=metrics,
-        audit=audit,
-        windows=window_info,
-        reviewed=not problems,
-        artifacts=artifacts,
-        bands=bands,
-        example=loaded.example,
-        test=test_w,
+        seen_categories=loaded.seen,
     )
+    return LeadModel(scorer, rules, rules_calibrator, float(threshold), dict(config.bands), info)
+
+
+def rules_calibrator_on(rules: AgreedRules, spec: FeatureSpec, window: Window) -> Calibrator:
+    """The agreed rules' points mapped to probabilities on the calibration window."""
+    return fit_calibrator(rules.score_encoded(window.X, spec).points, window.y, "isotonic")
