@@ -16,13 +16,12 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
 
 from leadml.errors import DataError, SpecError
 from leadml.rules.engine import (
-    _MISSING,
     RulesScore,
     _Compiled,
-    _EncodedPlan,
     _FeatureTests,
-    _read_value,
-    distinct_rows,
+    layout_for,
+    plan_for,
+    total,
 )
 from leadml.spec.features import FeatureSpec, Kind
 from leadml.spec.files import diff_records, read_yaml
@@ -127,61 +126,23 @@ class AgreedRules(_Strict):
         return _problems(self.rules, set(self.groups), spec)
 
     def score(self, frame: pd.DataFrame, spec: FeatureSpec) -> RulesScore:
-        """Score every lead of a frame holding the spec's source columns."""
+        """Score every lead of a frame holding the spec's source columns (raw values: each
+        read as `score_lead` reads it)."""
         c = self._compiled
         sources = {f.name: f.source for f in spec.features}
-        columns = {t.feature: sources.get(t.feature, t.feature) for t in c.plan}
-        absent = sorted(set(columns.values()) - set(frame.columns))
+        columns = [sources.get(t.feature, t.feature) for t in c.plan]
+        absent = sorted(set(columns) - set(frame.columns))
         if absent:
             raise DataError(f"the agreed rules need columns missing from the data: {absent}")
-        fired = np.zeros((len(frame), len(c.names)), dtype=bool)
-        for t in c.plan:
-            column = frame[columns[t.feature]]
-            if t.kind in ("numeric", None) and pd.api.types.is_numeric_dtype(column):
-                values = column.to_numpy(dtype=float, na_value=np.nan)
-                missing = np.isnan(values)
-            else:  # read each distinct value once, exactly as score_lead reads it
-                codes, uniques = pd.factorize(column, use_na_sentinel=True)
-                read = [_read_value(u, t.kind) for u in uniques] + [_MISSING]  # code -1: NA
-                missing = np.array([v is _MISSING for v in read])[codes]
-                if t.ranges:
-                    values = np.array([np.nan if v is _MISSING else v for v in read])[codes]
-                for i in {i for hit in t.by_value.values() for i in hit}:
-                    hit_u = [v is not _MISSING and i in t.by_value.get(v, ()) for v in read]
-                    fired[:, i] = np.array(hit_u)[codes]
-            for i in t.on_missing:
-                fired[:, i] = missing
-            with np.errstate(invalid="ignore"):
-                for i, lo, hi in t.ranges:
-                    fired[:, i] = (values >= lo) & (values <= hi)
-        return self._total(fired, index=frame.index)
+        layout = layout_for(c)
+        X, missing = layout.read_frame(c, [frame[col] for col in columns])
+        return total(c, layout.plan.fired(X, missing), self.sales_ready_points, frame.index)
 
     def score_encoded(self, X: np.ndarray, spec: FeatureSpec) -> RulesScore:
-        """Score leads already encoded by the spec (`model.LeadEncoder`: one column per feature,
-        categories as their index in `allowed`, booleans 0/1, NaN when missing)."""
+        """Score leads already encoded by the spec (`leadml.scoring.LeadEncoder`: one column per
+        feature, categories as their index in `allowed`, booleans 0/1, NaN when missing)."""
         c = self._compiled
-        plans = getattr(c, "encoded", None)  # absent from rules pickled by older versions
-        if plans is None:
-            plans = c.encoded = {}
-        found = plans.get(id(spec))
-        if found is None or found[0] is not spec:
-            found = plans[id(spec)] = (spec, _EncodedPlan.build(c, spec))
-        return self._total(found[1].fired(X))
-
-    def _total(self, fired: np.ndarray, index: pd.Index | None = None) -> RulesScore:
-        c = self._compiled
-        rows = distinct_rows(fired)  # leads share few patterns of fired rules: total each once
-        # one product gives the uncapped sum (column 0) and each capped group's sum
-        slot_of = np.array(c.slot_of)
-        weights = np.zeros((len(slot_of), 1 + len(c.caps)))
-        weights[np.arange(len(slot_of)), slot_of + 1] = c.points
-        sums = fired[rows[0]].astype(np.float64) @ weights
-        points = sums[:, 0].copy()
-        for k, cap in enumerate(c.caps):
-            points += np.minimum(sums[:, k + 1], cap)
-        points = points[rows[1]]
-        verdict = points >= self.sales_ready_points
-        return RulesScore(points, fired, self.rule_names, verdict, index=index, rows=rows)
+        return total(c, plan_for(c, spec).fired(X), self.sales_ready_points)
 
     def score_lead(
         self, lead: Mapping[str, Any], spec: FeatureSpec | None = None
@@ -191,30 +152,10 @@ class AgreedRules(_Strict):
         `spec` is accepted for symmetry with `score`: the rules were checked against it on load.
         """
         c = self._compiled
-        hits: list[int] = []
-        for t in c.plan:
-            value = _read_value(lead.get(t.feature), t.kind)
-            if value is _MISSING:
-                hits.extend(t.on_missing)
-                continue
-            if t.by_value:
-                hits.extend(t.by_value.get(value, ()))
-            for i, lo, hi in t.ranges:
-                if lo <= value <= hi:
-                    hits.append(i)
-        hits.sort()
-        points, slot_of, names = c.points, c.slot_of, c.names
-        total = 0.0
-        slot_totals = [0.0] * len(c.caps)
-        for i in hits:
-            slot = slot_of[i]
-            if slot < 0:
-                total += points[i]
-            else:
-                slot_totals[slot] += points[i]
-        for subtotal, cap in zip(slot_totals, c.caps, strict=True):
-            total += min(subtotal, cap)
-        return total, [names[i] for i in hits], total >= self.sales_ready_points
+        layout = layout_for(c)
+        X, missing = layout.read_lead(c, lead)
+        scored = total(c, layout.plan.fired(X, missing), self.sales_ready_points)
+        return float(scored.points[0]), scored.fired_names(0), bool(scored.verdict[0])
 
 
 def _problems(rules: list[Rule], groups: set[str], spec: FeatureSpec) -> list[str]:

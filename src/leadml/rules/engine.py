@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -114,7 +115,7 @@ class _FeatureTests:
 
 @dataclass(slots=True)
 class _Compiled:
-    """The rules laid out for fast scoring, shared by `score` and `score_lead`."""
+    """The rules laid out for scoring: per feature its tests, per rule its points and group."""
 
     plan: list[_FeatureTests]
     points: list[float]
@@ -124,6 +125,7 @@ class _Compiled:
     encoded: dict[int, tuple[FeatureSpec, _EncodedPlan]] = field(
         default_factory=dict, compare=False, repr=False
     )
+    values: _ValueLayout | None = field(default=None, compare=False, repr=False)
 
 
 COLUMNWISE_ROWS = 4096  # from this many leads, the rules are tested column by column
@@ -146,6 +148,7 @@ class _EncodedPlan:
 
     @classmethod
     def build(cls, c: _Compiled, spec: FeatureSpec) -> _EncodedPlan:
+        """The plan for leads encoded by the spec (`LeadEncoder`)."""
         where = {f.name: (j, f) for j, f in enumerate(spec.features)}
         equal, missing, ranges = [], [], []
         for t in c.plan:
@@ -155,6 +158,11 @@ class _EncodedPlan:
                 equal += [(j, code, i) for i in hits]
             missing += [(j, i) for i in t.on_missing]
             ranges += [(j, lo, hi, i) for i, lo, hi in t.ranges]
+        return cls.of(equal, missing, ranges, c)
+
+    @classmethod
+    def of(cls, equal: list, missing: list, ranges: list, c: _Compiled) -> _EncodedPlan:
+        """From the tests: (column, code, rule), (missing column, rule), (column, lo, hi, rule)."""
 
         def columns(rows: list[tuple], width: int) -> list[np.ndarray]:
             table = np.array(rows, dtype=float).reshape(len(rows), width)
@@ -169,9 +177,13 @@ class _EncodedPlan:
             len(c.names),
         )  # fmt: skip
 
-    def fired(self, X: np.ndarray) -> np.ndarray:
+    def fired(self, X: np.ndarray, missing: np.ndarray | None = None) -> np.ndarray:
+        """Which rules fire for each lead (row) of `X`. `missing`: which values were not given,
+        by the columns `missing_cols` name (default: NaN in `X`)."""
+        if missing is None:
+            missing = X
         if len(X) >= COLUMNWISE_ROWS:
-            return self._fired_by_column(X)
+            return self._fired_by_column(X, missing)
         fired = np.zeros((len(X), self.n_rules), dtype=bool)
         if len(self.equal_rule):  # several values of one rule: any of them fires it
             order = np.argsort(self.equal_rule, kind="stable")
@@ -180,20 +192,20 @@ class _EncodedPlan:
             hit = X[:, self.equal_cols[order]] == self.equal_to[order]
             fired[:, rule[first]] = np.logical_or.reduceat(hit, first, axis=1)
         if len(self.missing_rule):
-            fired[:, self.missing_rule] = np.isnan(X[:, self.missing_cols])
+            fired[:, self.missing_rule] = _is_missing(missing[:, self.missing_cols])
         if len(self.range_rule):  # NaN compares False: a missing value fires no range
             x = X[:, self.range_cols]
             fired[:, self.range_rule] = (x >= self.range_lo) & (x <= self.range_hi)
         return fired
 
-    def _fired_by_column(self, X: np.ndarray) -> np.ndarray:
+    def _fired_by_column(self, X: np.ndarray, missing: np.ndarray) -> np.ndarray:
         """`fired` for many leads: one pass over a column per test, into a column-major mask
         (gathering the tested columns side by side first cost several times more)."""
         fired = np.zeros((len(X), self.n_rules), dtype=bool, order="F")
         for j, code, i in zip(self.equal_cols, self.equal_to, self.equal_rule, strict=True):
             fired[:, i] |= X[:, j] == code
         for j, i in zip(self.missing_cols, self.missing_rule, strict=True):
-            fired[:, i] = np.isnan(X[:, j])
+            fired[:, i] = _is_missing(missing[:, j])
         ranges = zip(self.range_cols, self.range_lo, self.range_hi, self.range_rule, strict=True)
         for j, lo, hi, i in ranges:
             column = X[:, j]
@@ -228,3 +240,115 @@ def _read_value(value: Any, kind: Kind | None) -> Any:
         word = norm_value(value)
         return True if word == "1" else False if word == "0" else None
     return value
+
+
+def _is_missing(values: np.ndarray) -> np.ndarray:
+    """NaN in encoded leads, True in a mask of missing values."""
+    return values if values.dtype == bool else np.isnan(values)
+
+
+@dataclass(eq=False)
+class _ValueLayout:
+    """How `score_values` lays out leads given as raw values (a frame's columns or one lead's
+    fields), as the rules read them (`_read_value`): per feature of the plan, a column of codes
+    for its `in`/`is` rules (-1: a value no rule names), a column of numbers for its ranges, and
+    a column of the missing-value mask."""
+
+    codes: list[dict[Any, int]]  # per feature: value -> code, for its code column
+    code_col: list[int]  # per feature: its code column in X, or -1
+    value_col: list[int]  # per feature: its number column in X, or -1
+    width: int
+    plan: _EncodedPlan
+
+    @classmethod
+    def build(cls, c: _Compiled) -> _ValueLayout:
+        codes, code_col, value_col = [], [], []
+        equal, missing, ranges = [], [], []
+        width = 0
+        for f, t in enumerate(c.plan):
+            codes.append({v: k for k, v in enumerate(t.by_value)})
+            code_col.append(width if t.by_value else -1)
+            for value, hits in t.by_value.items():
+                equal += [(width, codes[f][value], i) for i in hits]
+            width += bool(t.by_value)
+            value_col.append(width if t.ranges else -1)
+            ranges += [(width, lo, hi, i) for i, lo, hi in t.ranges]
+            width += bool(t.ranges)
+            missing += [(f, i) for i in t.on_missing]
+        return cls(codes, code_col, value_col, width, _EncodedPlan.of(equal, missing, ranges, c))
+
+    def read_frame(self, c: _Compiled, columns: list[pd.Series]) -> tuple[np.ndarray, np.ndarray]:
+        """(X, missing) for a frame's columns, one per feature of the plan; each distinct value
+        is read once."""
+        n = len(columns[0]) if columns else 0
+        X = np.full((n, self.width), np.nan)
+        missing = np.zeros((n, len(c.plan)), dtype=bool)
+        for f, (t, column) in enumerate(zip(c.plan, columns, strict=True)):
+            if t.kind in ("numeric", None) and pd.api.types.is_numeric_dtype(column):
+                values = column.to_numpy(dtype=float, na_value=np.nan)
+                missing[:, f] = np.isnan(values)
+                if self.value_col[f] >= 0:
+                    X[:, self.value_col[f]] = values
+                continue
+            found, uniques = pd.factorize(column, use_na_sentinel=True)
+            read = [_read_value(u, t.kind) for u in uniques] + [_MISSING]  # code -1: NA
+            missing[:, f] = np.array([v is _MISSING for v in read])[found]
+            self._fill(X, f, read, found)
+        return X, missing
+
+    def read_lead(self, c: _Compiled, lead: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+        """(X, missing) for one lead keyed by feature name."""
+        X = np.full((1, self.width), np.nan)
+        missing = np.zeros((1, len(c.plan)), dtype=bool)
+        at = np.zeros(1, dtype=np.intp)
+        for f, t in enumerate(c.plan):
+            value = _read_value(lead.get(t.feature), t.kind)
+            missing[0, f] = value is _MISSING
+            self._fill(X, f, [value], at)
+        return X, missing
+
+    def _fill(self, X: np.ndarray, f: int, read: list[Any], found: np.ndarray) -> None:
+        """Feature `f`'s columns of X from its distinct values as read, and each row's index."""
+        if self.code_col[f] >= 0:
+            codes = self.codes[f]
+            code = [np.nan if v is _MISSING else codes.get(v, -1) for v in read]
+            X[:, self.code_col[f]] = np.array(code, dtype=float)[found]
+        if self.value_col[f] >= 0:
+            number = [np.nan if v is _MISSING or v is None else v for v in read]
+            X[:, self.value_col[f]] = np.array(number, dtype=float)[found]
+
+
+def plan_for(c: _Compiled, spec: FeatureSpec) -> _EncodedPlan:
+    """The plan for leads encoded by `spec`, built once per spec and kept with the rules."""
+    plans = getattr(c, "encoded", None)  # absent from rules pickled by older versions
+    if plans is None:
+        plans = c.encoded = {}
+    found = plans.get(id(spec))
+    if found is None or found[0] is not spec:
+        found = plans[id(spec)] = (spec, _EncodedPlan.build(c, spec))
+    return found[1]
+
+
+def layout_for(c: _Compiled) -> _ValueLayout:
+    """The layout for raw values, built once and kept with the rules."""
+    layout = getattr(c, "values", None)  # absent from rules pickled by older versions
+    if layout is None:
+        layout = c.values = _ValueLayout.build(c)
+    return layout
+
+
+def total(c: _Compiled, fired: np.ndarray, sales_ready_points: float, index=None) -> RulesScore:
+    """Points (capped per group), verdict and fired rules for every lead; leads share few sets
+    of fired rules, so each set is totalled once."""
+    rows = distinct_rows(fired)
+    # one product gives the uncapped sum (column 0) and each capped group's sum
+    slot_of = np.array(c.slot_of)
+    weights = np.zeros((len(slot_of), 1 + len(c.caps)))
+    weights[np.arange(len(slot_of)), slot_of + 1] = c.points
+    sums = fired[rows[0]].astype(np.float64) @ weights
+    points = sums[:, 0].copy()
+    for k, cap in enumerate(c.caps):
+        points += np.minimum(sums[:, k + 1], cap)
+    points = points[rows[1]]
+    verdict = points >= sales_ready_points
+    return RulesScore(points, fired, list(c.names), verdict, index=index, rows=rows)
