@@ -15,9 +15,9 @@ other split seeds) and with the time-ordered split (training/bank_marketing.yaml
 no target: the subscription rate jumps in the newest rows), plus what refitting only
 the calibrator on the first half of the test window does to the second half.
 
-Nothing is logged to MLflow: `leadml.train.train` stops short of logging. The script restarts
-itself with OMP_WAIT_POLICY=PASSIVE unless it is set (busy-waiting OpenMP threads are many times
-slower on a shared machine; the results do not change).
+Nothing is logged to MLflow: `leadml.training.pipeline.train` stops short of logging. The script
+restarts itself with OMP_WAIT_POLICY=PASSIVE unless it is set (busy-waiting OpenMP threads are
+many times slower on a shared machine; the results do not change).
 Run: `.venv/bin/python bench/quality.py` (a few minutes on 2 cores); `--quick` for a smoke run.
 """
 
@@ -43,12 +43,12 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from leadml import evaluate, synth
-from leadml.calibration import choose_calibrator, fit_calibrator
-from leadml.config import CALIBRATION_DATA, TrainingConfig, load_config
 from leadml.data import check_leads, read_leads
-from leadml.model import LeadEncoder
-from leadml.spec import FeatureSpec, load_spec
-from leadml.train import TrainResult, Window, capacity_of, split_windows, train
+from leadml.scoring import LeadEncoder
+from leadml.scoring.calibration import choose_calibrator, fit_calibrator
+from leadml.spec import CALIBRATION_DATA, FeatureSpec, TrainingConfig, load_config, load_spec
+from leadml.training.pipeline import TrainResult, train
+from leadml.training.windows import Window, capacity_of, split_windows
 
 ROOT = Path(__file__).resolve().parents[1]
 CACHE = ROOT / ".bench"

@@ -11,7 +11,7 @@ as `leadml predict --engine dask` starts, leadml imported in each worker), timed
 the model to the cluster to the output folder being in place; peak = the largest worker's RSS
 high-water mark.
 Training (training/demo.yaml, no MLflow logging): wall time and peak memory of
-`leadml.train.train` at 1M and 5M leads on each engine.
+`leadml.training.pipeline.train` at 1M and 5M leads on each engine.
 The model scored is training/demo.yaml trained on 200,000 demo leads, cached in .bench/scale/.
 Targets: 10M leads scored by Dask with <= 2 GB per worker; scoring without reasons >= 300,000
 leads/s per core; Dask within 1.3x of the pandas engine's throughput where both fit.
@@ -70,8 +70,8 @@ def model_file() -> Path:
     """training/demo.yaml trained on 200,000 demo leads (no MLflow), pickled once."""
     path = CACHE / "lead_model.pkl"
     if not path.exists():
-        from leadml.config import load_config
-        from leadml.train import train
+        from leadml.spec import load_config
+        from leadml.training.pipeline import train
 
         _say("training the demo model on 200,000 leads (not timed)")
         result = train(load_config(CONFIG), data=str(parts(200_000)))
@@ -109,8 +109,8 @@ def pandas_score(data: str, out: str, reasons: int) -> dict[str, Any]:
 
 
 def pandas_train(data: str) -> dict[str, Any]:
-    from leadml.config import load_config
-    from leadml.train import train
+    from leadml.spec import load_config
+    from leadml.training.pipeline import train
 
     start = time.perf_counter()
     result = train(load_config(CONFIG), data=data)
@@ -152,12 +152,13 @@ def dask_score(data: Path, out: Path, reasons: int) -> dict[str, Any]:
 
 
 def dask_train(data: Path) -> dict[str, Any]:
-    from leadml.config import load_config
-    from leadml.train import train
+    from leadml.cluster import DaskEngine
+    from leadml.spec import load_config
+    from leadml.training.pipeline import train
 
     with _cluster() as client:
         start = time.perf_counter()
-        result = train(load_config(CONFIG), data=str(data), client=client)
+        result = train(load_config(CONFIG), engine=DaskEngine(client), data=str(data))
         seconds = time.perf_counter() - start
         peaks = _worker_peaks(client)
     shutil.rmtree(result.artifacts, ignore_errors=True)

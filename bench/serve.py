@@ -99,7 +99,7 @@ def prepare(retrain: bool) -> tuple[str, list[dict]]:
 
 @contextmanager
 def server(name: str, command: list[str], cwd: Path, ready: str, env: dict[str, str]):
-    from leadml.process import running
+    from leadml.serving.process import running
 
     with running(command, env=env, cwd=cwd, log=CACHE / f"{name}.log", ready=ready) as base:
         yield base

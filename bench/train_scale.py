@@ -1,4 +1,5 @@
-"""Training scale: wall time and peak memory of `leadml.train.train` at 10k, 100k and 1M demo leads.
+"""Training scale: wall time and peak memory of `leadml.training.pipeline.train` at 10k, 100k and
+1M demo leads.
 
 Each size runs in a fresh child process, so its peak RSS (VmHWM) is that size's alone. The demo
 leads are generated first into .bench/ (not timed); the timed part is exactly
@@ -101,8 +102,8 @@ def _phases(stats: pstats.Stats) -> list[tuple[str, float]]:
 
 def child(rows: int, data: str, profile: bool) -> dict[str, Any]:
     """One size, in this (fresh) process: time train() and read the peak RSS afterwards."""
-    from leadml.config import load_config
-    from leadml.train import train
+    from leadml.spec import load_config
+    from leadml.training.pipeline import train
 
     config = load_config(CONFIG)
     baseline_mb = _peak_rss_mb()
@@ -218,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
     omp |= {"OMP_NUM_THREADS": str(args.threads)} if args.threads else {}
     omp |= {"OMP_WAIT_POLICY": "PASSIVE"} if args.passive and "OMP_WAIT_POLICY" not in omp else {}
     print(
-        f"\nleadml.train.train on demo leads ({CONFIG}), one fresh process per size; "
+        f"\nleadml.training.pipeline.train on demo leads ({CONFIG}), one fresh process per size; "
         f"{os.cpu_count()} cores; OpenMP: {omp or 'defaults'}"
     )
     columns = ("rows", "train leads", "seconds", "s/100k leads", "CPU s", "peak RSS MB")

@@ -25,7 +25,6 @@ from starlette.requests import Request  # noqa: E402
 from starlette.responses import Response  # noqa: E402
 
 from leadml.errors import LeadmlError  # noqa: E402
-from leadml.gate import ApiGate, release_request_timers  # noqa: E402
 from leadml.serving import (  # noqa: E402
     RequestBody,
     ServiceSettings,
@@ -33,6 +32,7 @@ from leadml.serving import (  # noqa: E402
     request_models,
     request_problems,
 )
+from leadml.serving.gate import ApiGate, release_request_timers  # noqa: E402
 
 log = logging.getLogger("leadml.service")
 release_request_timers()

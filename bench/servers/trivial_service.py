@@ -14,8 +14,8 @@ import bentoml  # noqa: E402
 from _bentoml_sdk.io_models import IOMixin  # noqa: E402
 from starlette.responses import Response  # noqa: E402
 
-from leadml.gate import release_request_timers  # noqa: E402
 from leadml.serving import RequestBody, request_models  # noqa: E402
+from leadml.serving.gate import release_request_timers  # noqa: E402
 from leadml.spec import load_spec  # noqa: E402
 
 AS_SHIPPED = os.environ.get("LEADML_BENCH_AS_SHIPPED") == "1"  # BentoML without leadml's fix

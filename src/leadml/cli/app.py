@@ -1,4 +1,10 @@
-"""The `leadml` command line: one command per job, clear errors, progress on long work."""
+"""What every `leadml` command shares: the app, its consoles, one clear line for a user's
+mistake (`friendly`), progress bars, the engine option.
+
+The command modules (`data`, `train`, `score`, `serve`) import their work inside each command,
+on purpose: `leadml --help` and a mistyped option answer at once instead of after the seconds
+MLflow, LightGBM, BentoML and Dask take to import. Everything else in leadml imports at the top.
+"""
 
 from __future__ import annotations
 

@@ -1,5 +1,7 @@
 """`leadml synth`, `leadml features check|diff` and `leadml rules score`: the files people make
-or review."""
+or review.
+
+Each command imports its work when it runs (see `leadml.cli.app`)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,6 @@
-"""`leadml predict`, `leadml evaluate`, `leadml compare`: scoring leads with a registered model."""
+"""`leadml predict`, `leadml evaluate`, `leadml compare`: scoring leads with a registered model.
+
+Each command imports its work when it runs (see `leadml.cli.app`)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,6 @@
-"""`leadml serve`: the scoring API (BentoML) on this machine, with a development key if asked."""
+"""`leadml serve`: the scoring API (BentoML) on this machine, with a development key if asked.
+
+Each command imports its work when it runs (see `leadml.cli.app`)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,6 @@
-"""`leadml train`, `leadml promote` and `leadml rollback`: a model from history to champion."""
+"""`leadml train`, `leadml promote` and `leadml rollback`: a model from history to champion.
+
+Each command imports its work when it runs (see `leadml.cli.app`)."""
 
 from __future__ import annotations
 

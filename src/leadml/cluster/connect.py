@@ -8,25 +8,22 @@ import logging
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pyarrow as pa
+from distributed import Client, LocalCluster
 from distributed.diagnostics.plugin import WorkerPlugin
 
+import dask
 from leadml import runtime
 from leadml.cluster.scoring import Say
 from leadml.errors import ConfigError
-
-if TYPE_CHECKING:  # the training modules (plots and all) load on the client only
-    from distributed import Client
 
 
 @contextmanager
 def connect(scheduler: str | None = None, say: Say = lambda _: None) -> Iterator[Client]:
     """A client for the scheduler at `scheduler`, or for a local cluster sized to this machine
     (one single-threaded worker process per core), closed on exit."""
-    from distributed import Client
-
     logging.getLogger("distributed").setLevel(logging.WARNING)  # not a line per worker event
     cluster = None
     if scheduler:
@@ -69,9 +66,6 @@ def local_cluster(n_workers: int | None = None) -> Any:
     added, whether or not this process was configured. A nanny writes its settings into this
     process's environment, which later workers inherit: after a Dask cluster with the default
     settings in the same process, this one's workers trim too."""
-    from distributed import LocalCluster
-
-    import dask
 
     key = "distributed.nanny.pre-spawn-environ"
     environ = {k: v for k, v in dask.config.get(key).items() if k != "MALLOC_TRIM_THRESHOLD_"}

@@ -16,22 +16,19 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+from distributed import Client, as_completed
 
 from leadml.data import folders
 from leadml.data.columns import text_hashes
 from leadml.data.read import partition_files, read_batches
 from leadml.errors import DataError
+from leadml.scoring.lead_model import LeadModel
 from leadml.spec.features import FeatureSpec
-
-if TYPE_CHECKING:  # the training modules (plots and all) load on the client only
-    from distributed import Client
-
-    from leadml.scoring.lead_model import LeadModel
 
 BATCH_ROWS = 250_000  # leads a worker holds at once while scoring
 Say = Callable[[str], None]
@@ -186,8 +183,6 @@ def score_partitions(
     `progress(parts_done, parts, leads_done)` is called as partitions finish. On any failure the
     remaining work is cancelled and nothing is left at `out`.
     """
-    from distributed import as_completed
-
     files = partition_files(source)
     out = Path(out)
     _check_out(out, source, files)

@@ -9,11 +9,14 @@ import uuid
 import warnings
 from collections import Counter
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+import dask.array as da
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
+from distributed import Client, get_worker
+from lightgbm.dask import DaskLGBMClassifier
 
 from leadml.cluster.scoring import Say, _first_ids
 from leadml.data.check import CheckedLeads, check_leads
@@ -22,15 +25,16 @@ from leadml.data.read import partition_files, read_leads
 from leadml.errors import ConfigError, DataError
 from leadml.scoring.encoding import LeadEncoder
 from leadml.scoring.scorer import LeadScorer
+from leadml.spec.config import TrainingConfig
 from leadml.spec.features import FeatureSpec
-
-if TYPE_CHECKING:  # the training modules (plots and all) load on the client only
-    from distributed import Client
-
-    from leadml.spec.config import TrainingConfig
-    from leadml.training.engine import TrainingData
-    from leadml.training.windows import Window
-
+from leadml.training.engine import TrainingData
+from leadml.training.windows import (
+    Window,
+    make_window,
+    split_order,
+    window_bounds,
+    window_info,
+)
 
 # -- training ---------------------------------------------------------------------------------
 AUDIT_ROWS = 1_000_000  # the leakage audit's sample of a larger training window
@@ -109,10 +113,6 @@ def load_training(
     the same as reading the partitions in order into one process would give (the audit uses a
     sample of AUDIT_ROWS leads when the training window is larger).
     """
-    import dask.array as da
-
-    from leadml.training.engine import TrainingData
-    from leadml.training.windows import make_window, split_order, window_bounds, window_info
 
     files = partition_files(source)
     say(f"Checking {len(files)} partition(s) of {source} on the cluster")
@@ -262,8 +262,6 @@ class CalibrationStopper:
         if loss < self.best_loss:
             self.best, self.best_loss = i, loss
         if self.topic and ((i + 1) % 10 == 0 or i + 1 == env.end_iteration):
-            from distributed import get_worker
-
             get_worker().log_event(self.topic, i + 1)
         if i - self.best >= self.patience or env.iteration == env.end_iteration - 1:
             # at the last round too, as LightGBM's own early stopping: the best trees are kept
@@ -282,7 +280,6 @@ def fit_booster(
 ) -> LeadScorer:
     """Train the booster with LightGBM's Dask interface, early-stopped on the calibration
     window (`CalibrationStopper`), then calibrate there as `LeadScorer.fit` does."""
-    from lightgbm.dask import DaskLGBMClassifier
 
     encoder = LeadEncoder(scorer.spec)
     topic = f"leadml-train-{uuid.uuid4().hex[:8]}"

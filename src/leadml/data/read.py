@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import glob
+import gzip
 from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+import sqlalchemy
 
 from leadml.errors import DataError
 
@@ -21,8 +23,6 @@ def read_leads(source: str | Path, query: str | None = None) -> pd.DataFrame:
     if "://" in text:
         if not query:
             raise DataError(f"{text}: a database URL needs --query 'select ...'")
-        import sqlalchemy
-
         try:
             engine = sqlalchemy.create_engine(text)
             with engine.connect() as conn:
@@ -122,8 +122,6 @@ def read_batches(path: Path, rows: int, columns: list[str] | None = None) -> Ite
 
 def _separator(path: Path) -> str:
     """Comma, semicolon or tab, whichever splits the header line most."""
-    import gzip
-
     opener = gzip.open if path.name.lower().endswith(".gz") else open
     with opener(path, "rt", errors="replace") as fh:
         header = fh.readline()

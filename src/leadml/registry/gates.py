@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from leadml.data.check import CheckedLeads
+from leadml.errors import LeadmlError
+from leadml.evaluation.capacity import weeks_and_capacity
+from leadml.evaluation.metrics import score_metrics
 from leadml.registry.aliases import Resolved, current, load_lead_model
 from leadml.registry.store import CHAMPION, client
+from leadml.spec.config import TrainingConfig
+
+if TYPE_CHECKING:  # for types only: the pipeline brings plotting, which scoring never needs
+    from leadml.training.pipeline import TrainResult
 
 
 def run_metrics(run_id: str) -> tuple[dict[str, float], dict[str, str]]:
@@ -52,15 +60,12 @@ def check_gates(
     return out
 
 
-def champion_on_test(name: str, result, config) -> tuple[dict[str, float], str]:
+def champion_on_test(
+    name: str, result: TrainResult, config: TrainingConfig
+) -> tuple[dict[str, float], str]:
     """Score the current champion on a new model's test window, so the gate compares like
     with like. Returns (`test_champion_*` metrics, the champion version or why not compared).
     """
-    from leadml.data.check import CheckedLeads
-    from leadml.errors import LeadmlError
-    from leadml.evaluation import metrics as evaluate
-    from leadml.training.windows import capacity_of
-
     champion = current(name, CHAMPION)
     if champion is None:
         return {}, "no champion at training time"
@@ -68,8 +73,11 @@ def champion_on_test(name: str, result, config) -> tuple[dict[str, float], str]:
         model, _ = load_lead_model(name, champion.version)
         test = result.test
         scored = model.score_checked(CheckedLeads(test.frame, test.y), reasons=0)
-        metrics = evaluate.score_metrics(
-            test.y, scored["probability"].to_numpy(), test.weeks, capacity_of(test, config)
+        metrics = score_metrics(
+            test.y,
+            scored["probability"].to_numpy(),
+            test.weeks,
+            weeks_and_capacity(test.frame, config.capacity)[1],
         )
     except (LeadmlError, KeyError, ValueError) as exc:
         return {}, f"champion v{champion.version} not comparable: {exc}"

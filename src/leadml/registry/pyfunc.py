@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+import re
 import tempfile
 import warnings
 from importlib import metadata
@@ -31,8 +32,6 @@ class LeadModelPyfunc(mlflow.pyfunc.PythonModel):
 
 def _requirements() -> list[str]:
     """leadml's own dependencies, pinned as installed (the scoring API's are not needed)."""
-    import re
-
     runtime = [r for r in metadata.requires("leadml") or [] if "extra ==" not in r]
     names = [re.split(r"[<>=!~; \[]", r, maxsplit=1)[0] for r in runtime]
     skip = {"bentoml", "fastapi", "httpx", "orjson", "typer", "rich"}  # the CLI's and the API's

@@ -4,16 +4,23 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
+import math
 from importlib import metadata
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import mlflow
 import mlflow.pyfunc
 import pandas as pd
 
+from leadml.registry.gates import COMPARED_TAG, champion_on_test
 from leadml.registry.pyfunc import log_lead_model
 from leadml.registry.store import CHALLENGER, client, use_experiment
 from leadml.scoring.lead_model import LeadModel
+from leadml.spec.config import TrainingConfig
+
+if TYPE_CHECKING:  # for types only: the pipeline brings plotting, which scoring never needs
+    from leadml.training.pipeline import TrainResult
 
 
 def register(model_uri: str, name: str, tags: dict[str, str]) -> str:
@@ -36,16 +43,13 @@ def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def log_training(result, config, config_path: str | None) -> tuple[str, str]:
+def log_training(
+    result: TrainResult, config: TrainingConfig, config_path: str | None
+) -> tuple[str, str]:
     """Log a finished training to MLflow and register its model as `challenger`.
 
     Returns (run id, registered version).
     """
-    import json
-    import math
-
-    from leadml.registry.gates import COMPARED_TAG, champion_on_test
-
     lead_model: LeadModel = result.lead_model
     info = lead_model.info
     spec = lead_model.spec

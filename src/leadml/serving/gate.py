@@ -6,12 +6,16 @@ always gets a 4xx with a JSON error.
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 import os
 from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 from typing import Any
+
+from bentoml._internal.server.http import traffic  # bentoml is pinned: 1.4.39
+from starlette.responses import JSONResponse
 
 from leadml.errors import ConfigError
 
@@ -160,10 +164,6 @@ def release_request_timers() -> None:
     full garbage collection then stops the worker for 100-200 ms: the p99 latency. This is the
     same middleware with the timer cancelled at the end of the request.
     """
-    import asyncio
-
-    from bentoml._internal.server.http import traffic
-    from starlette.responses import JSONResponse
 
     async def call(self, scope, receive, send) -> None:
         if scope["type"] not in ("http", "websocket"):

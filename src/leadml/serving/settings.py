@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from leadml.errors import ConfigError
+from leadml.serving.gate import load_api_keys
 
 DEFAULT_MAX_BATCH = 1_000
 
@@ -37,8 +38,6 @@ class ServiceSettings:
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> ServiceSettings:
-        from leadml.serving.gate import load_api_keys
-
         env = os.environ if environ is None else environ
 
         def number(name: str, default: int, low: int) -> int:
