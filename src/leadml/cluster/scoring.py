@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
-from distributed import Client, as_completed
+from distributed import Client, Future, as_completed
 
 from leadml.data import folders
 from leadml.data.columns import text_hashes
@@ -188,70 +188,97 @@ def score_partitions(
     _check_out(out, source, files)
     first_ids = _first_ids(model.spec, files, client)
     tmp = folders.staging(out, KIND_SCORES)
-    futures = []
+    futures: list[Future] = []
     try:
-        token = uuid.uuid4().hex[:8]
-        # the model (a few MB pickled) travels with each task rather than scattered once:
-        # Dask's memory manager drops spare copies of scattered data, and the scheduler then
-        # queued every partition on the one worker still holding it while the other idled.
-        # It is pickled here once, with its scoring tables when small, so no worker builds them.
-        model.scorer.tables_  # noqa: B018
-        blob = pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL)
-        futures = [
-            client.submit(
-                score_file,
-                blob,
-                str(path.resolve()),
-                str((tmp / folders.part_name(i)).resolve()),
-                reasons,
-                job=token,
-                first_id=first_ids[i],
-                key=f"leadml-score-{token}-{i:05d}",
-            )
-            for i, path in enumerate(files)
-        ]
-        index = {f.key: i for i, f in enumerate(futures)}
-        results: list[dict[str, Any] | None] = [None] * len(files)
-        done_rows = 0
-        for k, fut in enumerate(as_completed(futures), start=1):
-            res = fut.result()  # re-raises a worker's error, e.g. a DataError naming the file
-            results[index[fut.key]] = res
-            done_rows += res["rows"]
-            if progress is not None:
-                progress(k, len(files), done_rows)
-        found = [r for r in results if r is not None]
-        if not done_rows:
-            raise DataError(f"{source}: the data has no rows")
-        duplicated = _duplicates_across(files, [r["ids"] for r in found])
-        if duplicated:
-            raise DataError(duplicated)
-        unseen: Counter[str] = Counter()
-        for r in found:
-            unseen.update(r["unseen"])
-        summary = ScoreSummary(
-            out=out,
-            rows=done_rows,
-            parts=sum(1 for p in tmp.iterdir() if p.name.startswith("part-")),
-            sales_ready=sum(r["sales_ready"] for r in found),
-            rules_sales_ready=sum(r["rules_sales_ready"] for r in found),
-            unseen=dict(unseen),
-        )
-        folders.publish(
-            tmp,
-            out,
-            {
-                "kind": KIND_SCORES,
-                "written_at": datetime.now(UTC).isoformat(timespec="seconds"),
-                "source": str(source),
-                "files": len(files),
-                "rows": summary.rows,
-                "parts": summary.parts,
-                "reasons": reasons,
-                **(info or {}),
-            },
-        )
+        futures = _submit(client, model, files, first_ids, tmp, reasons)
+        found = _gather(futures, progress)
+        summary = _summarise(found, files, source, out, tmp)
+        manifest = {
+            "kind": KIND_SCORES,
+            "written_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "source": str(source),
+            "files": len(files),
+            "rows": summary.rows,
+            "parts": summary.parts,
+            "reasons": reasons,
+            **(info or {}),
+        }
+        folders.publish(tmp, out, manifest)
         return summary
     except BaseException:
         client.cancel(futures)
         folders.discard(tmp, settle=1.0)  # a task already running may still write a part
         raise
+
+
+def _submit(
+    client: Client,
+    model: LeadModel,
+    files: list[Path],
+    first_ids: list[int],
+    tmp: Path,
+    reasons: int,
+) -> list[Future]:
+    """One `score_file` task per partition, each writing its part into `tmp`.
+
+    The model (a few MB pickled) travels with each task rather than scattered once: Dask's
+    memory manager drops spare copies of scattered data, and the scheduler then queued every
+    partition on the one worker still holding it while the other idled. It is pickled here
+    once, with its scoring tables when small, so no worker builds them.
+    """
+    token = uuid.uuid4().hex[:8]
+    model.scorer.tables_  # noqa: B018
+    blob = pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL)
+    return [
+        client.submit(
+            score_file,
+            blob,
+            str(path.resolve()),
+            str((tmp / folders.part_name(i)).resolve()),
+            reasons,
+            job=token,
+            first_id=first_ids[i],
+            key=f"leadml-score-{token}-{i:05d}",
+        )
+        for i, path in enumerate(files)
+    ]
+
+
+def _gather(
+    futures: list[Future], progress: Callable[[int, int, int], None] | None
+) -> list[dict[str, Any]]:
+    """Each partition's result, in partition order, reporting progress as they finish; a
+    worker's error (e.g. a DataError naming the file) is raised here."""
+    index = {f.key: i for i, f in enumerate(futures)}
+    results: list[dict[str, Any]] = [{}] * len(futures)
+    done_rows = 0
+    for k, fut in enumerate(as_completed(futures), start=1):
+        res = fut.result()
+        results[index[fut.key]] = res
+        done_rows += res["rows"]
+        if progress is not None:
+            progress(k, len(futures), done_rows)
+    return results
+
+
+def _summarise(
+    found: list[dict[str, Any]], files: list[Path], source: str, out: Path, tmp: Path
+) -> ScoreSummary:
+    """What the parts hold together; no rows at all, or a lead id in two places, stops the job."""
+    rows = sum(r["rows"] for r in found)
+    if not rows:
+        raise DataError(f"{source}: the data has no rows")
+    duplicated = _duplicates_across(files, [r["ids"] for r in found])
+    if duplicated:
+        raise DataError(duplicated)
+    unseen: Counter[str] = Counter()
+    for r in found:
+        unseen.update(r["unseen"])
+    return ScoreSummary(
+        out=out,
+        rows=rows,
+        parts=sum(1 for p in tmp.iterdir() if p.name.startswith("part-")),
+        sales_ready=sum(r["sales_ready"] for r in found),
+        rules_sales_ready=sum(r["rules_sales_ready"] for r in found),
+        unseen=dict(unseen),
+    )

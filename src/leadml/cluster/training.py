@@ -9,13 +9,15 @@ import uuid
 import warnings
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import dask.array as da
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
-from distributed import Client, get_worker
+from distributed import Client, Future, get_worker
 from lightgbm.dask import DaskLGBMClassifier
 
 from leadml.cluster.scoring import Say, _first_ids
@@ -24,6 +26,7 @@ from leadml.data.fingerprint import describe_data, row_hashes
 from leadml.data.read import partition_files, read_leads
 from leadml.errors import ConfigError, DataError
 from leadml.scoring.encoding import LeadEncoder
+from leadml.scoring.info import DataFingerprint, WindowInfo
 from leadml.scoring.scorer import LeadScorer
 from leadml.spec.config import TrainingConfig
 from leadml.spec.features import FeatureSpec
@@ -113,11 +116,41 @@ def load_training(
     the same as reading the partitions in order into one process would give (the audit uses a
     sample of AUDIT_ROWS leads when the training window is larger).
     """
-
     files = partition_files(source)
     say(f"Checking {len(files)} partition(s) of {source} on the cluster")
-    first_ids = _first_ids(spec, files, client)
     token = uuid.uuid4().hex[:8]
+    parts, summaries = _check_parts(client, files, spec, token)
+    history = _History.of(summaries, source)
+    window, rank, audit = _assign_windows(history, config, source)
+    train_X, train_y, small = _split_parts(client, parts, history, window, rank, audit, spec, token)
+    del parts  # the checked partitions are released once split
+    encoder = LeadEncoder(spec)
+    windows = {name: _collect(small, name, config, encoder) for name in ("calibration", "test")}
+    seen: dict[str, set[int]] = {}
+    for part in small:
+        for name, codes in part["seen"].items():
+            seen.setdefault(name, set()).update(codes)
+    return TrainingData(
+        calibration=windows["calibration"],
+        test=windows["test"],
+        train_X=train_X,
+        train_y=train_y,
+        audit_X=np.concatenate([part["audit"][0] for part in small]),
+        audit_y=np.concatenate([part["audit"][1] for part in small]),
+        windows={"train": history.window_info(window == 0), **_infos(windows)},
+        seen=encoder.category_names(seen),
+        fingerprint=history.fingerprint(summaries),
+        excluded=dict(history.excluded),
+        example=summaries[-1]["tail"],
+    )
+
+
+def _check_parts(
+    client: Client, files: list[Path], spec: FeatureSpec, token: str
+) -> tuple[list[Future], list[dict[str, Any]]]:
+    """Every partition checked on the workers (kept there), and what the client needs of
+    each (`part_summary`); partitions without rows are left out of both."""
+    first_ids = _first_ids(spec, files, client)
     parts = [
         client.submit(
             check_part, str(p.resolve()), spec, first, key=f"leadml-check-{token}-{i:05d}"
@@ -125,20 +158,57 @@ def load_training(
         for i, (p, first) in enumerate(zip(files, first_ids, strict=True))
     ]
     found = client.gather(client.map(part_summary, parts, key=[f"{p.key}-summary" for p in parts]))
-    parts = [p for p, s in zip(parts, found, strict=True) if s is not None]  # rows only
-    summaries = [s for s in found if s is not None]
-    sizes = [len(s["y"]) for s in summaries]
-    n = sum(sizes)
-    if n == 0:
-        raise DataError(f"{source}: no leads with a known outcome")
-    y_all = np.concatenate([s["y"] for s in summaries])
-    has_ts = summaries[0]["ts"] is not None
-    ts_all = np.concatenate([s["ts"] for s in summaries]) if has_ts else None
-    excluded: Counter[str] = Counter()
-    for s in summaries:
-        excluded.update(s["excluded"])
+    kept = [(part, s) for part, s in zip(parts, found, strict=True) if s is not None]
+    return [part for part, _ in kept], [s for _, s in kept]
 
-    order = split_order(n, ts_all, config)
+
+@dataclass
+class _History:
+    """The outcomes and timestamps of every lead, in partition order, with what was excluded."""
+
+    y: np.ndarray
+    ts: np.ndarray | None
+    sizes: list[int]
+    excluded: Counter[str]
+
+    @classmethod
+    def of(cls, summaries: list[dict[str, Any]], source: str) -> _History:
+        if not summaries or not sum(len(s["y"]) for s in summaries):
+            raise DataError(f"{source}: no leads with a known outcome")
+        has_ts = summaries[0]["ts"] is not None
+        excluded: Counter[str] = Counter()
+        for s in summaries:
+            excluded.update(s["excluded"])
+        return cls(
+            y=np.concatenate([s["y"] for s in summaries]),
+            ts=np.concatenate([s["ts"] for s in summaries]) if has_ts else None,
+            sizes=[len(s["y"]) for s in summaries],
+            excluded=excluded,
+        )
+
+    def spans(self) -> list[tuple[int, int]]:
+        """Each partition's [start, stop) among all leads."""
+        return list(itertools.pairwise(np.cumsum([0, *self.sizes]).tolist()))
+
+    def window_info(self, rows: np.ndarray) -> WindowInfo:
+        info: WindowInfo = {"leads": int(rows.sum()), "sales_ready": int(self.y[rows].sum())}
+        if self.ts is not None:
+            info["from"] = str(pd.Timestamp(self.ts[rows].min()))
+            info["to"] = str(pd.Timestamp(self.ts[rows].max()))
+        return info
+
+    def fingerprint(self, summaries: list[dict[str, Any]]) -> DataFingerprint:
+        dates = None if self.ts is None else (self.ts.min(), self.ts.max())
+        return describe_data([s["hashes"] for s in summaries], self.y, dict(self.excluded), dates)
+
+
+def _assign_windows(
+    history: _History, config: TrainingConfig, source: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per lead: its window (0 train, 1 calibration, 2 test), its rank in the split order,
+    and whether the leakage audit's sample holds it."""
+    n = len(history.y)
+    order = split_order(n, history.ts, config)
     bounds = window_bounds(n, config)
     window = np.empty(n, dtype=np.int8)
     for code, name in enumerate(("train", "calibration", "test")):
@@ -155,81 +225,59 @@ def load_training(
         rng = np.random.default_rng(config.split.seed)
         in_audit[rng.choice(n_train, AUDIT_ROWS, replace=False)] = True
     audit = (window == 0) & in_audit[np.minimum(rank, n_train - 1)]
+    return window, rank, audit
 
-    offsets = np.cumsum([0, *sizes])
+
+def _split_parts(
+    client: Client,
+    parts: list[Future],
+    history: _History,
+    window: np.ndarray,
+    rank: np.ndarray,
+    audit: np.ndarray,
+    spec: FeatureSpec,
+    token: str,
+) -> tuple[da.Array, da.Array, list[dict[str, Any]]]:
+    """Each partition split on its worker: the training rows stay there as Dask arrays (X, y);
+    the rest (calibration and test rows, audit sample, seen categories) is gathered."""
+    spans = history.spans()
     splits = [
         client.submit(
-            split_part,
-            part,
-            window[a:b],
-            rank[a:b],
-            audit[a:b],
-            spec,
+            split_part, part, window[a:b], rank[a:b], audit[a:b], spec,
             key=f"leadml-split-{token}-{i:05d}",
         )
-        for i, (part, (a, b)) in enumerate(zip(parts, itertools.pairwise(offsets), strict=True))
-    ]
-    del parts  # the checked partitions are released once split
-    per_part_train = [int((window[a:b] == 0).sum()) for a, b in itertools.pairwise(offsets)]
+        for i, (part, (a, b)) in enumerate(zip(parts, spans, strict=True))
+    ]  # fmt: skip
     X_parts, y_parts = [], []
-    for fut, rows in zip(splits, per_part_train, strict=True):
+    for fut, (a, b) in zip(splits, spans, strict=True):
+        rows = int((window[a:b] == 0).sum())
         if rows:
-            X_parts.append(
-                da.from_delayed(
-                    client.submit(operator.getitem, fut, "X", key=f"{fut.key}-X"),
-                    shape=(rows, len(spec.features)),
-                    dtype=np.float64,
-                )
-            )
-            y_parts.append(
-                da.from_delayed(
-                    client.submit(operator.getitem, fut, "y", key=f"{fut.key}-y"),
-                    shape=(rows,),
-                    dtype=np.float64,
-                )
-            )
+            X_parts.append(_array(client, fut, "X", (rows, len(spec.features))))
+            y_parts.append(_array(client, fut, "y", (rows,)))
     small = client.gather(
         client.map(without_arrays, splits, key=[f"{s.key}-small" for s in splits])
     )
-    del splits
+    return da.concatenate(X_parts), da.concatenate(y_parts), small
 
-    encoder = LeadEncoder(spec)
-    windows: dict[str, Window] = {}
-    for name in ("calibration", "test"):
-        frames, ys, ranks = zip(*(p[name] for p in small), strict=True)
-        at = np.argsort(np.concatenate(ranks), kind="stable")
-        frame = pd.concat(frames, ignore_index=True).iloc[at]
-        windows[name] = make_window(name, frame, np.concatenate(ys)[at], config, encoder)
-    train_rows = window == 0
-    info: dict[str, Any] = {
-        "leads": int(train_rows.sum()),
-        "sales_ready": int(y_all[train_rows].sum()),
-    }
-    if ts_all is not None:
-        info["from"] = str(pd.Timestamp(ts_all[train_rows].min()))
-        info["to"] = str(pd.Timestamp(ts_all[train_rows].max()))
-    seen: dict[str, set[int]] = {}
-    for p in small:
-        for name, codes in p["seen"].items():
-            seen.setdefault(name, set()).update(codes)
-    return TrainingData(
-        calibration=windows["calibration"],
-        test=windows["test"],
-        train_X=da.concatenate(X_parts),
-        train_y=da.concatenate(y_parts),
-        audit_X=np.concatenate([p["audit"][0] for p in small]),
-        audit_y=np.concatenate([p["audit"][1] for p in small]),
-        windows={"train": info, **{k: window_info(w) for k, w in windows.items()}},
-        seen=encoder.category_names(seen),
-        fingerprint=describe_data(
-            [s["hashes"] for s in summaries],
-            y_all,
-            dict(excluded),
-            None if ts_all is None else (ts_all.min(), ts_all.max()),
-        ),
-        excluded=dict(excluded),
-        example=summaries[-1]["tail"],
-    )
+
+def _array(client: Client, split: Future, name: str, shape: tuple[int, ...]) -> da.Array:
+    """One array of a split partition, left on its worker, as a Dask array."""
+    held = client.submit(operator.getitem, split, name, key=f"{split.key}-{name}")
+    return da.from_delayed(held, shape=shape, dtype=np.float64)
+
+
+def _collect(
+    small: list[dict[str, Any]], name: str, config: TrainingConfig, encoder: LeadEncoder
+) -> Window:
+    """The calibration or test window from its rows in every partition, in the split order."""
+    frames, ys, ranks = zip(*(part[name] for part in small), strict=True)
+    at = np.argsort(np.concatenate(ranks), kind="stable")
+    frame = pd.concat(frames, ignore_index=True).iloc[at]
+    return make_window(name, frame, np.concatenate(ys)[at], config, encoder)
+
+
+def _infos(windows: dict[str, Window]) -> dict[str, WindowInfo]:
+    return {name: window_info(w) for name, w in windows.items()}
 
 
 class CalibrationStopper:

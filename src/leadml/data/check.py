@@ -147,6 +147,33 @@ def check_leads(
     """
     if spec.lead_id and not require_id and spec.lead_id not in frame.columns:
         spec = spec.model_copy(update={"lead_id": None})
+    _check_columns(frame, spec, require_label)
+    frame = frame.reset_index(drop=True)
+    frame.attrs["first_row"] = first_row
+    problems: list[str] = []
+    start = first_row if first_id is None else first_id
+    out = pd.DataFrame({spec.id_column: _lead_ids(frame, spec, start, problems)})
+    if spec.timestamp and spec.timestamp in frame.columns:
+        out["__timestamp__"] = _timestamps(frame, spec, problems)
+    for f in spec.features:
+        out[f.source] = coerce_feature(frame, spec, f, problems, unseen)
+    y, opn = _outcomes(frame, spec, problems) if require_label else (None, None)
+    if problems:
+        raise DataError(
+            f"the data does not match the feature spec ({len(problems)} problem(s)):\n"
+            + "\n".join(f"  - {p}" for p in problems)
+        )
+    excluded: dict[str, int] = {}
+    if opn is not None and opn.any():
+        excluded["outcome still open"] = int(opn.sum())
+        log.info("excluded %d lead(s): %s", int(opn.sum()), "outcome still open")
+        out = out.loc[~opn].reset_index(drop=True)
+        y = y[~opn] if y is not None else None
+    return CheckedLeads(frame=out, y=y, excluded=excluded)
+
+
+def _check_columns(frame: pd.DataFrame, spec: FeatureSpec, require_label: bool) -> None:
+    """Every column the spec needs is there, and there are rows."""
     needed = [*([spec.lead_id] if spec.lead_id else []), *(f.source for f in spec.features)]
     if require_label:  # history needs outcomes and dates; new leads to score need neither
         needed.append(spec.label.column)
@@ -159,11 +186,11 @@ def check_leads(
         )
     if len(frame) == 0:
         raise DataError("the data has no rows")
-    frame = frame.reset_index(drop=True)
-    frame.attrs["first_row"] = first_row
-    problems: list[str] = []
 
-    start = first_row if first_id is None else first_id
+
+def _lead_ids(frame: pd.DataFrame, spec: FeatureSpec, start: int, problems: list[str]) -> pd.Series:
+    """The lead ids as text (row numbers from `start` + 1 without an id column); empty and
+    duplicate ids are problems."""
     ids = (
         frame[spec.lead_id]
         if spec.lead_id
@@ -179,62 +206,50 @@ def check_leads(
         problems.append(
             f"column '{spec.lead_id}' has duplicate lead ids: " + _rows(frame, spec, dup)
         )
+    return ids.astype("str")
 
-    out = pd.DataFrame({spec.id_column: ids.astype("str")})
-    if spec.timestamp and spec.timestamp in frame.columns:
-        raw_ts = frame[spec.timestamp]
-        if pd.api.types.is_numeric_dtype(raw_ts) and not pd.api.types.is_bool_dtype(raw_ts):
-            raise DataError(
-                f"column '{spec.timestamp}' holds numbers, not dates; export it as a date "
-                "(e.g. 2025-03-01T09:30:00) so leads are not placed in 1970"
-            )
-        ts = (
-            pd.to_datetime(raw_ts, errors="coerce", utc=True, format="mixed")
-            if not pd.api.types.is_datetime64_any_dtype(raw_ts)
-            else raw_ts
-        )
-        bad = ts.isna().to_numpy()
-        if bad.any():
-            problems.append(
-                f"column '{spec.timestamp}' has missing or unparsable timestamps: "
-                + _rows(frame, spec, bad, raw_ts)
-            )
-        if isinstance(ts.dtype, pd.DatetimeTZDtype):
-            ts = ts.dt.tz_convert("UTC").dt.tz_localize(None)
-        out["__timestamp__"] = ts
 
-    for f in spec.features:
-        out[f.source] = coerce_feature(frame, spec, f, problems, unseen)
-
-    y = None
-    excluded: dict[str, int] = {}
-    keep = np.ones(len(frame), dtype=bool)
-    if require_label:
-        label = spec.label
-        normed = _normalised(frame[label.column]).fillna("")
-        pos = normed.isin({norm_value(v) for v in label.positive}).to_numpy()
-        neg = normed.isin({norm_value(v) for v in label.negative}).to_numpy()
-        opn = normed.isin({norm_value(v) for v in label.open}).to_numpy() & ~pos & ~neg
-        bad = ~(pos | neg | opn)
-        if bad.any():
-            problems.append(
-                f"column '{label.column}' (label) has values outside the label definition "
-                f"(positive {label.positive}, negative {label.negative}, open {label.open}): "
-                + _rows(frame, spec, bad, frame[label.column])
-            )
-        if opn.any():
-            excluded["outcome still open"] = int(opn.sum())
-        keep = ~opn
-        y = pos.astype(np.int8)
-
-    if problems:
+def _timestamps(frame: pd.DataFrame, spec: FeatureSpec, problems: list[str]) -> pd.Series:
+    """The timestamp column as naive UTC datetimes; numbers are refused, unparsable or
+    missing values are problems."""
+    column = str(spec.timestamp)
+    raw_ts = frame[column]
+    if pd.api.types.is_numeric_dtype(raw_ts) and not pd.api.types.is_bool_dtype(raw_ts):
         raise DataError(
-            f"the data does not match the feature spec ({len(problems)} problem(s)):\n"
-            + "\n".join(f"  - {p}" for p in problems)
+            f"column '{column}' holds numbers, not dates; export it as a date "
+            "(e.g. 2025-03-01T09:30:00) so leads are not placed in 1970"
         )
-    for reason, n in excluded.items():
-        log.info("excluded %d lead(s): %s", n, reason)
-    if not keep.all():
-        out = out.loc[keep].reset_index(drop=True)
-        y = y[keep] if y is not None else None
-    return CheckedLeads(frame=out, y=y, excluded=excluded)
+    ts = (
+        pd.to_datetime(raw_ts, errors="coerce", utc=True, format="mixed")
+        if not pd.api.types.is_datetime64_any_dtype(raw_ts)
+        else raw_ts
+    )
+    bad = ts.isna().to_numpy()
+    if bad.any():
+        problems.append(
+            f"column '{column}' has missing or unparsable timestamps: "
+            + _rows(frame, spec, bad, raw_ts)
+        )
+    if isinstance(ts.dtype, pd.DatetimeTZDtype):
+        ts = ts.dt.tz_convert("UTC").dt.tz_localize(None)
+    return ts
+
+
+def _outcomes(
+    frame: pd.DataFrame, spec: FeatureSpec, problems: list[str]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per lead: sales-ready (1) or not (0) by the label definition, and whether its outcome
+    is still open; values outside the definition are problems."""
+    label = spec.label
+    normed = _normalised(frame[label.column]).fillna("")
+    pos = normed.isin({norm_value(v) for v in label.positive}).to_numpy()
+    neg = normed.isin({norm_value(v) for v in label.negative}).to_numpy()
+    opn = normed.isin({norm_value(v) for v in label.open}).to_numpy() & ~pos & ~neg
+    bad = ~(pos | neg | opn)
+    if bad.any():
+        problems.append(
+            f"column '{label.column}' (label) has values outside the label definition "
+            f"(positive {label.positive}, negative {label.negative}, open {label.open}): "
+            + _rows(frame, spec, bad, frame[label.column])
+        )
+    return pos.astype(np.int8), opn
