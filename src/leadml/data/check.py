@@ -67,54 +67,69 @@ def coerce_feature(
     A category outside the allowed set is a problem, or, when `unseen` is given (scoring new
     leads), it is counted there and scored as missing.
     """
-    raw = frame[f.source]
-    present = raw.notna().to_numpy()
     if f.kind == "numeric":
-        if pd.api.types.is_bool_dtype(raw) or pd.api.types.is_numeric_dtype(raw):
-            values = raw.astype("float64")
-        else:
-            text = raw.astype(object).where(~raw.astype(str).str.strip().isin(NA_WORDS))
-            present = text.notna().to_numpy()
-            values = pd.to_numeric(text, errors="coerce").astype("float64")
-            bad = present & values.isna().to_numpy()
-            if bad.any():
-                problems.append(
-                    f"column '{f.source}' must be numeric; not a number in "
-                    + _rows(frame, spec, bad, raw)
-                )
-        if f.range is not None:
-            lo, hi = f.range
-            arr = values.to_numpy()
-            with np.errstate(invalid="ignore"):
-                out = (arr < lo if lo is not None else False) | (
-                    arr > hi if hi is not None else False
-                )
-            out = np.asarray(out, dtype=bool)
-            if out.any():
-                bounds = f"{'' if lo is None else f'{lo:g}'} to {'' if hi is None else f'{hi:g}'}"
-                problems.append(
-                    f"column '{f.source}' must lie in the range {bounds.strip()}; outside in "
-                    + _rows(frame, spec, out, raw)
-                )
-        return values
+        return _numbers(frame, spec, f, problems)
     if f.kind == "boolean":
-        if pd.api.types.is_bool_dtype(raw):
-            return pd.Series(raw.to_numpy(dtype="float64", na_value=np.nan), index=raw.index)
-        normed = _normalised(raw)
-        bad = present & ~normed.isin(["0", "1"]).to_numpy()
+        return _flags(frame, spec, f, problems)
+    return _categories(frame, spec, f, problems, unseen)
+
+
+def _numbers(frame: pd.DataFrame, spec: FeatureSpec, f: Feature, problems: list[str]) -> pd.Series:
+    raw = frame[f.source]
+    if pd.api.types.is_bool_dtype(raw) or pd.api.types.is_numeric_dtype(raw):
+        values = raw.astype("float64")
+    else:
+        text = raw.astype(object).where(~raw.astype(str).str.strip().isin(NA_WORDS))
+        values = pd.to_numeric(text, errors="coerce").astype("float64")
+        bad = text.notna().to_numpy() & values.isna().to_numpy()
         if bad.any():
             problems.append(
-                f"column '{f.source}' must be true/false (or 1/0, yes/no); got "
+                f"column '{f.source}' must be numeric; not a number in "
                 + _rows(frame, spec, bad, raw)
             )
-        return normed.map({"1": 1.0, "0": 0.0}).astype("float64")
-    # categorical
+    if f.range is not None:
+        lo, hi = f.range
+        arr = values.to_numpy()
+        with np.errstate(invalid="ignore"):
+            out = (arr < lo if lo is not None else False) | (arr > hi if hi is not None else False)
+        out = np.asarray(out, dtype=bool)
+        if out.any():
+            bounds = f"{'' if lo is None else f'{lo:g}'} to {'' if hi is None else f'{hi:g}'}"
+            problems.append(
+                f"column '{f.source}' must lie in the range {bounds.strip()}; outside in "
+                + _rows(frame, spec, out, raw)
+            )
+    return values
+
+
+def _flags(frame: pd.DataFrame, spec: FeatureSpec, f: Feature, problems: list[str]) -> pd.Series:
+    raw = frame[f.source]
+    if pd.api.types.is_bool_dtype(raw):
+        return pd.Series(raw.to_numpy(dtype="float64", na_value=np.nan), index=raw.index)
+    normed = _normalised(raw)
+    bad = raw.notna().to_numpy() & ~normed.isin(["0", "1"]).to_numpy()
+    if bad.any():
+        problems.append(
+            f"column '{f.source}' must be true/false (or 1/0, yes/no); got "
+            + _rows(frame, spec, bad, raw)
+        )
+    return normed.map({"1": 1.0, "0": 0.0}).astype("float64")
+
+
+def _categories(
+    frame: pd.DataFrame,
+    spec: FeatureSpec,
+    f: Feature,
+    problems: list[str],
+    unseen: dict[str, int] | None,
+) -> pd.Series:
+    raw = frame[f.source]
     if pd.api.types.is_numeric_dtype(raw) and not pd.api.types.is_bool_dtype(raw):
         text = _normalised(raw)
     else:
         text = raw.astype("str").where(raw.notna())
     allowed = set(f.allowed or [])
-    bad = present & ~text.isin(allowed).to_numpy()
+    bad = raw.notna().to_numpy() & ~text.isin(allowed).to_numpy()
     if bad.any() and unseen is not None:
         unseen[f.name] = int(bad.sum())
         return text.where(~bad)

@@ -69,25 +69,40 @@ class Comparison:
 
 def compare(lead_model: LeadModel, checked: CheckedLeads, title: str = "") -> Comparison:
     """Score leads with known outcomes by the model and the rules, and line them up."""
-    spec = lead_model.spec
     y = np.asarray(checked.y, dtype=np.int64)
     scored = lead_model.score_checked(checked, reasons=3)
     scored["outcome"] = y
     capacity_config = CapacityConfig(**lead_model.info.capacity)
     weeks, capacity = weeks_and_capacity(checked.frame, capacity_config)
     p, rp = scored["probability"].to_numpy(), scored["rules_probability"].to_numpy()
-    model = evaluate.score_metrics(y, p, weeks, capacity)
-    rules = evaluate.score_metrics(y, rp, weeks, capacity)
-    bands = {
-        "leadml model": evaluate.band_table(y, p, lead_model.bands),
-        "agreed rules": evaluate.band_table(y, rp, lead_model.bands),
-    }
-    encoded = LeadEncoder(spec).transform(checked.frame)
+    timestamps = checked.frame.get("__timestamp__")
+    encoded = LeadEncoder(lead_model.spec).transform(checked.frame)
+    return Comparison(
+        leads=scored,
+        model=evaluate.score_metrics(y, p, weeks, capacity),
+        rules=evaluate.score_metrics(y, rp, weeks, capacity),
+        capacity=capacity,
+        weekly=capacity_config.share is None and timestamps is not None,
+        bands={
+            "leadml model": evaluate.band_table(y, p, lead_model.bands),
+            "agreed rules": evaluate.band_table(y, rp, lead_model.bands),
+        },
+        rule_review=_rule_review(lead_model, encoded, y),
+        features=_feature_table(lead_model),
+        drift=None if timestamps is None else _drift(timestamps, y, p, rp),
+        title=title or lead_model.info.name,
+    )
+
+
+def _rule_review(lead_model: LeadModel, encoded: np.ndarray, y: np.ndarray) -> pd.DataFrame:
+    """Per agreed rule: leads it fires on, their conversion against the others', and the
+    model's mean contribution from the rule's feature on those leads."""
+    spec = lead_model.spec
     contrib = lead_model.scorer.contributions(encoded)[:, :-1]
-    rules_score = lead_model.rules.score_encoded(encoded, spec)  # the fired rules per lead
+    fired = lead_model.rules.score_encoded(encoded, spec).fired
     review = []
     for i, rule in enumerate(lead_model.rules.rules):
-        fires = rules_score.fired[:, i]
+        fires = fired[:, i]
         j = spec.names.index(rule.feature)
         review.append(
             {
@@ -100,8 +115,13 @@ def compare(lead_model: LeadModel, checked: CheckedLeads, title: str = "") -> Co
                 "model_contribution": float(contrib[fires, j].mean()) if fires.any() else np.nan,
             }
         )
+    return pd.DataFrame(review)
+
+
+def _feature_table(lead_model: LeadModel) -> pd.DataFrame:
+    """Each feature with its owner, sign-offs and share of the model's importance."""
     importance = lead_model.scorer.importance()
-    features = pd.DataFrame(
+    return pd.DataFrame(
         [
             {
                 "feature": f.name,
@@ -112,34 +132,24 @@ def compare(lead_model: LeadModel, checked: CheckedLeads, title: str = "") -> Co
                 "marketing": _signoff(f, "marketing"),
                 "importance": importance.get(f.name, 0.0),
             }
-            for f in spec.features
+            for f in lead_model.spec.features
         ]
     ).sort_values("importance", ascending=False)
-    drift = None
-    if "__timestamp__" in checked.frame:
-        month = checked.frame["__timestamp__"].dt.strftime("%Y-%m").to_numpy()
-        drift = (
-            pd.DataFrame({"month": month, "outcome": y, "model": p, "rules": rp})
-            .groupby("month", sort=True)
-            .agg(
-                leads=("outcome", "size"),
-                conversion=("outcome", "mean"),
-                model=("model", "mean"),
-                rules=("rules", "mean"),
-            )
-            .reset_index()
+
+
+def _drift(timestamps: pd.Series, y: np.ndarray, p: np.ndarray, rp: np.ndarray) -> pd.DataFrame:
+    """Per month: leads, observed conversion, and the mean score of the model and the rules."""
+    month = timestamps.dt.strftime("%Y-%m").to_numpy()
+    return (
+        pd.DataFrame({"month": month, "outcome": y, "model": p, "rules": rp})
+        .groupby("month", sort=True)
+        .agg(
+            leads=("outcome", "size"),
+            conversion=("outcome", "mean"),
+            model=("model", "mean"),
+            rules=("rules", "mean"),
         )
-    return Comparison(
-        leads=scored,
-        model=model,
-        rules=rules,
-        capacity=capacity,
-        weekly=capacity_config.share is None and "__timestamp__" in checked.frame,
-        bands=bands,
-        rule_review=pd.DataFrame(review),
-        features=features,
-        drift=drift,
-        title=title or lead_model.info.name,
+        .reset_index()
     )
 
 
