@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pickle
-import re
 import tempfile
 import warnings
 from importlib import metadata
@@ -30,12 +29,19 @@ class LeadModelPyfunc(mlflow.pyfunc.PythonModel):
         return self.lead_model.score(model_input, reasons=reasons)
 
 
+# What loading and scoring a logged lead model imports (`leadml.scoring` and what it stands on,
+# and MLflow to load it): the model's pip requirements. Not Dask, matplotlib, BentoML or the
+# CLI's packages, which training, the API and the command line add; a test loads a logged model
+# in a fresh process and checks none of them is imported.
+SCORING_REQUIREMENTS = (
+    "mlflow", "lightgbm", "numpy", "pandas", "pyarrow", "pydantic", "pyyaml", "scikit-learn",
+    "scipy", "sqlalchemy", "typing_extensions",
+)  # fmt: skip
+
+
 def _requirements() -> list[str]:
-    """leadml's own dependencies, pinned as installed (the scoring API's are not needed)."""
-    runtime = [r for r in metadata.requires("leadml") or [] if "extra ==" not in r]
-    names = [re.split(r"[<>=!~; \[]", r, maxsplit=1)[0] for r in runtime]
-    skip = {"bentoml", "fastapi", "httpx", "orjson", "typer", "rich"}  # the CLI's and the API's
-    return [f"{n}=={metadata.version(n)}" for n in names if n not in skip]
+    """`SCORING_REQUIREMENTS`, pinned as installed here."""
+    return [f"{name}=={metadata.version(name)}" for name in SCORING_REQUIREMENTS]
 
 
 def input_schema(lead_model: LeadModel) -> Schema:
