@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from typing import Any
 
@@ -64,8 +65,15 @@ def assign_bands(p: Any, edges: Mapping[str, float]) -> np.ndarray:
 def band_codes(p: Any, edges: Mapping[str, float]) -> np.ndarray:
     """Each lead's band as its index in BANDS (0 = A)."""
     p_arr = as_probabilities(p)
-    checked = _check_edges(edges)
+    lower = _lower_edges(tuple(sorted(edges.items())))
     codes = np.full(len(p_arr), len(BANDS) - 1, dtype=np.int8)
     for k in reversed(range(len(EDGE_BANDS))):  # C, B, A: higher bands overwrite lower ones
-        codes[p_arr >= checked[EDGE_BANDS[k]]] = k
+        codes[p_arr >= lower[k]] = k
     return codes
+
+
+@functools.lru_cache(maxsize=64)
+def _lower_edges(edges: tuple[tuple[str, float], ...]) -> tuple[float, ...]:
+    """The checked edges of A, B and C, in that order."""
+    checked = _check_edges(dict(edges))
+    return tuple(checked[band] for band in EDGE_BANDS)

@@ -187,14 +187,18 @@ class LeadModel:
 
     def unseen_codes(self) -> dict[int, set[float]]:
         """Per categorical feature (by column), the codes of values the spec allows but the
-        training leads never had."""
+        training leads never had. Worked out once for each `info.seen_categories` given."""
         seen = self.info.seen_categories
+        cached = self.__dict__.get("_unseen")
+        if cached is not None and cached[0] is seen:
+            return cached[1]
         out = {}
         for j, f in enumerate(self.spec.features):
             if f.kind == "categorical" and f.name in seen:
                 codes = {float(i) for i, v in enumerate(f.allowed or []) if v not in seen[f.name]}
                 if codes:
                     out[j] = codes
+        self.__dict__["_unseen"] = (seen, out)
         return out
 
     # -- frames in, frames out -------------------------------------------------------------------
