@@ -1,4 +1,4 @@
-"""The Dask engine: score and train partition by partition on a cluster.
+"""Scoring on a Dask cluster: each partition read, checked and scored on a worker.
 
 Each partition (a Parquet or CSV file) is read, checked and scored on a worker by the same
 `LeadModel` code the single-machine path and the service use, `BATCH_ROWS` leads at a time, so

@@ -1,4 +1,5 @@
-"""Loading lead history (CSV, Parquet, SQL) and checking it against the feature spec."""
+"""Checking leads against the feature spec: every problem named by column and rows, values typed
+by the spec, leads with open outcomes excluded and counted."""
 
 from __future__ import annotations
 

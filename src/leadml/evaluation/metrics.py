@@ -1,4 +1,5 @@
-"""How good a lead score is: ranking, calibration, what sales would work at capacity, bands A-D."""
+"""How good a lead score is: ranking, calibration, conversion per band, and all of it at once
+(`score_metrics`); sales capacity is `capacity`."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The model registry: resolve aliases and versions, load lead models, promote through gates."""
+"""The model registry: a model by alias (`champion`, `challenger`) or version, and loading it."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""MLflow: where runs go, the lead model as a pyfunc, the registry, aliases and promotion gates."""
+"""A training run in MLflow: its config, data fingerprint, metrics, plots and model, registered as
+`challenger` beside the current champion scored on the same test window."""
 
 from __future__ import annotations
 

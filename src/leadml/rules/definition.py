@@ -1,4 +1,5 @@
-"""The agreed rules: sales and marketing's points table, scored beside the model as the baseline."""
+"""The agreed rules as people write them: sales and marketing's points table, checked against
+the spec; scoring goes through the one engine in `rules.engine`."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""The lead scorer: spec encoding, LightGBM booster and calibrator as one scikit-learn estimator."""
+"""The lead scorer: LightGBM booster and calibrator over the spec's encoding, as one scikit-learn
+estimator, with exact reasons from the booster's lookup tables."""
 
 from __future__ import annotations
 
