@@ -42,7 +42,7 @@ class MovedModules(importlib.abc.MetaPathFinder, importlib.abc.Loader):
     def __init__(self) -> None:
         self._specs: dict[str, importlib.machinery.ModuleSpec | None] = {}
 
-    def find_spec(self, fullname: str, path=None, target=None):  # type: ignore[no-untyped-def]
+    def find_spec(self, fullname: str, path=None, target=None):
         if fullname not in MOVED:
             return None
         return importlib.util.spec_from_loader(fullname, self)

@@ -47,7 +47,7 @@ def evaluate(
 
     lead_model, resolved = load_lead_model(name, model)
     leads = check_leads(read_leads(data, query), lead_model.spec, require_label=True, unseen={})
-    if len(leads.y) == 0:
+    if leads.y is None or len(leads.y) == 0:
         raise DataError(f"{data}: no lead has a decided outcome to evaluate against")
     scored = lead_model.score_checked(leads, reasons=0)
     trained = CapacityConfig(**lead_model.info.capacity)
@@ -164,14 +164,14 @@ def compare(
     leads = check_leads(read_leads(data, query), lead_model.spec, require_label=True, unseen={})
     for reason, count in leads.excluded.items():
         err.print(f"Excluded {count:,} lead(s): {reason}")
-    if len(leads.y) == 0:
+    if leads.y is None or len(leads.y) == 0:
         raise DataError(f"{data}: no lead has a decided outcome to compare against")
     comparison = build(lead_model, leads, title=f"{name} v{resolved.version} ({model})")
     page = write_report(comparison, out)
     table = write_leads_csv(comparison, csv or out.with_suffix(".csv"))
     m, r = comparison.model, comparison.rules
     console.print(
-        f"{len(leads.y):,} leads: at capacity the model's picks converted at "
+        f"{len(leads.y or []):,} leads: at capacity the model's picks converted at "
         f"{m['precision_at_capacity']:.1%}, the rules' at {r['precision_at_capacity']:.1%}.\n"
         f"Page: {page} (open it in a browser; it needs no network). Per lead: {table}",
         soft_wrap=True,

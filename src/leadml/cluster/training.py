@@ -22,11 +22,10 @@ from lightgbm.dask import DaskLGBMClassifier
 
 from leadml.cluster.scoring import Say, _first_ids
 from leadml.data.check import CheckedLeads, check_leads
-from leadml.data.fingerprint import describe_data, row_hashes
+from leadml.data.fingerprint import DataFingerprint, WindowInfo, describe_data, row_hashes
 from leadml.data.read import partition_files, read_leads
 from leadml.errors import ConfigError, DataError
 from leadml.scoring.encoding import LeadEncoder
-from leadml.scoring.info import DataFingerprint, WindowInfo
 from leadml.scoring.scorer import LeadScorer
 from leadml.spec.config import TrainingConfig
 from leadml.spec.features import FeatureSpec
@@ -88,6 +87,8 @@ def split_part(
     """One partition split into its windows (runs on a worker): the training rows encoded for
     the booster, the calibration and test rows as checked leads, the audit sample."""
     leads = part[0]
+    if leads.y is None:
+        raise ValueError("split_part takes leads checked with their outcomes")
     X = LeadEncoder(spec).transform(leads.frame)
     train = window == 0
     out: dict[str, Any] = {

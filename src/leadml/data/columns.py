@@ -46,7 +46,11 @@ def text_hashes(values: pd.Series) -> np.ndarray:
     offsets = np.frombuffer(offsets_buf, dtype=np.int64, count=len(arr) + 1, offset=arr.offset * 8)
     lengths = np.diff(offsets)
     starts = offsets[:-1] - offsets[0]
-    data = np.frombuffer(data_buf, dtype=np.uint8)[offsets[0] : offsets[-1]] if data_buf else []
+    data = (
+        np.frombuffer(data_buf, dtype=np.uint8)[offsets[0] : offsets[-1]]
+        if data_buf
+        else np.empty(0, dtype=np.uint8)
+    )
     longest = int(lengths.max(initial=0))
     powers = np.ones(longest + 1, dtype=np.uint64)
     powers[1:] = np.cumprod(np.full(longest, _PRIME, dtype=np.uint64))  # modulo 2**64, as meant

@@ -442,7 +442,7 @@ def write_partitioned(
 
 def _write_csv(
     chunks: Iterator[pd.DataFrame],
-    raw: IO[bytes],
+    raw: IO[bytes] | gzip.GzipFile,
     progress: Callable[[int], None] | None,
 ) -> int:
     written = 0

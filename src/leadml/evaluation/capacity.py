@@ -19,8 +19,8 @@ def weeks_and_capacity(frame: pd.DataFrame, capacity: CapacityConfig) -> tuple[n
     """
     if capacity.share is not None or "__timestamp__" not in frame:
         per_week = round(capacity.share * len(frame)) if capacity.share else capacity.leads_per_week
-        return np.zeros(len(frame), dtype=np.int64), max(1, int(per_week))
-    return week_of(frame["__timestamp__"]), int(capacity.leads_per_week)
+        return np.zeros(len(frame), dtype=np.int64), max(1, int(per_week or 0))
+    return week_of(frame["__timestamp__"]), int(capacity.leads_per_week or 0)
 
 
 def _check_capacity(capacity_per_week: int) -> int:

@@ -69,9 +69,11 @@ def champion_on_test(
     champion = current(name, CHAMPION)
     if champion is None:
         return {}, "no champion at training time"
+    test = result.test
+    if test is None:
+        return {}, "no test window to compare on"
     try:
         model, _ = load_lead_model(name, champion.version)
-        test = result.test
         scored = model.score_checked(CheckedLeads(test.frame, test.y), reasons=0)
         metrics = score_metrics(
             test.y,

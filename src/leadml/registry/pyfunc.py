@@ -12,12 +12,13 @@ import mlflow
 import mlflow.pyfunc
 import pandas as pd
 from mlflow.models import ModelSignature, infer_signature
+from mlflow.pyfunc import PythonModel
 from mlflow.types.schema import AnyType, ColSpec, Schema
 
 from leadml.scoring.lead_model import LeadModel
 
 
-class LeadModelPyfunc(mlflow.pyfunc.PythonModel):
+class LeadModelPyfunc(PythonModel):
     """The MLflow face of a LeadModel: `predict` returns the scored leads frame."""
 
     def load_context(self, context) -> None:

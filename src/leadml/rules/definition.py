@@ -204,7 +204,7 @@ def _problems(rules: list[Rule], groups: set[str], spec: FeatureSpec) -> list[st
 
 def _validation_lines(exc: ValidationError, raw: dict[str, Any]) -> list[str]:
     """pydantic errors as lines naming the rule by its name, not its position."""
-    raw_rules = raw.get("rules") if isinstance(raw.get("rules"), list) else []
+    raw_rules: list[Any] = raw["rules"] if isinstance(raw.get("rules"), list) else []
     lines = []
     for err in exc.errors():
         loc = list(err["loc"])
@@ -240,7 +240,8 @@ def load_rules(path: str | Path, spec: FeatureSpec) -> AgreedRules:
         problems = _validation_lines(exc, raw)
         # Still check the well-formed rules against the spec, so one run shows every problem.
         valid = []
-        for item in raw.get("rules") if isinstance(raw.get("rules"), list) else []:
+        items: list[Any] = raw["rules"] if isinstance(raw.get("rules"), list) else []
+        for item in items:
             with contextlib.suppress(ValidationError):
                 valid.append(Rule.model_validate(item))
         groups = raw.get("groups")

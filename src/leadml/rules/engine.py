@@ -166,7 +166,11 @@ class _EncodedPlan:
         for t in c.plan:
             j, f = where[t.feature]
             for value, hits in t.by_value.items():
-                code = f.allowed.index(value) if f.kind == "categorical" else float(bool(value))
+                code = (
+                    (f.allowed or []).index(value)
+                    if f.kind == "categorical"
+                    else float(bool(value))
+                )
                 equal += [(j, code, i) for i in hits]
             missing += [(j, i) for i in t.on_missing]
             ranges += [(j, lo, hi, i) for i, lo, hi in t.ranges]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 from sklearn.isotonic import IsotonicRegression
@@ -29,7 +30,7 @@ class Calibrator:
     def __call__(self, score: np.ndarray) -> np.ndarray:
         score = np.asarray(score, dtype=np.float64)
         if self.method == "isotonic":
-            p = np.interp(score, self.xs, self.ys)
+            p = np.interp(score, cast(np.ndarray, self.xs), cast(np.ndarray, self.ys))
         else:
             p = 1.0 / (1.0 + np.exp(-(self.slope * score + self.intercept)))
         return np.clip(p, EPS, 1.0 - EPS)
@@ -82,5 +83,5 @@ def choose_calibrator(
             gain = per_lead["none"] - per_lead[m]
             if gain.mean() > gain.std(ddof=1) / np.sqrt(len(gain)):
                 eligible.append(m)
-    best = min(eligible, key=losses.get)
+    best = min(eligible, key=lambda m: losses[m])
     return fit_calibrator(score, y, best), losses

@@ -47,5 +47,5 @@ class LeadEncoder:
 
     def category_names(self, codes: dict[str, set[int]]) -> dict[str, list[str]]:
         """`seen_codes` as the allowed values, in the spec's order."""
-        allowed = {f.name: f.allowed for f in self.spec.features}
+        allowed = {f.name: f.allowed or [] for f in self.spec.features}
         return {name: [allowed[name][c] for c in sorted(found)] for name, found in codes.items()}

@@ -1,32 +1,17 @@
 """What a trained model carries about itself: where it came from and how it measured.
 
 `ModelInfo` is typed; the fingerprint and the windows stay JSON-shaped (they are logged to
-MLflow and answered by the API as they are) and are typed as `TypedDict`s.
+MLflow and answered by the API as they are) and are typed as `TypedDict`s
+(`leadml.data.fingerprint`).
 """
 
 from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any, NotRequired, TypedDict
+from typing import Any
 
-
-class DataFingerprint(TypedDict):
-    """The training data in a few numbers (`leadml.data.fingerprint`)."""
-
-    rows: int
-    content_hash: str
-    excluded: dict[str, int]
-    positive_rate: NotRequired[float]
-    sales_ready: NotRequired[int]
-    date_from: NotRequired[str]
-    date_to: NotRequired[str]
-
-
-WindowInfo = TypedDict(
-    "WindowInfo",
-    {"leads": int, "sales_ready": int, "from": NotRequired[str], "to": NotRequired[str]},
-)
+from leadml.data.fingerprint import DataFingerprint, WindowInfo
 
 
 @dataclass

@@ -57,7 +57,7 @@ def _display(value: float, kind: str, allowed: list[str] | None) -> str:
     if np.isnan(value):
         return "missing"
     if kind == "categorical":
-        return str(allowed[int(value)])
+        return str((allowed or [])[int(value)])
     if kind == "boolean":
         return "yes" if value >= 0.5 else "no"
     return f"{value:g}"
@@ -75,6 +75,7 @@ class LeadScorer(ClassifierMixin, BaseEstimator):
     """
 
     calibration_folds: int | None = None  # models pickled before the parameter existed
+    _tables: PairTables | None = None  # the booster as lookup tables, built on first use
 
     def __init__(
         self,
@@ -129,7 +130,9 @@ class LeadScorer(ClassifierMixin, BaseEstimator):
         params = self.booster_params()
         train_set = self._dataset(X_fit, y_fit)
         cal_set = lgb.Dataset(X_cal, y_cal, reference=train_set)
-        callbacks = [lgb.early_stopping(self.early_stopping_rounds, verbose=False)]
+        callbacks: list[Callable[..., Any]] = [
+            lgb.early_stopping(self.early_stopping_rounds, verbose=False)
+        ]
         if progress is not None:
             total = self.num_boost_round
             callbacks.append(lambda env: progress(env.iteration + 1, total))
@@ -232,7 +235,9 @@ class LeadScorer(ClassifierMixin, BaseEstimator):
         self.best_iteration_ = int(best_iteration)
         y_cal = np.asarray(y_cal, dtype=np.float64)
         if margin is None:
-            margin = booster.predict(X_cal, raw_score=True, num_iteration=self.best_iteration_)
+            margin = np.asarray(
+                booster.predict(X_cal, raw_score=True, num_iteration=self.best_iteration_)
+            )
         margin_cal = np.asarray(margin, dtype=np.float64)
         self.calibration_leads_ = len(y_cal)
         self.calibrator_, self.calibration_losses_ = choose_calibrator(
@@ -249,9 +254,11 @@ class LeadScorer(ClassifierMixin, BaseEstimator):
     def tables_(self) -> PairTables:
         """The booster as lookup tables (built on first use; pickled with the model when
         `PairTables.small`)."""
-        if getattr(self, "_tables", None) is None:
-            self._tables = PairTables(self.booster_, self.best_iteration_, len(self.feature_names_))
-        return self._tables
+        tables: PairTables | None = getattr(self, "_tables", None)
+        if tables is None:
+            tables = PairTables(self.booster_, self.best_iteration_, len(self.feature_names_))
+            self._tables = tables
+        return tables
 
     def decision_function(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
         """The booster's raw score (log-odds before calibration)."""
@@ -323,7 +330,7 @@ class LeadScorer(ClassifierMixin, BaseEstimator):
 
     def phrase(
         self, encoded: np.ndarray, order: np.ndarray, contrib: np.ndarray
-    ) -> list[np.ndarray]:
+    ) -> list[list[str]]:
         """Reason texts per rank (see `describe`)."""
         return self.describe(encoded, order, contrib)[1]
 

@@ -224,7 +224,9 @@ class PairTables:
     def raw_score(self, X: np.ndarray) -> np.ndarray:
         """The booster's raw score (log-odds) per lead."""
         if not self.exact:
-            return self.booster.predict(X, raw_score=True, num_iteration=self.num_iteration)
+            return np.asarray(
+                self.booster.predict(X, raw_score=True, num_iteration=self.num_iteration)
+            )
         bins = self.bins(X)
         out = np.empty(len(X))
         for start in range(0, len(X), CHUNK):  # blocks that stay in cache
@@ -236,7 +238,9 @@ class PairTables:
         """Exact TreeSHAP values per lead and feature, then the expected value (the bias),
         as `booster.predict(X, pred_contrib=True)` returns them."""
         if not self.exact:
-            return self.booster.predict(X, pred_contrib=True, num_iteration=self.num_iteration)
+            return np.asarray(
+                self.booster.predict(X, pred_contrib=True, num_iteration=self.num_iteration)
+            )
         cells = self._cells(self.bins(X))
         out = np.empty((len(X), self.n_features + 1))
         out[:, :-1] = self._phi_a.take(cells) @ self._to_a + self._phi_b.take(cells) @ self._to_b

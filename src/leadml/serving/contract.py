@@ -52,7 +52,7 @@ def lead_type(spec: FeatureSpec, unknown_fields: UnknownFields = "reject") -> ty
             Annotated[_field_type(f) | None, Field(description=_field_doc(f), title=f.name)]
         ]
     lead = TypedDict("Lead", fields)  # type: ignore[misc]
-    extra = "forbid" if unknown_fields == "reject" else "allow"
+    extra: Literal["forbid", "allow"] = "forbid" if unknown_fields == "reject" else "allow"
     lead.__pydantic_config__ = ConfigDict(extra=extra)  # type: ignore[attr-defined]
     return lead
 

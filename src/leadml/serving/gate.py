@@ -10,7 +10,7 @@ import asyncio
 import hmac
 import json
 import os
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +28,7 @@ Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 
-def load_api_keys(environ: dict[str, str] | None = None) -> list[str]:
+def load_api_keys(environ: Mapping[str, str] | None = None) -> list[str]:
     """API keys from `LEADML_API_KEYS` (comma-separated) and the file `LEADML_API_KEYS_FILE`
     names (one a line; blank lines and `#` comments skipped). Several keys at once let a key be
     rotated without downtime."""
@@ -189,4 +189,4 @@ def release_request_timers() -> None:
         finally:
             timer.cancel()
 
-    traffic.TimeoutMiddleware.__call__ = call
+    traffic.TimeoutMiddleware.__call__ = call  # type: ignore[method-assign]

@@ -45,7 +45,7 @@ class LeadReader:
         self.id_key = id_field(spec)
         self.known = {self.id_key, *(f.source for f in spec.features)}
         self._sources = [f.source for f in spec.features]
-        self._columns = [
+        self._columns: list[tuple[str, dict[Any, float] | None]] = [
             (f.source, {v: float(i) for i, v in enumerate(f.allowed)} if f.allowed else None)
             for f in spec.features
         ]

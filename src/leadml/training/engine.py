@@ -15,10 +15,9 @@ import numpy as np
 import pandas as pd
 
 from leadml.data.check import check_leads
-from leadml.data.fingerprint import fingerprint
+from leadml.data.fingerprint import DataFingerprint, WindowInfo, fingerprint
 from leadml.data.read import read_leads
 from leadml.scoring.encoding import LeadEncoder
-from leadml.scoring.info import DataFingerprint, WindowInfo
 from leadml.scoring.scorer import LeadScorer
 from leadml.spec.config import TrainingConfig
 from leadml.spec.features import FeatureSpec

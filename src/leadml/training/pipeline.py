@@ -9,12 +9,13 @@ from pathlib import Path
 
 import pandas as pd
 
+from leadml.data.fingerprint import WindowInfo
 from leadml.errors import ConfigError, DataError, SpecError
 from leadml.evaluation.audit import leakage_audit
 from leadml.evaluation.capacity import threshold_from_capacity, weeks_and_capacity
 from leadml.rules.definition import AgreedRules, load_rules
 from leadml.scoring.calibration import Calibrator, fit_calibrator
-from leadml.scoring.info import ModelInfo, WindowInfo
+from leadml.scoring.info import ModelInfo
 from leadml.scoring.lead_model import LeadModel
 from leadml.scoring.scorer import LeadScorer
 from leadml.spec.config import TrainingConfig

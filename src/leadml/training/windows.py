@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from leadml.data.check import CheckedLeads
+from leadml.data.fingerprint import WindowInfo
 from leadml.evaluation.capacity import weeks_and_capacity
 from leadml.scoring.encoding import LeadEncoder
 from leadml.spec.config import TrainingConfig
@@ -59,6 +59,8 @@ def split_windows(
     """Oldest leads train, the next window early-stops and calibrates, the newest tests."""
     n = len(leads.frame)
     ts = leads.timestamps
+    if leads.y is None:
+        raise ValueError("split_windows takes leads checked with their outcomes")
     order = split_order(n, None if ts is None else ts.to_numpy(), config)
     out = {}
     for name, (start, stop) in window_bounds(n, config).items():
@@ -67,9 +69,9 @@ def split_windows(
     return out
 
 
-def window_info(w: Window) -> dict[str, Any]:
+def window_info(w: Window) -> WindowInfo:
     """Leads, sales-ready leads and (with timestamps) the date range of a window."""
-    info: dict[str, Any] = {"leads": len(w.y), "sales_ready": int(w.y.sum())}
+    info: WindowInfo = {"leads": len(w.y), "sales_ready": int(w.y.sum())}
     if "__timestamp__" in w.frame:
         info["from"] = str(w.frame["__timestamp__"].min())
         info["to"] = str(w.frame["__timestamp__"].max())
