@@ -171,7 +171,7 @@ def compare(
     table = write_leads_csv(comparison, csv or out.with_suffix(".csv"))
     m, r = comparison.model, comparison.rules
     console.print(
-        f"{len(leads.y or []):,} leads: at capacity the model's picks converted at "
+        f"{len(leads.y):,} leads: at capacity the model's picks converted at "
         f"{m['precision_at_capacity']:.1%}, the rules' at {r['precision_at_capacity']:.1%}.\n"
         f"Page: {page} (open it in a browser; it needs no network). Per lead: {table}",
         soft_wrap=True,
