@@ -11,18 +11,19 @@ MODEL ?= champion
 SERVE_PORT ?= 3000
 
 .DEFAULT_GOAL := help
-.PHONY: help install browser demo serve bento test lint format mlflow-ui bench bench-serve bench-scale lock clean
+.PHONY: help install browser demo serve bento test test-fast lint format mlflow-ui bench bench-serve bench-scale lock clean
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-$(STAMP): requirements.lock pyproject.toml
+$(STAMP): requirements.lock requirements-dev.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --quiet -r requirements.lock
+	$(BIN)/python -m pip install --quiet --quiet -r requirements-dev.lock
 	$(BIN)/python -m pip install --quiet --quiet --no-deps -e .
 	@touch $(STAMP)
 
-install: $(STAMP) ## Create .venv and install leadml with the locked dependencies
+install: $(STAMP) ## Create .venv and install leadml with the locked runtime and dev dependencies
 
 $(DEMO_DATA): | $(STAMP)
 	$(BIN)/leadml synth --rows $(DEMO_ROWS) --seed 7 --out $(DEMO_DATA)
@@ -49,9 +50,14 @@ test: $(STAMP) browser ## Check the shipped feature specs and rules, then run th
 	$(BIN)/leadml features check features/bank_features.yaml --rules features/bank_rules.yaml
 	$(BIN)/python -m pytest -q
 
-lint: $(STAMP) ## Lint and check formatting with ruff
+test-fast: $(STAMP) ## Run only the fast tests (pytest -m "not slow": no training, Dask clusters or servers)
+	$(BIN)/python -m pytest -q -m "not slow"
+
+lint: $(STAMP) ## Lint and check formatting with ruff, check the layers with import-linter, type-check src with mypy
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
+	$(BIN)/mypy
 
 format: $(STAMP) ## Format the code with ruff
 	$(BIN)/ruff check --fix .
@@ -73,13 +79,20 @@ bench-serve: $(STAMP) ## Benchmark the scoring API with wrk (installs wrk from D
 bench-scale: $(STAMP) ## Benchmark scoring and training with the pandas and Dask engines at 1M-10M leads (~20 min)
 	$(BIN)/python bench/scale.py
 
-lock: ## Re-resolve and pin every dependency into requirements.lock
+lock: ## Re-pin requirements.lock (`pip install .`) and requirements-dev.lock (the dev tools); UPGRADE=1 lets pins move
 	rm -rf .lockenv && $(PYTHON) -m venv .lockenv
-	.lockenv/bin/python -m pip install --quiet --quiet -e ".[dev]"
-	{ echo "# Fully pinned install set for leadml (runtime + dev), tested on Python 3.11 / Linux x86_64."; \
-	  echo "# Regenerate: make lock"; \
-	  .lockenv/bin/python -m pip freeze --exclude-editable | grep -v -i '^leadml'; } > requirements.lock
+	{ [ -n "$(UPGRADE)" ] || cat requirements.lock requirements-dev.lock 2>/dev/null || true; } > .lockenv/keep.txt
+	.lockenv/bin/python -m pip install --quiet --quiet -c .lockenv/keep.txt .
+	{ echo "# Fully pinned runtime install set for leadml (what \`pip install .\` needs; the bento installs it)."; \
+	  echo "# Python 3.11 / Linux x86_64. Dev tools: requirements-dev.lock. Regenerate: make lock"; \
+	  .lockenv/bin/python -m pip freeze --exclude-editable | grep -v -i '^leadml'; } > .lockenv/runtime.txt
+	.lockenv/bin/python -m pip install --quiet --quiet -c .lockenv/keep.txt -c .lockenv/runtime.txt ".[dev]"
+	{ echo "# Pins for the dev tools only (the \`dev\` extra and what it adds to requirements.lock);"; \
+	  echo "# install after requirements.lock. Python 3.11 / Linux x86_64. Regenerate: make lock"; \
+	  .lockenv/bin/python -m pip freeze --exclude-editable | grep -v -i '^leadml' \
+	    | grep -v -x -F -f .lockenv/runtime.txt; } > requirements-dev.lock
+	mv .lockenv/runtime.txt requirements.lock
 	rm -rf .lockenv
 
 clean: ## Remove the virtualenv, caches and local MLflow state
-	rm -rf $(VENV) .pytest_cache .ruff_cache mlflow.db mlruns mlartifacts dist .leadml
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache .import_linter_cache mlflow.db mlruns mlartifacts dist .leadml

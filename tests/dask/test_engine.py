@@ -19,6 +19,8 @@ from leadml.cli import app
 from leadml.data import partition_files
 from tests.conftest import SPEC, environ, write_config
 
+pytestmark = pytest.mark.slow  # starts Dask clusters and uses the trained `registry`
+
 runner = CliRunner()
 
 

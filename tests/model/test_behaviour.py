@@ -16,6 +16,8 @@ from leadml.train import train
 
 from ..conftest import ROOT
 
+pytestmark = pytest.mark.slow  # every test uses the `trained` model
+
 
 @pytest.fixture(scope="module")
 def trained(demo_leads, tmp_path_factory):

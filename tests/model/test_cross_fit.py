@@ -20,6 +20,7 @@ from leadml.train import train
 from ..conftest import ROOT
 
 
+@pytest.mark.slow
 def test_out_of_fold_scores_never_see_their_own_lead(demo_frame):
     """Labels that are pure noise: a booster that memorises them ranks its own training leads
     well, but its out-of-fold scores must rank them no better than chance."""
@@ -59,6 +60,7 @@ def both(demo_leads):
         shutil.rmtree(r.artifacts, ignore_errors=True)
 
 
+@pytest.mark.slow
 def test_cross_fit_calibrates_on_both_windows(both):
     windows = both["cross_fit"].windows
     info = both["cross_fit"].lead_model.info
@@ -69,6 +71,7 @@ def test_cross_fit_calibrates_on_both_windows(both):
     assert both["window"].metrics["best_iteration"] == both["cross_fit"].metrics["best_iteration"]
 
 
+@pytest.mark.slow
 def test_cross_fit_lands_closer_to_the_true_probability(both, demo_frame):
     truth = demo_frame.set_index("lead_id")["true_probability"]
     errors = {}
