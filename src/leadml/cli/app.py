@@ -17,6 +17,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
 
 from leadml.errors import LeadmlError
 from leadml.runtime import configure
@@ -111,3 +112,16 @@ def _progress() -> Progress:
         console=err,
         transient=True,
     )
+
+
+def metrics_table(title: str, model: dict[str, float], rules: dict[str, float]) -> Table:
+    """The model's and the agreed rules' metrics side by side, in people's words."""
+    from leadml.evaluation.metrics import METRIC_LABELS
+
+    table = Table(title=title)
+    table.add_column("metric")
+    table.add_column("leadml model", justify="right")
+    table.add_column("agreed rules", justify="right")
+    for key, label in METRIC_LABELS.items():
+        table.add_row(label, f"{model[key]:.4f}", f"{rules[key]:.4f}")
+    return table

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from leadml.cli.app import (
     MODEL_NAME,
@@ -20,6 +19,7 @@ from leadml.cli.app import (
     console,
     err,
     friendly,
+    metrics_table,
 )
 from leadml.cli.data import _warn_unseen
 from leadml.errors import DataError, LeadmlError
@@ -54,16 +54,12 @@ def evaluate(
     weeks, per_week = weeks_and_capacity(
         leads.frame, trained if capacity is None else CapacityConfig(leads_per_week=capacity)
     )
-    table = Table(title=f"{name} v{resolved.version} on {data} ({len(scored):,} leads)")
-    for col in ("metric", "leadml model", "agreed rules"):
-        table.add_column(col, justify="right" if col != "metric" else "left")
     both = {
         who: ev.score_metrics(leads.y, scored[col].to_numpy(), weeks, per_week)
         for who, col in (("model", "probability"), ("rules", "rules_probability"))
     }
-    for key, label in ev.METRIC_LABELS.items():
-        table.add_row(label, f"{both['model'][key]:.4f}", f"{both['rules'][key]:.4f}")
-    console.print(table)
+    title = f"{name} v{resolved.version} on {data} ({len(scored):,} leads)"
+    console.print(metrics_table(title, both["model"], both["rules"]))
 
 
 @app.command()

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from leadml.cli.app import (
     DEFAULT_CONFIG,
@@ -24,6 +23,7 @@ from leadml.cli.app import (
     console,
     err,
     friendly,
+    metrics_table,
 )
 
 
@@ -124,16 +124,10 @@ def _print_registered(result, cfg, card: Path) -> None:
 
 
 def _print_summary(result, cfg, card: Path) -> None:
-    from leadml.evaluation import metrics as ev
-
     m = result.metrics
-    table = Table(title=f"Test window ({result.windows['test']['leads']:,} leads): model vs rules")
-    table.add_column("metric")
-    table.add_column("leadml model", justify="right")
-    table.add_column("agreed rules", justify="right")
-    for key, label in ev.METRIC_LABELS.items():
-        table.add_row(label, f"{m[f'test_model_{key}']:.4f}", f"{m[f'test_rules_{key}']:.4f}")
-    console.print(table)
+    title = f"Test window ({result.windows['test']['leads']:,} leads): model vs rules"
+    info = result.lead_model.info
+    console.print(metrics_table(title, info.metrics_of("model"), info.metrics_of("rules")))
     console.print(
         f"Sales-ready threshold {m['threshold']:.3f} (probability); calibration "
         f"{result.lead_model.info.calibration}; {int(m['best_iteration'])} trees."
