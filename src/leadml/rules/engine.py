@@ -141,6 +141,7 @@ class _Compiled:
 
 
 COLUMNWISE_ROWS = 4096  # from this many leads, the rules are tested column by column
+FEW_ROWS = 8  # up to this many, value by value
 
 
 @dataclass(eq=False)
@@ -198,6 +199,8 @@ class _EncodedPlan:
         by the columns `missing_cols` name (default: NaN in `X`)."""
         if missing is None:
             missing = X
+        if len(X) <= FEW_ROWS:
+            return self._fired_by_value(X, missing)
         if len(X) >= COLUMNWISE_ROWS:
             return self._fired_by_column(X, missing)
         fired = np.zeros((len(X), self.n_rules), dtype=bool)
@@ -211,6 +214,35 @@ class _EncodedPlan:
             x = X[:, self.range_cols]
             fired[:, self.range_rule] = (x >= self.range_lo) & (x <= self.range_hi)
         return fired
+
+    def _fired_by_value(self, X: np.ndarray, missing: np.ndarray) -> np.ndarray:
+        """`fired` for a few leads, test by test in plain Python (the same tests; numpy's
+        per-call cost is most of the time for one lead)."""
+        equal, on_missing, ranges = self._tests()
+        fired = np.zeros((len(X), self.n_rules), dtype=bool)
+        nan_is_missing = missing is X
+        for i, (row, gaps) in enumerate(zip(X.tolist(), missing.tolist(), strict=True)):
+            hits = [rule for col, value, rule in equal if row[col] == value]
+            if nan_is_missing:
+                hits += [rule for col, rule in on_missing if gaps[col] != gaps[col]]
+            else:
+                hits += [rule for col, rule in on_missing if gaps[col]]
+            hits += [rule for col, lo, hi, rule in ranges if lo <= row[col] <= hi]
+            fired[i, hits] = True
+        return fired
+
+    def _tests(self) -> tuple[list, list, list]:
+        """The tests as Python tuples, worked out once per plan."""
+        found = self.__dict__.get("_python")
+        if found is None:
+            found = self._python = (
+                list(zip(self.equal_cols.tolist(), self.equal_to.tolist(),
+                         self.equal_rule.tolist(), strict=True)),
+                list(zip(self.missing_cols.tolist(), self.missing_rule.tolist(), strict=True)),
+                list(zip(self.range_cols.tolist(), self.range_lo.tolist(),
+                         self.range_hi.tolist(), self.range_rule.tolist(), strict=True)),
+            )  # fmt: skip
+        return found
 
     def _equal_by_rule(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """The equality tests grouped by rule: (columns, values, each group's rule, each

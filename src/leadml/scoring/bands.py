@@ -12,6 +12,7 @@ BANDS = ("A", "B", "C", "D")
 
 
 EDGE_BANDS = BANDS[:-1]
+FEW = 8  # up to this many leads, bands are found value by value
 
 
 def as_vector(values: Any, name: str) -> np.ndarray:
@@ -64,16 +65,30 @@ def assign_bands(p: Any, edges: Mapping[str, float]) -> np.ndarray:
 
 def band_codes(p: Any, edges: Mapping[str, float]) -> np.ndarray:
     """Each lead's band as its index in BANDS (0 = A)."""
-    p_arr = as_probabilities(p)
-    lower = _lower_edges(tuple(sorted(edges.items())))
-    codes = np.full(len(p_arr), len(BANDS) - 1, dtype=np.int8)
-    for k in reversed(range(len(EDGE_BANDS))):  # C, B, A: higher bands overwrite lower ones
-        codes[p_arr >= lower[k]] = k
-    return codes
+    return codes_at(as_probabilities(p), lower_edges(edges))
+
+
+def lower_edges(edges: Mapping[str, float]) -> tuple[float, ...]:
+    """The lower edges of A, B and C, in that order, checked (once per set of edges)."""
+    return _lower_edges(tuple(sorted(edges.items())))
 
 
 @functools.lru_cache(maxsize=64)
 def _lower_edges(edges: tuple[tuple[str, float], ...]) -> tuple[float, ...]:
-    """The checked edges of A, B and C, in that order."""
     checked = _check_edges(dict(edges))
     return tuple(checked[band] for band in EDGE_BANDS)
+
+
+def codes_at(p: np.ndarray, lower: tuple[float, ...]) -> np.ndarray:
+    """`band_codes` for probabilities and edges already checked (the scoring core's path:
+    its probabilities come from a calibrator, its edges from training)."""
+    if len(p) <= FEW:  # a few leads: numpy's per-call cost is most of the time
+        return np.array([_code(x, lower) for x in p.tolist()], dtype=np.int8)
+    codes = np.full(len(p), len(BANDS) - 1, dtype=np.int8)
+    for k in reversed(range(len(EDGE_BANDS))):  # C, B, A: higher bands overwrite lower ones
+        codes[p >= lower[k]] = k
+    return codes
+
+
+def _code(x: float, lower: tuple[float, ...]) -> int:
+    return next((k for k, edge in enumerate(lower) if x >= edge), len(lower))

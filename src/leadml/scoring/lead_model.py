@@ -18,7 +18,7 @@ from leadml.data.check import CheckedLeads, check_leads
 from leadml.data.columns import labels_at
 from leadml.rules.definition import AgreedRules
 from leadml.rules.engine import RulesScore, distinct_names, names_per_row
-from leadml.scoring.bands import BANDS, band_codes
+from leadml.scoring.bands import BANDS, codes_at, lower_edges
 from leadml.scoring.calibration import Calibrator
 from leadml.scoring.encoding import LeadEncoder
 from leadml.scoring.info import InfoField
@@ -26,6 +26,7 @@ from leadml.scoring.scorer import LeadScorer
 from leadml.spec.features import FeatureSpec
 
 REASON_CHUNK = 5_000
+FEW = 8  # up to this many leads, warnings are worked out value by value
 
 AGREEMENT = ("neither", "rules_only", "model_only", "both")
 
@@ -134,12 +135,12 @@ class LeadModel:
         Reasons (exact TreeSHAP contributions) cost far more than the probability; they are
         computed in chunks and `progress(done, total)` is called after each.
         """
-        p = self.scorer.predict_proba(X)[:, 1]
+        p = self.scorer.probability(X)
         model_yes = p >= self.threshold
         rules = self.rules.score_encoded(X, self.spec)
         return Scores(
             probability=p,
-            band=band_codes(p, self.bands),
+            band=codes_at(p, lower_edges(self.bands)),
             sales_ready=model_yes,
             rules=rules,
             rules_probability=self.rules_calibrator(rules.points),
@@ -164,6 +165,8 @@ class LeadModel:
         """Per lead, what it should know about its score: fields not given (scored as missing)
         and categories the training leads never had (scored as unknown). Leads with the same
         missing fields share one tuple."""
+        if len(X) <= FEW:
+            return [self._warnings_of(row) for row in X.tolist()]
         spec = self.spec
         sources = [f.source for f in spec.features]
         found: list[tuple[str, ...]] = [()] * len(X)
@@ -181,6 +184,22 @@ class LeadModel:
             for i in np.flatnonzero(np.isin(X[:, j], list(codes))).tolist():
                 found[i] += (
                     f"{f.source} = {(f.allowed or [])[int(X[i, j])]} never occurred in the "
+                    "training leads: scored as an unknown category",
+                )
+        return found
+
+    def _warnings_of(self, row: list[float]) -> tuple[str, ...]:
+        """`warnings` for one lead, value by value (numpy's per-call cost dominates there)."""
+        features = self.spec.features
+        missing = [f.source for f, x in zip(features, row, strict=True) if x != x]  # NaN
+        found: tuple[str, ...] = ()
+        if missing:
+            found = (f"not given, scored as missing: {', '.join(missing)}",)
+        for j, codes in self.unseen_codes().items():
+            if row[j] in codes:
+                f = features[j]
+                found += (
+                    f"{f.source} = {(f.allowed or [])[int(row[j])]} never occurred in the "
                     "training leads: scored as an unknown category",
                 )
         return found

@@ -264,8 +264,12 @@ class LeadScorer(ClassifierMixin, BaseEstimator):
         """The booster's raw score (log-odds before calibration)."""
         return self.tables_.raw_score(self._encode(X))
 
+    def probability(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
+        """The calibrated probability of becoming sales-ready, per lead."""
+        return self.calibrator_(self.decision_function(X))
+
     def predict_proba(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
-        p = self.calibrator_(self.decision_function(X))
+        p = self.probability(X)
         return np.column_stack([1.0 - p, p])
 
     def predict(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
