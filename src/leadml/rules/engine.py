@@ -59,7 +59,7 @@ def distinct_names(
     """Each distinct row's names whose column is True, and every row's index into them
     (`rows`: the mask's `distinct_rows`, when already known)."""
     first, inverse = rows if rows is not None else distinct_rows(mask)
-    if mask.shape[1] > 63:
+    if mask.shape[1] > 63 or len(first) == 1:
         return [tuple(names[j] for j in np.flatnonzero(mask[i])) for i in first.tolist()], inverse
     tables = _byte_names(tuple(names))  # each distinct row's names by byte lookups
     found = []
@@ -408,10 +408,26 @@ def _weights(c: _Compiled) -> np.ndarray:
     return weights
 
 
+def _points_of(c: _Compiled, hits: list[int]) -> float:
+    """The points of one lead's fired rules, each capped group's positive total capped."""
+    total = 0.0
+    slot_totals = [0.0] * len(c.caps)
+    for i in hits:
+        slot = c.slot_of[i]
+        if slot < 0:
+            total += c.points[i]
+        else:
+            slot_totals[slot] += c.points[i]
+    return total + sum(min(s, cap) for s, cap in zip(slot_totals, c.caps, strict=True))
+
+
 def total(c: _Compiled, fired: np.ndarray, sales_ready_points: float, index=None) -> RulesScore:
     """Points (capped per group), verdict and fired rules for every lead; leads share few sets
     of fired rules, so each set is totalled once."""
     rows = distinct_rows(fired)
+    if len(fired) == 1:  # one lead: its fired rules added up in plain Python
+        points = np.array([_points_of(c, np.flatnonzero(fired[0]).tolist())])
+        return RulesScore(points, fired, list(c.names), points >= sales_ready_points, index, rows)
     sums = fired[rows[0]].astype(np.float64) @ _weights(c)
     points = sums[:, 0].copy()
     for k, cap in enumerate(c.caps):
