@@ -20,22 +20,25 @@ import bentoml  # noqa: E402
 import orjson  # noqa: E402
 from _bentoml_sdk.io_models import IOMixin  # noqa: E402  (bentoml is pinned: 1.4.39)
 from fastapi import FastAPI  # noqa: E402
-from pydantic import ValidationError  # noqa: E402
 from starlette.requests import Request  # noqa: E402
 from starlette.responses import Response  # noqa: E402
 
 from leadml.errors import LeadmlError  # noqa: E402
 from leadml.serving import (  # noqa: E402
+    Problem,
     RequestBody,
     ServiceSettings,
     load_api,
     request_models,
-    request_problems,
 )
-from leadml.serving.gate import ApiGate, release_request_timers  # noqa: E402
+from leadml.serving.docs import DOCS_PATHS, docs_routes, openapi_document  # noqa: E402
+from leadml.serving.gate import OPEN_PATHS, ApiGate, release_request_timers  # noqa: E402
+from leadml.serving.logs import summarise_client_mistakes  # noqa: E402
+from leadml.serving.metrics import label_unknown_paths  # noqa: E402
 
 log = logging.getLogger("leadml.service")
 release_request_timers()
+summarise_client_mistakes()
 
 try:
     settings = ServiceSettings.from_env()
@@ -60,16 +63,13 @@ class _Parsed(IOMixin, RequestBody):
 
     @classmethod
     async def from_http_request(cls, request: Request, serde) -> _Parsed:
-        body = await request.body()
-        read = core.read_request(cls, body)  # large batches of plainly valid leads, columnar
-        if read is not None:
-            return read
-        try:
-            return cls.model_validate_json(body)
-        except ValidationError as exc:
-            status, payload = request_problems(exc, body, core.id_key)
+        parsed = core.parse(cls, await request.body())
+        if isinstance(parsed, Problem):
             fields = dict.fromkeys(cls.model_fields)
-            return cls.model_construct(**{**fields, "leads": _Problem(status, payload)})
+            return cls.model_construct(
+                **{**fields, "leads": _Problem(parsed.status, parsed.payload)}
+            )
+        return parsed
 
 
 ScoreRequest, RulesRequest = request_models(
@@ -127,4 +127,20 @@ class LeadService:
         return _json(self.core.rules_only(leads))
 
 
-LeadService.add_asgi_middleware(ApiGate, keys=settings.api_keys, max_body=settings.max_body)
+def _openapi() -> dict:
+    """The OpenAPI document at /docs.json: BentoML's, with leadml's title and the bearer scheme."""
+    return openapi_document(LeadService.openapi_spec.asdict(), core.spec, OPEN_PATHS)
+
+
+model_info.router.routes.extend(docs_routes(_openapi))
+label_unknown_paths(
+    {
+        *(api.route for api in LeadService.apis.values()),
+        *(route.path for route in model_info.routes),
+        *OPEN_PATHS,
+        "/metrics",
+    }
+)
+LeadService.add_asgi_middleware(
+    ApiGate, keys=settings.api_keys, max_body=settings.max_body, open_paths=DOCS_PATHS
+)

@@ -68,8 +68,15 @@ def http(module, key: str | None = KEY):
 
 @pytest.fixture(scope="session")
 def api(load_service):
+    """The service with the default settings, every request sent with the key (schemathesis
+    makes up a bearer value for the scheme the OpenAPI document declares)."""
     with http(load_service()) as client:
+        client.event_hooks["request"].append(_with_the_key)
         yield client
+
+
+def _with_the_key(request) -> None:
+    request.headers["Authorization"] = f"Bearer {KEY}"
 
 
 @pytest.fixture(scope="session")

@@ -5,7 +5,9 @@ spec, `LeadScoringAPI` (parse, call the scoring core, serialise), and the API-ke
 from leadml.serving.api import LeadScoringAPI, load_api
 from leadml.serving.contract import (
     DEFAULT_REASONS,
+    Problem,
     RequestBody,
+    duplicate_leads,
     id_field,
     lead_type,
     request_models,
@@ -16,7 +18,7 @@ from leadml.serving.settings import DEFAULT_MAX_BATCH, Served, ServiceSettings, 
 
 __all__ = [
     "DEFAULT_MAX_BATCH", "DEFAULT_REASONS", "EncodedLeads", "LeadReader", "LeadScoringAPI",
-    "RequestBody", "Served", "ServiceSettings", "UnknownFields", "id_field", "lead_type",
-    "load_api",
+    "Problem", "RequestBody", "Served", "ServiceSettings", "UnknownFields", "duplicate_leads",
+    "id_field", "lead_type", "load_api",
     "request_models", "request_problems",
 ]  # fmt: skip

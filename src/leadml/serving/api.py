@@ -13,11 +13,11 @@ from typing import Any
 
 import numpy as np
 import orjson
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from leadml.registry.aliases import load_lead_model
 from leadml.scoring.lead_model import LeadModel, Reasons, Scores
-from leadml.serving.contract import DEFAULT_REASONS
+from leadml.serving.contract import DEFAULT_REASONS, Problem, duplicate_leads, request_problems
 from leadml.serving.reader import EncodedLeads, LeadReader
 from leadml.serving.settings import Served, ServiceSettings, UnknownFields
 
@@ -32,6 +32,14 @@ def load_api(settings: ServiceSettings) -> LeadScoringAPI:
     lead_model, resolved = load_lead_model(settings.model_name, settings.model_ref)
     served = Served(resolved.name, resolved.version, resolved.alias, resolved.run_id)
     return LeadScoringAPI(lead_model, served, settings.unknown_fields)
+
+
+def _validated(model: type[BaseModel], body: bytes) -> BaseModel | ValidationError:
+    """`model.model_validate_json(body)`, or the error it raised."""
+    try:
+        return model.model_validate_json(body)
+    except ValidationError as exc:
+        return exc
 
 
 def _rules_json(answer: RulesAnswer) -> dict[str, Any]:
@@ -92,6 +100,20 @@ class LeadScoringAPI:
     def read_request(self, model: type[BaseModel], body: bytes) -> BaseModel | None:
         """See `LeadReader.read_request`."""
         return self.reader.read_request(model, body)
+
+    def parse(self, model: type[BaseModel], body: bytes) -> BaseModel | Problem:
+        """The request body read by `model` (a large batch of plainly valid leads a field at a
+        time), or the 4xx that names the lead and the field: a value the contract refuses, JSON
+        that is not valid or nested too deeply, a lead id given twice."""
+        read: BaseModel | ValidationError | None = self.read_request(model, body)
+        if read is None:
+            read = _validated(model, body)
+        if isinstance(read, ValidationError):  # outside `except`: an error here chains no input
+            return Problem(*request_problems(read, body, self.id_key, self.reader.record))
+        leads = read.leads  # type: ignore[attr-defined]
+        if len(leads) > 1:
+            return duplicate_leads(leads, self.id_key) or read
+        return read
 
     def encode(self, leads: list[dict[str, Any]]) -> np.ndarray:
         """Validated leads -> the booster's float matrix (NaN when missing)."""

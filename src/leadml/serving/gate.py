@@ -22,6 +22,7 @@ from leadml.errors import ConfigError
 OPEN_PATHS = frozenset({"/livez", "/readyz", "/healthz"})  # health checks need no key
 KEYS_ENV, KEYS_FILE_ENV = "LEADML_API_KEYS", "LEADML_API_KEYS_FILE"
 MIN_KEY_LENGTH = 16
+TWO_FRAMINGS = "send the body with either Content-Length or Transfer-Encoding: chunked, not both"
 
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
@@ -45,8 +46,10 @@ def load_api_keys(environ: Mapping[str, str] | None = None) -> list[str]:
     short = [k for k in keys if len(k) < MIN_KEY_LENGTH]
     if short:
         raise ConfigError(
-            f"{len(short)} API key(s) shorter than {MIN_KEY_LENGTH} characters; "
-            "use long random keys (e.g. `leadml serve --new-key` prints one)"
+            f"{len(short)} API key(s) shorter than {MIN_KEY_LENGTH} characters in {KEYS_ENV} or "
+            f"{KEYS_FILE_ENV}; use long random keys, e.g. "
+            "`python -c 'import secrets; print(secrets.token_urlsafe(32))'` prints one "
+            "(`leadml serve --dev-key` creates a development key in .leadml/dev_api_keys)"
         )
     return keys
 
@@ -76,20 +79,22 @@ async def _reply(send: Send, status: int, payload: dict[str, Any], headers=()) -
 
 
 class ApiGate:
-    """ASGI middleware: 401 without a valid `Authorization: Bearer KEY` (except health checks),
-    415 for a body that is not JSON, 413 for a body over `max_body` bytes.
+    """ASGI middleware: 401 without a valid `Authorization: Bearer KEY` (except health checks and
+    `open_paths`), 415 for a body that is not JSON, 413 for a body over `max_body` bytes, 400 for
+    a body framed two ways at once.
 
     With no keys, every request passes the key check (the service refuses to start that way
     unless run in insecure development mode).
     """
 
-    def __init__(self, app: Any, keys: list[str], max_body: int):
+    def __init__(self, app: Any, keys: list[str], max_body: int, open_paths: Iterable[str] = ()):
         self.app = app
         self.keys = [k.encode() for k in keys]
         self.max_body = max_body
+        self.open_paths = OPEN_PATHS | frozenset(open_paths)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in OPEN_PATHS:
+        if scope["type"] != "http" or scope["path"] in self.open_paths:
             await self.app(scope, receive, send)
             return
         headers = dict(scope["headers"])
@@ -116,6 +121,10 @@ class ApiGate:
             )
             return
         length = headers.get(b"content-length")
+        if length is not None and b"transfer-encoding" in headers:
+            # the server reads the chunks, however many, not the length: refuse the pair
+            await _reply(send, 400, {"error": TWO_FRAMINGS})
+            return
         if length is not None:
             if not length.isdigit() or int(length) > self.max_body:
                 await _reply(send, 413, self._too_big())
@@ -162,7 +171,8 @@ def release_request_timers() -> None:
     request and never cancels it; the timer keeps the request's context (tracing span, futures)
     alive for the whole timeout (60 s). At ~1,000 requests/s that is ~1M live objects, and each
     full garbage collection then stops the worker for 100-200 ms: the p99 latency. This is the
-    same middleware with the timer cancelled at the end of the request.
+    same middleware with the timer cancelled at the end of the request, and an app that fails
+    before it answers raising at once (BentoML's waits for the timeout and then answers nothing).
     """
 
     async def call(self, scope, receive, send) -> None:
@@ -172,12 +182,16 @@ def release_request_timers() -> None:
         waiter = loop.create_future()
         timer = loop.call_later(self.timeout, self._set_timer_out, waiter)
 
-        async def _send(message) -> None:
+        def _answered(_=None) -> None:
             if not waiter.done():
                 waiter.set_result(None)
+
+        async def _send(message) -> None:
+            _answered()
             await send(message)
 
         fut = asyncio.ensure_future(self.app(scope, receive, _send), loop=loop)
+        fut.add_done_callback(_answered)  # failed before answering: raise now, not in 60 s
         try:
             await waiter
         except TimeoutError:

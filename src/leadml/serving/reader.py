@@ -14,7 +14,7 @@ import numpy as np
 import orjson
 from pydantic import BaseModel, ValidationError
 
-from leadml.serving.contract import id_field
+from leadml.serving.contract import MAX_ID, MAX_ID_LENGTH, MIN_ID, id_field, record_fields
 from leadml.spec.features import FeatureSpec
 
 COLUMNAR_MIN_BYTES = 8_192  # smaller bodies (under ~15 leads) are read faster by the request model
@@ -22,6 +22,7 @@ COLUMNAR_MIN_BYTES = 8_192  # smaller bodies (under ~15 leads) are read faster b
 _NUMBER = frozenset({int, float, type(None)})  # bool is a type of its own
 _BOOLEAN = frozenset({bool, type(None)})
 _ID = frozenset({str, int, type(None)})
+_SCALAR = frozenset({str, int, float, bool, type(None)})  # the record's timestamp and label
 
 
 def _max_items(model: type[BaseModel]) -> int:
@@ -43,7 +44,8 @@ class LeadReader:
     def __init__(self, spec: FeatureSpec):
         self.spec = spec
         self.id_key = id_field(spec)
-        self.known = {self.id_key, *(f.source for f in spec.features)}
+        self.record = frozenset(record_fields(spec))  # accepted, not scored
+        self.known = {self.id_key, *self.record, *(f.source for f in spec.features)}
         self._sources = [f.source for f in spec.features]
         self._columns: list[tuple[str, dict[Any, float] | None]] = [
             (f.source, {v: float(i) for i, v in enumerate(f.allowed)} if f.allowed else None)
@@ -73,9 +75,10 @@ class LeadReader:
 
         Only values of exactly the JSON type the contract names pass: a number for a numeric
         field, true/false for a boolean, an allowed text for a category, an id as text or a 64-bit
-        whole number, null. For anything else, even what the model accepts by coercing it (the
-        text "12" for 12), the answer is None: the caller then validates with the model, which
-        coerces or names the problem.
+        whole number (text of at most 256 characters), null; the spec's timestamp and label
+        columns as any JSON scalar. For anything else, even what the model accepts by coercing
+        it (the text "12" for 12), the answer is None: the caller then validates with the
+        model, which coerces or names the problem.
         """
         if len(body) < COLUMNAR_MIN_BYTES:
             return None
@@ -99,24 +102,18 @@ class LeadReader:
     def _read_leads(self, leads: list[Any]) -> EncodedLeads | None:
         if not leads or set(map(type, leads)) != {dict}:
             return None
+        width = len(self._fields)
         try:  # every lead names every field (null when missing): one lookup per lead
             values = list(chain.from_iterable(map(self._row, leads)))
-            width = len(self._fields)
             columns: list[Any] = [values[k::width] for k in range(width)]
-            extra = sum(map(len, leads)) > len(leads) * len(self.known)
+            more = sum(map(len, leads)) > len(leads) * width
         except KeyError:  # some leads leave fields out
             columns = [list(map(dict.get, leads, repeat(k))) for k in self._fields]
-            extra = not self.known.issuperset(set().union(*leads))
-        if extra:  # unknown fields: the model rejects them, or reads them to ignore them
+            more = True
+        if more and not self._others_fit(leads):
             return None
-        ids = columns[0]
-        kinds = set(map(type, ids))
-        if not kinds <= _ID:
+        if not self._ids_fit(columns[0]):
             return None
-        if int in kinds:
-            whole = [v for v in ids if type(v) is int]
-            if min(whole) < -(2**63) or max(whole) >= 2**63:
-                return None
         for types, at in self._typed:
             if not types.issuperset(map(type, chain.from_iterable(columns[k] for k in at))):
                 return None
@@ -131,6 +128,31 @@ class LeadReader:
         out = EncodedLeads(leads)
         out.X = np.ascontiguousarray(by_field.T)
         return out
+
+    def _others_fit(self, leads: list[dict[str, Any]]) -> bool:
+        """Whether the fields beyond the features and the id are the record's timestamp and label,
+        as JSON scalars (unknown fields: the model rejects them, or reads them to ignore them)."""
+        given = set().union(*leads)
+        if not self.known.issuperset(given):
+            return False
+        return all(
+            _SCALAR.issuperset({type(lead.get(k)) for lead in leads}) for k in self.record & given
+        )
+
+    @staticmethod
+    def _ids_fit(ids: list[Any]) -> bool:
+        """Whether every id is plainly valid: text of a bounded length, a 64-bit whole number
+        (not true/false or 2.0), or null."""
+        kinds = set(map(type, ids))
+        if not kinds <= _ID:
+            return False
+        if int in kinds:
+            whole = [v for v in ids if type(v) is int]
+            if min(whole) < MIN_ID or max(whole) > MAX_ID:
+                return False
+        if str in kinds:
+            return max(len(v) for v in ids if type(v) is str) <= MAX_ID_LENGTH
+        return True
 
     def encode(self, leads: list[dict[str, Any]]) -> np.ndarray:
         """Validated leads -> the booster's float matrix (NaN when missing)."""
