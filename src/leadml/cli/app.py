@@ -12,12 +12,14 @@ import enum
 import functools
 import logging
 import os
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, NoReturn
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from leadml.errors import LeadmlError
 from leadml.runtime import configure
@@ -60,6 +62,12 @@ SchedulerOption = Annotated[
     str | None,
     typer.Option(help="Dask scheduler address (default: a local cluster, one worker a core)."),
 ]
+ForceOption = Annotated[
+    bool,
+    typer.Option(
+        "--force", help="Overwrite an existing output file (never one the command reads)."
+    ),
+]
 
 
 def _check_engine(engine: Engine, scheduler: str | None, query: str | None) -> None:
@@ -77,20 +85,47 @@ def friendly(fn):
         _quiet_libraries()
         try:
             return fn(*args, **kwargs)
-        except LeadmlError as exc:
-            err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
-            raise typer.Exit(2) from None
-        except OSError as exc:  # a file or folder the user named: unreadable, full disk, ...
-            err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
-            raise typer.Exit(2) from None
+        except (LeadmlError, OSError) as exc:  # OSError: a file the user named, a full disk, ...
+            fail("error", exc)
         except Exception as exc:
             what = CLUSTER_ERRORS.get(type(exc).__name__)
             if what is None:
                 raise
-            err.print(f"[bold red]{what}:[/] {exc}", highlight=False, soft_wrap=True)
-            raise typer.Exit(2) from None
+            fail(what, exc)
 
     return wrapper
+
+
+def fail(what: str, exc: Exception | str, code: int = 2) -> NoReturn:
+    """Print `what: exc` on stderr (the label styled, the message as written) and exit `code`."""
+    err.print(Text.assemble((f"{what}:", "bold red"), " ", str(exc)), soft_wrap=True)
+    raise typer.Exit(code) from None
+
+
+def say(text: str, style: str = "", *, to: Console = console, soft_wrap: bool = True) -> None:
+    """Print `text` exactly as written: rich reads no markup or emoji codes in it (paths,
+    values and messages hold '[a-z]' or ':name:' that must not vanish)."""
+    to.print(Text(text, style=style), soft_wrap=soft_wrap)
+
+
+def warn(text: str) -> None:
+    """A warning line on stderr: the label styled, the text as written."""
+    err.print(Text.assemble(("warning:", "yellow"), " ", text), soft_wrap=True)
+
+
+def check_outputs(
+    data: str | None, outputs: dict[str, Path], *, force: bool, tables: bool = False
+) -> None:
+    """Before any work: each output file (by its option) is not what `data` reads, not another
+    output, and new unless --force; with `tables`, named .csv, .csv.gz or .parquet."""
+    from leadml.data.outputs import TABLE_EXTENSIONS, check_distinct, check_output
+    from leadml.data.read import source_files
+
+    inputs = source_files(data) if data else []
+    check_distinct(outputs)
+    for option, path in outputs.items():
+        extensions = TABLE_EXTENSIONS if tables else None
+        check_output(path, inputs=inputs, force=force, extensions=extensions, option=option)
 
 
 def _quiet_libraries() -> None:
@@ -118,7 +153,7 @@ def metrics_table(title: str, model: dict[str, float], rules: dict[str, float]) 
     """The model's and the agreed rules' metrics side by side, in people's words."""
     from leadml.evaluation.metrics import METRIC_LABELS
 
-    table = Table(title=title)
+    table = Table(title=Text(title))  # the title names the data: no markup read in it
     table.add_column("metric")
     table.add_column("leadml model", justify="right")
     table.add_column("agreed rules", justify="right")

@@ -13,13 +13,16 @@ import typer
 from leadml.cli.app import (
     DEFAULT_RULES,
     DEFAULT_SPEC,
+    ForceOption,
     _progress,
     app,
-    console,
+    check_outputs,
     err,
     features_app,
     friendly,
     rules_app,
+    say,
+    warn,
 )
 
 
@@ -38,21 +41,26 @@ def synth(
     partition_rows: Annotated[
         int, typer.Option(min=1, help="Leads per Parquet part when --out is a folder.")
     ] = 1_000_000,
+    force: ForceOption = False,
 ) -> None:
     """Generate realistic demo leads with known outcome probabilities."""
     from leadml.data import synth as synth_mod
     from leadml.data.folders import is_folder_target
 
     folder = is_folder_target(out, synth_mod.EXTENSIONS)
+    if not folder:  # a folder is replaced only when it is earlier demo leads (leadml.data.folders)
+        check_outputs(None, {"--out": out}, force=force)
     with _progress() as bar:
         task = bar.add_task("Generating leads", total=rows)
         update = lambda n: bar.update(task, completed=n)  # noqa: E731
         if folder:
-            written = synth_mod.write_partitioned(rows, seed, out, partition_rows, progress=update)
+            written = synth_mod.write_partitioned(
+                rows, seed, out, partition_rows, progress=update, say=lambda m: say(m, to=err)
+            )
         else:
             written = synth_mod.write(rows, seed, out, progress=update)
     parts = f" in {-(-written // partition_rows):,} Parquet part(s)" if folder else ""
-    console.print(f"Wrote {written:,} leads to {out}{parts}")
+    say(f"Wrote {written:,} leads to {out}{parts}")
 
 
 @features_app.command("check")
@@ -66,20 +74,20 @@ def features_check(
     from leadml.spec.features import load_spec
 
     spec = load_spec(file)
-    console.print(
+    say(
         f"{file}: {len(spec.features)} features, spec version {spec.spec_version}, "
         f"hash {spec.content_hash}"
     )
     if rules is not None:
         agreed = load_rules(rules, spec)
-        console.print(f"{rules}: {len(agreed.rules)} rules, valid against the spec")
+        say(f"{rules}: {len(agreed.rules)} rules, valid against the spec")
     problems = spec.training_problems()
     if problems:
-        console.print(f"[yellow]{len(problems)} problem(s) block training:[/]")
+        say(f"{len(problems)} problem(s) block training:", "yellow")
         for p in problems:
-            console.print(f"  - {p}")
+            say(f"  - {p}")
         raise typer.Exit(1)
-    console.print("[green]Every feature is signed off by sales and marketing.[/]")
+    say("Every feature is signed off by sales and marketing.", "green")
 
 
 @features_app.command("diff")
@@ -93,8 +101,7 @@ def features_diff(
 
     lines = diff_files(old, new)
     for line in lines or ["no differences a reviewer needs to see"]:
-        style = {"+": "green", "-": "red", "~": "yellow"}.get(line[:1], "")
-        console.print(f"[{style}]{line}[/]" if style else line, highlight=False)
+        say(line, {"+": "green", "-": "red", "~": "yellow"}.get(line[:1], ""))
 
 
 @rules_app.command("score")
@@ -105,6 +112,7 @@ def rules_score(
     query: Annotated[str | None, typer.Option(help="SQL query for a database URL.")] = None,
     spec: Annotated[Path, typer.Option(help="Feature spec.")] = Path(DEFAULT_SPEC),
     rules: Annotated[Path, typer.Option(help="Agreed rules.")] = Path(DEFAULT_RULES),
+    force: ForceOption = False,
 ) -> None:
     """Score leads with the agreed rules alone: points, rules that fired, verdict."""
     from leadml.data.check import check_leads
@@ -112,6 +120,7 @@ def rules_score(
     from leadml.rules.definition import load_rules
     from leadml.spec.features import load_spec
 
+    check_outputs(data, {"--out": out}, force=force, tables=True)
     feature_spec = load_spec(spec)
     agreed = load_rules(rules, feature_spec)
     unseen: dict[str, int] = {}
@@ -121,9 +130,9 @@ def rules_score(
     write_table(scored, out)
     _warn_unseen(unseen)
     ready = int(scored["rules_sales_ready"].sum())
-    console.print(f"Scored {len(scored):,} leads; {ready:,} sales-ready by the rules -> {out}")
+    say(f"Scored {len(scored):,} leads; {ready:,} sales-ready by the rules -> {out}")
 
 
 def _warn_unseen(unseen: dict[str, int]) -> None:
     for name, n in unseen.items():
-        err.print(f"[yellow]warning:[/] {n:,} lead(s) have an unknown {name}; scored as missing")
+        warn(f"{n:,} lead(s) have an unknown {name}; scored as missing")

@@ -12,14 +12,17 @@ import typer
 from leadml.cli.app import (
     MODEL_NAME,
     Engine,
+    ForceOption,
     SchedulerOption,
     _check_engine,
     _progress,
     app,
+    check_outputs,
     console,
     err,
     friendly,
     metrics_table,
+    say,
 )
 from leadml.cli.data import _warn_unseen
 from leadml.errors import DataError, LeadmlError
@@ -79,12 +82,17 @@ def predict(
         ),
     ] = Engine.pandas,
     scheduler: SchedulerOption = None,
+    force: ForceOption = False,
 ) -> None:
     """Score leads: probability, band, verdict, reasons, and the agreed rules beside it."""
     from leadml.data.read import read_leads, write_table
     from leadml.registry.aliases import load_lead_model
 
     _check_engine(engine, scheduler, query)
+    if engine == Engine.dask:
+        _check_dask_out(data, out)
+    else:
+        check_outputs(data, {"--out": out}, force=force, tables=True)
     lead_model, resolved = load_lead_model(name, model)
     if engine == Engine.dask:
         _predict_dask(lead_model, resolved, data, out, reasons, scheduler, name)
@@ -97,23 +105,30 @@ def predict(
         )
     write_table(scored, out)
     _warn_unseen(scored.attrs.get("unseen", {}))
-    console.print(
+    say(
         f"Scored {len(scored):,} leads with {name} v{resolved.version}: "
         f"{int(scored['sales_ready'].sum()):,} sales-ready by the model, "
         f"{int(scored['rules_sales_ready'].sum()):,} by the rules -> {out}"
     )
 
 
-def _predict_dask(lead_model, resolved, data, out, reasons, scheduler, name) -> None:
-    from leadml.cluster.connect import connect
-    from leadml.cluster.scoring import score_partitions
+def _check_dask_out(data: str, out: Path) -> None:
+    """Before any work: --out names a folder that may be written (`leadml.data.folders`)."""
+    from leadml.cluster.scoring import check_target
     from leadml.data.folders import is_folder_target
     from leadml.data.read import DATA_EXTENSIONS
 
     if not is_folder_target(out, DATA_EXTENSIONS):
         raise LeadmlError(f"--engine dask writes a folder of Parquet parts; --out {out} is a file")
+    check_target(data, out)
 
-    with connect(scheduler, say=err.print) as client, _progress() as bar:
+
+def _predict_dask(lead_model, resolved, data, out, reasons, scheduler, name) -> None:
+    from leadml.cluster.connect import connect
+    from leadml.cluster.scoring import score_partitions
+
+    to_err = lambda m: say(m, to=err)  # noqa: E731
+    with connect(scheduler, say=to_err) as client, _progress() as bar:
         task = bar.add_task("Scoring partitions", total=1)
 
         def update(done: int, parts: int, leads: int) -> None:
@@ -127,9 +142,10 @@ def _predict_dask(lead_model, resolved, data, out, reasons, scheduler, name) -> 
             reasons=reasons,
             info={"model": name, "version": resolved.version, "alias": resolved.alias},
             progress=update,
+            say=to_err,
         )
     _warn_unseen(summary.unseen)
-    console.print(
+    say(
         f"Scored {summary.rows:,} leads with {name} v{resolved.version} into {summary.parts:,} "
         f"Parquet part(s): {summary.sales_ready:,} sales-ready by the model, "
         f"{summary.rules_sales_ready:,} by the rules -> {out}"
@@ -147,28 +163,29 @@ def compare(
     ] = None,
     query: Annotated[str | None, typer.Option(help="SQL query for a database URL.")] = None,
     name: Annotated[str, typer.Option(help="Registered model name.")] = MODEL_NAME,
+    force: ForceOption = False,
 ) -> None:
     """One page for sales and marketing: where the model and the agreed rules differ, and who
     was right, on leads whose outcome is known; plus a per-lead CSV."""
     from leadml.data.check import check_leads
     from leadml.data.read import read_leads
     from leadml.evaluation.report import compare as build
-    from leadml.evaluation.report import write_leads_csv, write_report
+    from leadml.evaluation.report import write_comparison
     from leadml.registry.aliases import load_lead_model
 
+    csv = csv or out.with_suffix(".csv")
+    check_outputs(data, {"--out": out, "--csv": csv}, force=force)
     lead_model, resolved = load_lead_model(name, model)
     leads = check_leads(read_leads(data, query), lead_model.spec, require_label=True, unseen={})
     for reason, count in leads.excluded.items():
-        err.print(f"Excluded {count:,} lead(s): {reason}")
+        say(f"Excluded {count:,} lead(s): {reason}", to=err)
     if leads.y is None or len(leads.y) == 0:
         raise DataError(f"{data}: no lead has a decided outcome to compare against")
     comparison = build(lead_model, leads, title=f"{name} v{resolved.version} ({model})")
-    page = write_report(comparison, out)
-    table = write_leads_csv(comparison, csv or out.with_suffix(".csv"))
+    page, table = write_comparison(comparison, out, csv)
     m, r = comparison.model, comparison.rules
-    console.print(
+    say(
         f"{len(leads.y):,} leads: at capacity the model's picks converted at "
         f"{m['precision_at_capacity']:.1%}, the rules' at {r['precision_at_capacity']:.1%}.\n"
-        f"Page: {page} (open it in a browser; it needs no network). Per lead: {table}",
-        soft_wrap=True,
+        f"Page: {page} (open it in a browser; it needs no network). Per lead: {table}"
     )

@@ -3,7 +3,8 @@
 Each partition (a Parquet or CSV file) is read, checked and scored on a worker by the same
 `LeadModel` code the single-machine path and the service use, `BATCH_ROWS` leads at a time, so
 a worker's memory does not grow with the data. Output parts go to a hidden folder that is moved
-into place only when every part is written (`leadml.folders`).
+into place only when every part is written (`leadml.data.folders`, which also removes such
+folders that a killed job left behind).
 """
 
 from __future__ import annotations
@@ -142,6 +143,14 @@ def _first_ids(spec: FeatureSpec, files: list[Path], client: Client) -> list[int
     return list(itertools.accumulate([0, *counts]))
 
 
+def check_target(source: str, out: str | Path) -> None:
+    """Before any work: `out` may receive the scores of `source` (it does not overlap the data,
+    and is absent, empty or earlier lead scores)."""
+    out = Path(out)
+    _check_out(out, source, partition_files(source))
+    folders.check_replaceable(out, KIND_SCORES)
+
+
 def _check_out(out: Path, source: str, files: list[Path]) -> None:
     """The output folder must not hold, or lie inside, the data being scored."""
     target = out.resolve()
@@ -177,17 +186,19 @@ def score_partitions(
     reasons: int = 3,
     info: dict[str, Any] | None = None,
     progress: Callable[[int, int, int], None] | None = None,
+    say: Say | None = None,
 ) -> ScoreSummary:
     """Score every partition of `source` into a folder of Parquet parts at `out`, in order.
 
-    `progress(parts_done, parts, leads_done)` is called as partitions finish. On any failure the
+    `progress(parts_done, parts, leads_done)` is called as partitions finish; `say` hears of
+    unfinished output folders of earlier, killed jobs that were removed. On any failure the
     remaining work is cancelled and nothing is left at `out`.
     """
     files = partition_files(source)
     out = Path(out)
     _check_out(out, source, files)
     first_ids = _first_ids(model.spec, files, client)
-    tmp = folders.staging(out, KIND_SCORES)
+    tmp = folders.staging(out, KIND_SCORES, say=say)
     futures: list[Future] = []
     try:
         futures = _submit(client, model, files, first_ids, tmp, reasons)

@@ -4,17 +4,21 @@ by the spec, leads with open outcomes excluded and counted."""
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
+from leadml.data.read import refuse_duplicate_columns
 from leadml.errors import DataError
 from leadml.spec.features import Feature, FeatureSpec, norm_value
 
 log = logging.getLogger(__name__)
 MAX_EXAMPLES = 5
 NA_WORDS = {"", "NA", "N/A", "nan", "NaN", "null", "NULL", "None"}  # missing, in a number column
+# a date written day and month first, year last (03/04/2025, 3.4.25 10:00): which is the month?
+DAY_MONTH = re.compile(r"^\s*(\d{1,2})[/.\-](\d{1,2})[/.\-](?:\d{4}|\d{2})(?!\d)")
 
 
 @dataclass
@@ -195,6 +199,7 @@ def _check_columns(frame: pd.DataFrame, spec: FeatureSpec, require_label: bool) 
         needed.append(spec.label.column)
         if spec.timestamp:
             needed.append(spec.timestamp)
+    refuse_duplicate_columns(list(frame.columns), "the data has")
     missing = [c for c in needed if c not in frame.columns]
     if missing:
         raise DataError(
@@ -227,7 +232,9 @@ def _lead_ids(frame: pd.DataFrame, spec: FeatureSpec, start: int, problems: list
 
 def _timestamps(frame: pd.DataFrame, spec: FeatureSpec, problems: list[str]) -> pd.Series:
     """The timestamp column as naive UTC datetimes; numbers are refused, unparsable or
-    missing values are problems."""
+    missing values are problems. Text is read with the spec's `timestamp_format` when it gives
+    one; without it, each value by its own format, and a date that reads as two different days
+    (03/04/2025: 3 April or 4 March?) is a problem."""
     column = str(spec.timestamp)
     raw_ts = frame[column]
     if pd.api.types.is_numeric_dtype(raw_ts) and not pd.api.types.is_bool_dtype(raw_ts):
@@ -235,20 +242,42 @@ def _timestamps(frame: pd.DataFrame, spec: FeatureSpec, problems: list[str]) -> 
             f"column '{column}' holds numbers, not dates; export it as a date "
             "(e.g. 2025-03-01T09:30:00) so leads are not placed in 1970"
         )
-    ts = (
-        pd.to_datetime(raw_ts, errors="coerce", utc=True, format="mixed")
-        if not pd.api.types.is_datetime64_any_dtype(raw_ts)
-        else raw_ts
-    )
+    fmt = spec.timestamp_format
+    what = "missing or unparsable timestamps"
+    if pd.api.types.is_datetime64_any_dtype(raw_ts):
+        ts = raw_ts
+    elif fmt:
+        ts = pd.to_datetime(raw_ts, errors="coerce", utc=True, format=fmt)
+        what = f"missing timestamps or timestamps not in the spec's timestamp_format {fmt!r}"
+    else:
+        _ambiguous(frame, spec, raw_ts, problems)
+        ts = pd.to_datetime(raw_ts, errors="coerce", utc=True, format="mixed")
     bad = ts.isna().to_numpy()
     if bad.any():
-        problems.append(
-            f"column '{column}' has missing or unparsable timestamps: "
-            + _rows(frame, spec, bad, raw_ts)
-        )
+        problems.append(f"column '{column}' has {what}: " + _rows(frame, spec, bad, raw_ts))
     if isinstance(ts.dtype, pd.DatetimeTZDtype):
         ts = ts.dt.tz_convert("UTC").dt.tz_localize(None)
     return ts
+
+
+def _ambiguous(
+    frame: pd.DataFrame, spec: FeatureSpec, raw_ts: pd.Series, problems: list[str]
+) -> None:
+    """Dates whose day and month could be either way round (both at most 12, and different)
+    are a problem: read value by value, some would be taken day-first and others month-first."""
+    codes, uniques = pd.factorize(raw_ts.astype("str").where(raw_ts.notna()))
+    parts = pd.Series(uniques, dtype="str").str.extract(DAY_MONTH)
+    first, second = (pd.to_numeric(parts[i]).to_numpy(dtype="float64") for i in (0, 1))
+    either = (first >= 1) & (first <= 12) & (second >= 1) & (second <= 12) & (first != second)
+    if not either.any():
+        return
+    rows = np.append(either, False)[codes]  # code -1 (a missing value) takes the last entry
+    problems.append(
+        f"column '{spec.timestamp}' has dates that read as two different days (day/month or "
+        "month/day?): " + _rows(frame, spec, rows, raw_ts) + ". Set timestamp_format in the "
+        "feature spec (e.g. timestamp_format: '%d/%m/%Y %H:%M') or export ISO dates "
+        "(2025-04-03T09:30:00)"
+    )
 
 
 def _outcomes(

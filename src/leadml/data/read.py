@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import csv
 import glob
 import gzip
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,6 +14,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import sqlalchemy
 
+from leadml.data.outputs import TABLE_EXTENSIONS, write_files
 from leadml.errors import DataError
 
 DATA_EXTENSIONS = (".parquet", ".pq", ".csv", ".csv.gz", ".txt")
@@ -26,9 +29,11 @@ def read_leads(source: str | Path, query: str | None = None) -> pd.DataFrame:
         try:
             engine = sqlalchemy.create_engine(text)
             with engine.connect() as conn:
-                return pd.read_sql_query(sqlalchemy.text(query), conn)
+                frame = pd.read_sql_query(sqlalchemy.text(query), conn)
         except Exception as exc:
             raise DataError(f"{text}: the query failed: {exc}") from None
+        refuse_duplicate_columns(list(frame.columns), f"{text}: the query returns")
+        return frame
     path = Path(source)
     if _is_glob(text) or path.is_dir():  # the same files, in the same order, as Dask
         return pd.concat([_read_file(p) for p in partition_files(text)], ignore_index=True)
@@ -47,12 +52,17 @@ def _read_file(path: Path) -> pd.DataFrame:
     name = path.name.lower()
     try:
         if name.endswith((".parquet", ".pq")):
-            return pd.read_parquet(path)
+            frame = pd.read_parquet(path)
+            refuse_duplicate_columns(list(frame.columns), f"{path}: the file has")
+            return frame
         if name.endswith((".csv", ".csv.gz", ".txt")):
+            separator = _csv_header(path)
             # text as text: zero-padded ids and a category called "NA" stay as written
             return pd.read_csv(
-                path, sep=_separator(path), dtype=str, keep_default_na=False, na_values=[""]
+                path, sep=separator, dtype=str, keep_default_na=False, na_values=[""]
             )
+    except DataError:
+        raise
     except Exception as exc:
         raise DataError(f"{path}: could not be read: {exc}") from None
     raise DataError(f"{path}: unknown file type; use .csv, .csv.gz, .parquet or a database URL")
@@ -109,7 +119,7 @@ def read_batches(path: Path, rows: int, columns: list[str] | None = None) -> Ite
             return
         with pd.read_csv(
             path,
-            sep=_separator(path),
+            sep=_csv_header(path),
             dtype=str,
             keep_default_na=False,
             na_values=[""],
@@ -120,23 +130,60 @@ def read_batches(path: Path, rows: int, columns: list[str] | None = None) -> Ite
         raise DataError(f"{path}: could not be read: {exc}") from None
 
 
-def _separator(path: Path) -> str:
-    """Comma, semicolon or tab, whichever splits the header line most."""
+def _csv_header(path: Path) -> str:
+    """The separator (comma, semicolon or tab, whichever splits the header line most), once
+    the header is known to name each column once."""
     opener = gzip.open if path.name.lower().endswith(".gz") else open
-    with opener(path, "rt", errors="replace") as fh:
+    with opener(path, "rt", errors="replace", newline="") as fh:
         header = fh.readline()
-    return max([",", ";", "\t"], key=header.count)
+    separator = max([",", ";", "\t"], key=header.count)
+    names = next(csv.reader([header.rstrip("\r\n")], delimiter=separator), [])
+    refuse_duplicate_columns(names, f"{path}: the header has")
+    return separator
+
+
+def refuse_duplicate_columns(names: list[str], where: str) -> None:
+    """Each column named once (`where` starts the message): pandas would rename a CSV's second
+    `employees` to `employees.1` (and never read it), and keep a query's two under one name.
+    Unnamed columns (a trailing separator) are left to pandas, which numbers them."""
+    twice = {str(n): k for n, k in Counter(names).items() if k > 1 and str(n).strip()}
+    if twice:
+        listed = ", ".join(f"'{n}' ({k} times)" for n, k in twice.items())
+        raise DataError(
+            f"{where} more than one column named {listed}; give each column its own name "
+            "or remove the copy"
+        )
+
+
+def source_files(source: str | Path) -> list[Path]:
+    """The local paths a `--data` source reads: the file, a folder and its files, a glob's
+    files, or an SQLite database's file (none for other database URLs)."""
+    text = str(source)
+    if "://" in text:
+        try:
+            url = sqlalchemy.engine.make_url(text)
+        except Exception:
+            return []
+        local = url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:")
+        return [Path(str(url.database))] if local else []
+    try:
+        files = partition_files(text)
+    except DataError:
+        return [Path(text)]
+    return [Path(text), *files] if Path(text).is_dir() else files
 
 
 def write_table(frame: pd.DataFrame, out: str | Path) -> Path:
-    """Write CSV or Parquet by extension, creating the folder."""
+    """Write CSV or Parquet by extension, creating the folder. The file appears only when
+    complete (written beside it, then renamed): a failed or killed write leaves the earlier
+    file, if any, as it was."""
     path = Path(out)
-    path.parent.mkdir(parents=True, exist_ok=True)
     name = path.name.lower()
     if name.endswith((".parquet", ".pq")):
-        frame.to_parquet(path, index=False)
+        write_files({path: lambda tmp: frame.to_parquet(tmp, index=False)})
     elif name.endswith((".csv", ".csv.gz")):
-        frame.to_csv(path, index=False)
+        compression = "gzip" if name.endswith(".gz") else None
+        write_files({path: lambda tmp: frame.to_csv(tmp, index=False, compression=compression)})
     else:
-        raise DataError(f"{path}: unknown output type; use .csv, .csv.gz or .parquet")
+        raise DataError(f"{path}: unknown output type; use {', '.join(TABLE_EXTENSIONS)}")
     return path

@@ -399,16 +399,18 @@ def write_partitioned(
     start: str = DEFAULT_START,
     end: str = DEFAULT_END,
     progress: Callable[[int], None] | None = None,
+    say: Callable[[str], None] | None = None,
 ) -> int:
     """Write the generated leads as a folder of Parquet parts of `partition_rows` leads each.
 
     The same leads, in the same order, as `write` gives for the same seed; never more than one
-    chunk in memory. The folder appears only when complete. Returns the number of rows written.
+    chunk in memory. The folder appears only when complete (`say` hears of unfinished folders
+    of earlier, killed runs removed). Returns the number of rows written.
     """
     if partition_rows < 1:
         raise LeadmlError(f"partition rows must be at least 1, got {partition_rows}")
     chunks = generate(rows, seed, start, end)  # checks the arguments before touching files
-    tmp = folders.staging(out, KIND_LEADS)
+    tmp = folders.staging(out, KIND_LEADS, say=say)
     written, parts = 0, 0
     writer: pq.ParquetWriter | None = None
     try:

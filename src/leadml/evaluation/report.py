@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from leadml.data.check import CheckedLeads
+from leadml.data.outputs import write_files
 from leadml.evaluation import metrics as evaluate
 from leadml.evaluation import plots
 from leadml.evaluation.capacity import weeks_and_capacity
@@ -159,11 +160,15 @@ def _signoff(feature, team: str) -> str:
 
 
 def write_leads_csv(comparison: Comparison, path: str | Path) -> Path:
-    """The per-lead table a CRM or a spreadsheet can import."""
+    """The per-lead table a CRM or a spreadsheet can import (the file appears when complete)."""
     out = Path(path)
-    columns = LEAD_COLUMNS + [c for c in comparison.leads if c.startswith("reason_")]
-    comparison.leads[[*columns, "rules_fired"]].to_csv(out, index=False)
+    write_files({out: lambda tmp: _leads_csv(comparison, tmp)})
     return out
+
+
+def _leads_csv(comparison: Comparison, path: Path) -> None:
+    columns = LEAD_COLUMNS + [c for c in comparison.leads if c.startswith("reason_")]
+    comparison.leads[[*columns, "rules_fired"]].to_csv(path, index=False)
 
 
 # --- the page ------------------------------------------------------------------------------------
@@ -343,7 +348,24 @@ and its share of the model's importance.</p>
 
 
 def write_report(comparison: Comparison, path: str | Path) -> Path:
+    """The page alone (the file appears when complete)."""
     out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(render_html(comparison), encoding="utf-8")
+    page = render_html(comparison)
+    write_files({out: lambda tmp: tmp.write_text(page, encoding="utf-8")})
     return out
+
+
+def write_comparison(
+    comparison: Comparison, page: str | Path, csv: str | Path
+) -> tuple[Path, Path]:
+    """The page and the per-lead CSV, which appear together or not at all: both are written
+    beside their destinations and renamed into place only when both are complete."""
+    html_text = render_html(comparison)
+    page_path, csv_path = Path(page), Path(csv)
+    write_files(
+        {
+            page_path: lambda tmp: tmp.write_text(html_text, encoding="utf-8"),
+            csv_path: lambda tmp: _leads_csv(comparison, tmp),
+        }
+    )
+    return page_path, csv_path

@@ -4,11 +4,19 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import date
+import re
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from leadml.errors import SpecError, format_validation_error
 from leadml.spec.files import diff_records, read_yaml
@@ -19,6 +27,10 @@ Direction = Literal["increasing", "decreasing"]
 REQUIRED_SIGNOFFS = ("sales", "marketing")
 TRUE_WORDS = {"1", "1.0", "true", "yes", "y", "t"}
 FALSE_WORDS = {"0", "0.0", "false", "no", "n", "f"}
+FEATURE_NAME = re.compile(r"[a-z][a-z0-9_]*")
+# optional fields added after specs were hashed and pickled: left out of `content_hash` while
+# unset (a spec that does not use them keeps its hash), and unset in a spec pickled before them
+ADDED_LATER = ("timestamp_format",)
 
 
 class _Strict(BaseModel):
@@ -36,7 +48,7 @@ class SignOff(_Strict):
 class Feature(_Strict):
     """One lead feature as both teams agreed to define it."""
 
-    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    name: str
     column: str | None = None
     kind: Kind
     description: str = Field(min_length=3)
@@ -52,6 +64,20 @@ class Feature(_Strict):
     def source(self) -> str:
         """The data column this feature reads."""
         return self.column or self.name
+
+    @field_validator("name")
+    @classmethod
+    def _name_is_a_word(cls, name: str) -> str:
+        if FEATURE_NAME.fullmatch(name):
+            return name
+        word = re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_") or "feature"
+        word = word if word[0].isalpha() else f"f_{word}"
+        raise ValueError(
+            f"feature name {name!r} must be lower-case letters, digits and '_', starting with "
+            f"a letter (pattern ^[a-z][a-z0-9_]*$). To read a column named otherwise (spaces, "
+            f"capitals), name the feature and give the column's own name as `column:`, e.g. "
+            f"name: {word} with column: {name!r}"
+        )
 
     @model_validator(mode="after")
     def _kind_fits(self) -> Feature:
@@ -102,8 +128,37 @@ class FeatureSpec(_Strict):
         description="Column with the lead id; null: leads are named by row number (1 = first)."
     )
     timestamp: str | None = None
+    timestamp_format: str | None = Field(
+        default=None,
+        description="How the timestamp column writes dates, as a strftime format such as "
+        "'%d/%m/%Y %H:%M'; without it each value is read by its own format, and a date such "
+        "as 03/04/2025 (day or month first?) is an error.",
+    )
     label: Label
     features: list[Feature] = Field(min_length=1)
+
+    def __setstate__(self, state: dict[Any, Any]) -> None:
+        """A spec pickled (inside a registered model) before a field existed: the field unset."""
+        values = {name: None for name in ADDED_LATER} | state.get("__dict__", {})
+        super().__setstate__({**state, "__dict__": values})
+
+    @field_validator("timestamp_format")
+    @classmethod
+    def _format_reads_back(cls, fmt: str | None) -> str | None:
+        """A strftime format that reads back what it writes (so a typo is caught here)."""
+        if fmt is None:
+            return None
+        if "%" not in fmt:
+            raise ValueError(f"{fmt!r} has no strftime code such as %d, %m or %Y")
+        when = datetime(2025, 3, 4, 5, 6, 7, tzinfo=UTC)
+        try:
+            datetime.strptime(when.strftime(fmt), fmt)
+        except ValueError:
+            raise ValueError(
+                f"{fmt!r} is not a date format; write one with strftime codes, such as "
+                "'%d/%m/%Y %H:%M' for 03/04/2025 09:30 (day first)"
+            ) from None
+        return fmt
 
     @model_validator(mode="after")
     def _unique(self) -> FeatureSpec:
@@ -114,6 +169,8 @@ class FeatureSpec(_Strict):
                 if value in seen:
                     raise ValueError(f"feature {attr} '{value}' is defined twice")
                 seen.add(value)
+        if self.timestamp_format and not self.timestamp:
+            raise ValueError("'timestamp_format' needs the 'timestamp' column it describes")
         reserved = {self.id_column, self.label.column} | (
             {self.timestamp} if self.timestamp else set()
         )
@@ -140,7 +197,8 @@ class FeatureSpec(_Strict):
     @property
     def content_hash(self) -> str:
         """A hash of the spec's meaning (not its layout): stored with every run and model."""
-        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True)
+        unset = {name for name in ADDED_LATER if getattr(self, name) is None}
+        canonical = json.dumps(self.model_dump(mode="json", exclude=unset), sort_keys=True)
         return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
     def signoffs(self) -> dict[str, dict[str, str]]:

@@ -108,7 +108,7 @@ def check_inputs(
             "--allow-unreviewed (it can never be promoted)."
         )
     for p in problems:
-        say(f"[yellow]unreviewed:[/] {p}")
+        say(f"unreviewed: {p}")
     return spec, rules, problems
 
 
@@ -134,7 +134,7 @@ def run_audit(
     audit = leakage_audit(loaded.audit_X, loaded.audit_y, spec, config.checks.leak_auc)
     for row in audit[audit.suspect].itertuples():
         say(
-            f"[red]suspected leak:[/] {row.feature} alone reaches AUC {row.auc:.3f} "
+            f"suspected leak: {row.feature} alone reaches AUC {row.auc:.3f} "
             f"(bound {config.checks.leak_auc})"
         )
     return audit
