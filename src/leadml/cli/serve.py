@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from leadml.cli.app import MODEL_NAME, app, console, friendly
+from leadml.cli.app import MODEL_NAME, app, friendly, say
 from leadml.errors import LeadmlError
 
 DEV_KEY_FILE = Path(".leadml") / "dev_api_keys"
@@ -39,6 +39,31 @@ def _dev_key() -> tuple[Path, str]:
     return DEV_KEY_FILE, key
 
 
+def _check_port(host: str, port: int) -> None:
+    """Stop with one clear line when the server could not listen on `host`:`port` (the port is
+    in use, or the host is not an address of this machine)."""
+    import errno
+    import socket
+
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+    except socket.gaierror as exc:
+        raise LeadmlError(f"--host {host}: not an address to listen on ({exc.strerror})") from None
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as a server binds
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise LeadmlError(
+                    f"port {port} on {host} is already in use (another `leadml serve`?): stop "
+                    "what listens there, or serve on another port with --port"
+                ) from None
+            raise LeadmlError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+
+
 @app.command()
 @friendly
 def serve(
@@ -61,7 +86,7 @@ def serve(
     """
     import sys
 
-    from leadml.registry.aliases import resolve
+    from leadml.registry.aliases import check_artifacts, resolve
     from leadml.serving.settings import ServiceSettings
 
     os.environ["LEADML_MODEL"] = model
@@ -73,17 +98,16 @@ def serve(
         path, key = _dev_key()
         os.environ["LEADML_API_KEYS_FILE"] = str(path.resolve())
     ServiceSettings.from_env().check_keys()
+    _check_port(host, port)  # one clear line now, not the server's traceback later
     resolved = resolve(name, model)  # a clear error now, rather than from the server
+    check_artifacts(resolved)  # its files are there (listed, not loaded) before the banner
     service_dir = _service_dir()
     url = f"http://{host}:{port}"
-    console.print(
-        f"Serving {name} v{resolved.version} ({model}) on {url}; docs at {url}/docs", soft_wrap=True
-    )
+    say(f"Serving {name} v{resolved.version} ({model}) on {url}; docs at {url}/docs")
     if key:
-        console.print(
+        say(
             f"Development API key (kept in {DEV_KEY_FILE}):\n"
-            f"  curl -H 'Authorization: Bearer {key}' {url}/model",
-            soft_wrap=True,
+            f"  curl -H 'Authorization: Bearer {key}' {url}/model"
         )
     bentoml = str(Path(sys.executable).with_name("bentoml"))
     args = [bentoml, "serve", "service:LeadService", "--working-dir", str(service_dir)]

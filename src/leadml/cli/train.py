@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.text import Text
 
 from leadml.cli.app import (
     DEFAULT_CONFIG,
@@ -22,8 +23,10 @@ from leadml.cli.app import (
     app,
     console,
     err,
+    fail,
     friendly,
     metrics_table,
+    say,
 )
 
 
@@ -56,6 +59,8 @@ def train(
 
     _check_engine(engine, scheduler, query)
     cfg = load_config(config)
+    if register:
+        _close_orphaned_runs(cfg.tracking.experiment)
     with contextlib.ExitStack() as stack:
         chosen = _training_engine(stack, engine, scheduler, cfg)
         bar = stack.enter_context(_progress())
@@ -72,18 +77,57 @@ def train(
             query=query,
             allow_unreviewed=allow_unreviewed,
             progress=lambda i, total: bar.update(task, completed=i, total=total),
-            say=err.print,
+            say=_note,
         )
     if register:
-        from leadml.registry.tracking import log_training
-
-        with err.status("Logging to MLflow and registering the model"):
-            result.run_id, result.version = log_training(result, cfg, str(config))
+        result.run_id, result.version = _log_and_register(result, cfg, config)
     card = write_model_card(result, Path("models") / cfg.name)
     shutil.rmtree(result.artifacts, ignore_errors=True)
     _print_summary(result, cfg, card)
     if register:
         _print_registered(result, cfg, card)
+
+
+NOTE_LABELS = {"unreviewed:": "yellow", "suspected leak:": "bold red"}
+
+
+def _note(text: str) -> None:
+    """A line training says on stderr: its label styled (`NOTE_LABELS`), the text as written."""
+    for label, style in NOTE_LABELS.items():
+        if text.startswith(label):
+            err.print(Text.assemble((label, style), text[len(label) :]), soft_wrap=True)
+            return
+    say(text, to=err)
+
+
+def _close_orphaned_runs(experiment: str) -> None:
+    """Report, and close as FAILED, the experiment's runs left RUNNING by a process that died."""
+    from leadml.registry.runs import close_orphaned_runs
+
+    for run in close_orphaned_runs(experiment):
+        say(
+            f"Closed orphaned run {run.run_id} ('{run.run_name}', started {run.started}) "
+            f"as FAILED: {run.why}.",
+            to=err,
+        )
+
+
+def _log_and_register(result, cfg, config: Path) -> tuple[str, str]:
+    """Log the training to MLflow and register it; SIGTERM or SIGINT meanwhile marks the run
+    FAILED and exits 128 + the signal number, as a process the signal stopped would."""
+    from leadml.registry.failures import store_errors
+    from leadml.registry.runs import RunStopped
+    from leadml.registry.tracking import log_training
+
+    try:
+        with (
+            store_errors("logging the training to MLflow and registering its model"),
+            err.status("Logging to MLflow and registering the model"),
+        ):
+            run_id, version = log_training(result, cfg, str(config))
+    except RunStopped as exc:
+        fail("error", exc, code=128 + exc.signum)
+    return run_id, version
 
 
 def _training_engine(stack: contextlib.ExitStack, engine: Engine, scheduler: str | None, cfg):
@@ -97,18 +141,23 @@ def _training_engine(stack: contextlib.ExitStack, engine: Engine, scheduler: str
     from leadml.cluster.training import DaskEngine
 
     DaskEngine.refuse(cfg)
-    return DaskEngine(stack.enter_context(connect(scheduler, say=err.print)))
+    return DaskEngine(stack.enter_context(connect(scheduler, say=_note)))
 
 
 def _print_registered(result, cfg, card: Path) -> None:
     from leadml.registry.store import tracking_uri
 
     console.print(
-        f"\nRegistered [bold]{cfg.tracking.registered_model}[/] version {result.version} "
-        f"as 'challenger' (run {result.run_id}, tracking {tracking_uri()})."
+        Text.assemble(
+            "\nRegistered ",
+            (cfg.tracking.registered_model, "bold"),
+            f" version {result.version} as 'challenger' (run {result.run_id}, "
+            f"tracking {tracking_uri()}).",
+        ),
+        soft_wrap=True,
     )
     if not result.reviewed:
-        console.print("[yellow]Run tagged reviewed=false: it can never be promoted.[/]")
+        say("Run tagged reviewed=false: it can never be promoted.", "yellow")
     name = cfg.tracking.registered_model
     named = "" if name == MODEL_NAME else f" --name {name}"
     ui = (
@@ -116,7 +165,7 @@ def _print_registered(result, cfg, card: Path) -> None:
         if "MLFLOW_TRACKING_URI" not in os.environ
         else (f"mlflow ui --backend-store-uri {tracking_uri()}")
     )
-    console.print(
+    say(
         f"Next: `{ui}` and open http://127.0.0.1:5000 for the run and its plots; "
         f"`leadml promote{named}` to make it champion through the gates; "
         f"the model card: {card}"
@@ -128,7 +177,7 @@ def _print_summary(result, cfg, card: Path) -> None:
     title = f"Test window ({result.windows['test']['leads']:,} leads): model vs rules"
     info = result.lead_model.info
     console.print(metrics_table(title, info.metrics_of("model"), info.metrics_of("rules")))
-    console.print(
+    say(
         f"Sales-ready threshold {m['threshold']:.3f} (probability); calibration "
         f"{result.lead_model.info.calibration}; {int(m['best_iteration'])} trees."
     )
@@ -141,17 +190,18 @@ def promote(
     name: Annotated[str, typer.Option(help="Registered model name.")] = MODEL_NAME,
 ) -> None:
     """Make a model champion only if it passes every gate of its training config."""
+    from leadml.registry.failures import store_errors
     from leadml.registry.promotion import promote as do_promote
 
-    candidate, results = do_promote(name, model)
+    with store_errors(f"promoting '{model}' of model '{name}'"):
+        candidate, results = do_promote(name, model)
     for gate, ok, detail in results:
-        mark = "[green]pass[/]" if ok else "[red]FAIL[/]"
-        console.print(f"  {mark}  {gate}: {detail}")
+        mark = ("pass", "green") if ok else ("FAIL", "red")
+        console.print(Text.assemble("  ", mark, f"  {gate}: {detail}"), soft_wrap=True)
     if not all(ok for _, ok, _ in results):
         failed = ", ".join(g for g, ok, _ in results if not ok)
-        err.print(f"[bold red]not promoted:[/] version {candidate.version} failed {failed}")
-        raise typer.Exit(1)
-    console.print(f"Version {candidate.version} of {name} is now champion.")
+        fail("not promoted", f"version {candidate.version} failed {failed}", code=1)
+    say(f"Version {candidate.version} of {name} is now champion.")
 
 
 @app.command()
@@ -160,7 +210,9 @@ def rollback(
     name: Annotated[str, typer.Option(help="Registered model name.")] = MODEL_NAME,
 ) -> None:
     """Move champion back to the version that held it before."""
+    from leadml.registry.failures import store_errors
     from leadml.registry.promotion import rollback as do_rollback
 
-    current, previous = do_rollback(name)
-    console.print(f"Champion moved back from version {current} to version {previous}.")
+    with store_errors(f"rolling back the champion of model '{name}'"):
+        current, previous = do_rollback(name)
+    say(f"Champion moved back from version {current} to version {previous}.")

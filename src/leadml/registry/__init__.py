@@ -1,10 +1,12 @@
 """MLflow: the tracking store, training runs, the lead model as a pyfunc, the registry's
 aliases, and promotion through the gates."""
 
-from leadml.registry.aliases import Resolved, current, load_lead_model, resolve
+from leadml.registry.aliases import Resolved, check_artifacts, current, load_lead_model, resolve
+from leadml.registry.failures import move_alias, store_errors
 from leadml.registry.gates import COMPARED_TAG, champion_on_test, check_gates, run_metrics
 from leadml.registry.promotion import HISTORY_TAG, promote, rollback
 from leadml.registry.pyfunc import LeadModelPyfunc, input_schema, log_lead_model
+from leadml.registry.runs import RunStopped, close_orphaned_runs, owned_run
 from leadml.registry.store import (
     CHALLENGER,
     CHAMPION,
@@ -17,7 +19,8 @@ from leadml.registry.tracking import log_training, register
 
 __all__ = [
     "CHALLENGER", "CHAMPION", "COMPARED_TAG", "DEFAULT_DB", "HISTORY_TAG", "LeadModelPyfunc",
-    "Resolved", "champion_on_test", "check_gates", "client", "current", "input_schema",
-    "load_lead_model", "log_lead_model", "log_training", "promote", "register", "resolve",
-    "rollback", "run_metrics", "tracking_uri", "use_experiment",
+    "Resolved", "RunStopped", "champion_on_test", "check_artifacts", "check_gates", "client",
+    "close_orphaned_runs", "current", "input_schema", "load_lead_model", "log_lead_model",
+    "log_training", "move_alias", "owned_run", "promote", "register", "resolve", "rollback",
+    "run_metrics", "store_errors", "tracking_uri", "use_experiment",
 ]  # fmt: skip

@@ -10,6 +10,7 @@ from leadml.errors import LeadmlError
 from leadml.evaluation.capacity import weeks_and_capacity
 from leadml.evaluation.metrics import score_metrics
 from leadml.registry.aliases import Resolved, current, load_lead_model
+from leadml.registry.failures import store_errors
 from leadml.registry.store import CHAMPION, client
 from leadml.spec.config import TrainingConfig
 
@@ -18,7 +19,8 @@ if TYPE_CHECKING:  # for types only: the pipeline brings plotting, which scoring
 
 
 def run_metrics(run_id: str) -> tuple[dict[str, float], dict[str, str]]:
-    run = client().get_run(run_id)
+    with store_errors(f"reading training run {run_id}"):
+        run = client().get_run(run_id)
     return run.data.metrics, run.data.tags
 
 

@@ -6,6 +6,7 @@ import json
 
 from leadml.errors import RegistryError
 from leadml.registry.aliases import Resolved, current, resolve
+from leadml.registry.failures import move_alias, retried, store_errors
 from leadml.registry.gates import check_gates, run_metrics
 from leadml.registry.store import CHALLENGER, CHAMPION, client
 from leadml.spec.config import GatesConfig
@@ -23,17 +24,22 @@ def promote(name: str, ref: str = CHALLENGER) -> tuple[Resolved, list[tuple[str,
         raise RegistryError(f"version {candidate.version} is already the champion")
     results = check_gates(metrics, tags, gates, champion)
     if all(ok for _, ok, _ in results):
-        c = client()
-        c.set_registered_model_alias(name, CHAMPION, candidate.version)
-        c.set_registered_model_tag(
-            name, HISTORY_TAG, ",".join([*_history(name), candidate.version])
-        )
+        move_alias(name, CHAMPION, candidate.version)
+        _set_history(name, [*_history(name), candidate.version])
     return candidate, results
 
 
 def _history(name: str) -> list[str]:
-    tags = client().get_registered_model(name).tags
+    with store_errors(f"reading the champion history of model '{name}'"):
+        tags = client().get_registered_model(name).tags
     return [v for v in tags.get(HISTORY_TAG, "").split(",") if v]
+
+
+def _set_history(name: str, history: list[str]) -> None:
+    retried(
+        f"recording the champion history of model '{name}'",
+        lambda: client().set_registered_model_tag(name, HISTORY_TAG, ",".join(history)),
+    )
 
 
 def rollback(name: str) -> tuple[str, str]:
@@ -42,14 +48,14 @@ def rollback(name: str) -> tuple[str, str]:
     The rolled-back version also loses the `challenger` alias, so a routine `leadml promote`
     does not put it straight back.
     """
-    c = client()
     history = _history(name)
     if len(history) < 2:
         raise RegistryError(f"'{name}' has no earlier champion to roll back to")
     was, previous = history[-1], history[-2]
-    c.set_registered_model_alias(name, CHAMPION, previous)
-    c.set_registered_model_tag(name, HISTORY_TAG, ",".join(history[:-1]))
+    move_alias(name, CHAMPION, previous)
+    _set_history(name, history[:-1])
     challenger = current(name, CHALLENGER)
     if challenger is not None and challenger.version == was:
-        c.delete_registered_model_alias(name, CHALLENGER)
+        with store_errors(f"removing alias '{CHALLENGER}' of model '{name}' from version {was}"):
+            client().delete_registered_model_alias(name, CHALLENGER)
     return was, previous

@@ -14,9 +14,11 @@ import mlflow
 import mlflow.pyfunc
 import pandas as pd
 
+from leadml.registry.failures import move_alias, store_errors
 from leadml.registry.gates import COMPARED_TAG, champion_on_test
 from leadml.registry.pyfunc import log_lead_model
-from leadml.registry.store import CHALLENGER, client, use_experiment
+from leadml.registry.runs import owned_run
+from leadml.registry.store import CHALLENGER, use_experiment
 from leadml.scoring.lead_model import LeadModel
 from leadml.spec.config import TrainingConfig
 
@@ -25,12 +27,21 @@ if TYPE_CHECKING:  # for types only: the pipeline brings plotting, which scoring
 
 
 def register(model_uri: str, name: str, tags: dict[str, str]) -> str:
-    """Register a logged model and point the `challenger` alias at it; returns the version."""
+    """Register a logged model and point the `challenger` alias at it; returns the version.
+
+    Another `leadml train` may register and move `challenger` at the same moment: the alias
+    move is retried (the last training to finish holds it), and either step's failure is one
+    line naming it and the tracking URI.
+    """
     quiet = io.StringIO()  # MLflow prints "Successfully registered..."; leadml says it itself
-    with contextlib.redirect_stdout(quiet), contextlib.redirect_stderr(quiet):
-        version = mlflow.register_model(model_uri, name, tags=tags).version
-    client().set_registered_model_alias(name, CHALLENGER, version)
-    return str(version)
+    with (
+        store_errors(f"registering a new version of model '{name}' from {model_uri}"),
+        contextlib.redirect_stdout(quiet),
+        contextlib.redirect_stderr(quiet),
+    ):
+        version = str(mlflow.register_model(model_uri, name, tags=tags).version)
+    move_alias(name, CHALLENGER, version)
+    return version
 
 
 def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -56,7 +67,9 @@ def log_training(
     spec = lead_model.spec
     name = config.tracking.registered_model
     champion_metrics, compared = champion_on_test(name, result, config)
-    experiment_id = use_experiment(config.tracking.experiment)
+    experiment = config.tracking.experiment
+    with store_errors(f"opening experiment '{experiment}'"):
+        experiment_id = use_experiment(experiment)
     tags = {
         "reviewed": "true" if result.reviewed else "false",
         "spec_hash": str(info.spec_hash),
@@ -68,7 +81,10 @@ def log_training(
         "leadml_version": metadata.version("leadml"),
         COMPARED_TAG: compared,
     }
-    with mlflow.start_run(experiment_id=experiment_id, run_name=config.name) as run:
+    with (
+        store_errors(f"logging the training run to experiment '{experiment}'"),
+        owned_run(experiment_id, config.name) as run,
+    ):
         mlflow.set_tags(tags)
         mlflow.log_params(_flatten(config.model_dump(mode="json")))
         mlflow.log_metrics({k: v for k, v in result.metrics.items() if math.isfinite(v)})
