@@ -19,6 +19,7 @@ import yaml
 from leadml.data import check_leads, read_batches, read_leads
 from leadml.errors import DataError, SpecError
 from leadml.spec import load_spec, parse_spec
+from leadml.spec.features import ADDED_LATER, FEATURE_ADDED_LATER
 
 from ..conftest import ROOT, SPEC
 
@@ -175,11 +176,15 @@ def test_a_bad_timestamp_format_is_a_spec_error(raw_spec, top, words):
 
 def test_the_hash_of_a_spec_without_a_format_is_unchanged(raw_spec):
     """Models and runs store the spec's hash: a field the spec does not set must not move it
-    (the hash as computed before `timestamp_format` existed: the dump without it)."""
+    (the hash as computed before the later fields existed: the dump without them)."""
     for path in (SPEC, SPEC.parent / "bank_features.yaml"):
         spec = load_spec(path)
         dump = spec.model_dump(mode="json")
-        assert dump.pop("timestamp_format") is None
+        for name in ADDED_LATER:
+            assert dump.pop(name) is None
+        for feature in dump["features"]:
+            for name in FEATURE_ADDED_LATER:
+                assert feature.pop(name) is None
         before = hashlib.sha256(json.dumps(dump, sort_keys=True).encode()).hexdigest()[:16]
         assert spec.content_hash == before
     assert _with(raw_spec, timestamp_format="%d/%m/%Y").content_hash != load_spec(SPEC).content_hash
@@ -206,3 +211,20 @@ def test_a_bad_feature_name_says_how_to_read_a_column_with_spaces(tmp_path, raw_
     message = str(info.value)
     assert "features.0.name" in message and "^[a-z][a-z0-9_]*$" in message
     assert "name: lead_source with column: 'Lead Source'" in message
+
+
+def test_a_feature_pickled_before_its_later_fields_loads_with_them_unset(spec):
+    feature = spec.features[0]
+    state = feature.__getstate__()
+    old = {k: v for k, v in state["__dict__"].items() if k not in FEATURE_ADDED_LATER}
+    restored = type(feature).__new__(type(feature))
+    restored.__setstate__({**state, "__dict__": old})
+    assert restored.label is None and restored.missing_values is None
+    assert restored.leak_reviewed is None and restored.name == feature.name
+
+
+def test_a_leak_review_needs_both_teams(raw_spec):
+    review = {"by": {"sales": "Ana"}, "when": "2026-11-01", "auc": 0.93}
+    features = [{**raw_spec["features"][0], "leak_reviewed": review}, *raw_spec["features"][1:]]
+    with pytest.raises(SpecError, match="no name for marketing"):
+        _with(raw_spec, features=features)

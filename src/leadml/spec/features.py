@@ -30,7 +30,8 @@ FALSE_WORDS = {"0", "0.0", "false", "no", "n", "f"}
 FEATURE_NAME = re.compile(r"[a-z][a-z0-9_]*")
 # optional fields added after specs were hashed and pickled: left out of `content_hash` while
 # unset (a spec that does not use them keeps its hash), and unset in a spec pickled before them
-ADDED_LATER = ("timestamp_format",)
+ADDED_LATER = ("timestamp_format", "missing_values")
+FEATURE_ADDED_LATER = ("label", "missing_values", "leak_reviewed")
 
 
 class _Strict(BaseModel):
@@ -43,6 +44,29 @@ class SignOff(_Strict):
     by: str = Field(min_length=1)
     when: date
     version: int
+
+
+class LeakReview(_Strict):
+    """Both teams looked at a feature's leakage audit (its AUC alone, above `checks.leak_auc`)
+    and agreed it is known before contact: `by` names who, per team."""
+
+    by: dict[str, str]
+    when: date
+    auc: float = Field(gt=0.5, le=1.0, description="The single-feature AUC they reviewed.")
+
+    @field_validator("by")
+    @classmethod
+    def _both_teams(cls, by: dict[str, str]) -> dict[str, str]:
+        missing = [team for team in REQUIRED_SIGNOFFS if not by.get(team)]
+        if missing:
+            raise ValueError(f"a leak review needs both teams; no name for {', '.join(missing)}")
+        return by
+
+
+def _unpickle_later_fields(model: BaseModel, names: tuple[str, ...], state: dict) -> None:
+    """Restore `model` pickled before the fields `names` existed: those fields unset (None)."""
+    values = dict.fromkeys(names) | state.get("__dict__", {})
+    BaseModel.__setstate__(model, {**state, "__dict__": values})
 
 
 class Feature(_Strict):
@@ -59,6 +83,19 @@ class Feature(_Strict):
     missing: str = Field(min_length=1, description="What a missing value means, in business words.")
     direction: Direction | None = None
     review: dict[str, SignOff] = Field(default_factory=dict)
+    label: str | None = Field(
+        default=None, max_length=40, description="A short business label, used in reasons."
+    )
+    missing_values: list[str] | None = Field(
+        default=None,
+        description="Placeholder values the export writes for 'not given' (e.g. 'Select'): read "
+        "as missing.",
+    )
+    leak_reviewed: LeakReview | None = None
+
+    def __setstate__(self, state: dict[Any, Any]) -> None:
+        """A feature pickled (inside a registered model) before a field existed: it is unset."""
+        _unpickle_later_fields(self, FEATURE_ADDED_LATER, state)
 
     @property
     def source(self) -> str:
@@ -134,13 +171,17 @@ class FeatureSpec(_Strict):
         "'%d/%m/%Y %H:%M'; without it each value is read by its own format, and a date such "
         "as 03/04/2025 (day or month first?) is an error.",
     )
+    missing_values: list[str] | None = Field(
+        default=None,
+        description="Placeholder values meaning 'not given' in every feature's column (each "
+        "feature may add its own).",
+    )
     label: Label
     features: list[Feature] = Field(min_length=1)
 
     def __setstate__(self, state: dict[Any, Any]) -> None:
         """A spec pickled (inside a registered model) before a field existed: the field unset."""
-        values = {name: None for name in ADDED_LATER} | state.get("__dict__", {})
-        super().__setstate__({**state, "__dict__": values})
+        _unpickle_later_fields(self, ADDED_LATER, state)
 
     @field_validator("timestamp_format")
     @classmethod
@@ -198,7 +239,12 @@ class FeatureSpec(_Strict):
     def content_hash(self) -> str:
         """A hash of the spec's meaning (not its layout): stored with every run and model."""
         unset = {name for name in ADDED_LATER if getattr(self, name) is None}
-        canonical = json.dumps(self.model_dump(mode="json", exclude=unset), sort_keys=True)
+        meaning = self.model_dump(mode="json", exclude=unset)
+        for feature in meaning["features"]:
+            for name in FEATURE_ADDED_LATER:
+                if feature.get(name) is None:
+                    feature.pop(name, None)
+        canonical = json.dumps(meaning, sort_keys=True)
         return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
     def signoffs(self) -> dict[str, dict[str, str]]:
