@@ -12,11 +12,13 @@ import enum
 import functools
 import logging
 import os
+import sys
+from importlib.metadata import version as installed_version
 from pathlib import Path
 from typing import Annotated, NoReturn
 
 import typer
-from rich.console import Console
+from rich.console import Console, Group
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
@@ -24,18 +26,34 @@ from rich.text import Text
 from leadml.errors import LeadmlError
 from leadml.runtime import configure
 
+HELP = {"help_option_names": ["-h", "--help"]}
 app = typer.Typer(
     help="leadml: calibrated lead scores beside the agreed rules, tracked in MLflow.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    context_settings=HELP,
 )
-features_app = typer.Typer(help="Check and compare feature specs.", no_args_is_help=True)
-rules_app = typer.Typer(help="Score leads with the agreed rules.", no_args_is_help=True)
+features_app = typer.Typer(
+    help="Check, compare and sign feature specs.", no_args_is_help=True, context_settings=HELP
+)
+rules_app = typer.Typer(
+    help="Score leads with the agreed rules.", no_args_is_help=True, context_settings=HELP
+)
 app.add_typer(features_app, name="features")
 app.add_typer(rules_app, name="rules")
-console = Console()
-err = Console(stderr=True)
+PIPED_WIDTH = 10_000  # output read by a program or a file: lines as long as they are
+
+
+def _console(stream) -> Console:
+    """A console that wraps at the terminal's width, and not at all when piped (rich would
+    wrap at 80 columns, cutting paths and ids in two)."""
+    piped = not stream.isatty() and "COLUMNS" not in os.environ
+    return Console(file=stream, width=PIPED_WIDTH if piped else None)
+
+
+console = _console(sys.stdout)
+err = _console(sys.stderr)
 
 DEFAULT_SPEC = "features/lead_features.yaml"
 DEFAULT_RULES = "features/scoring_rules.yaml"
@@ -68,6 +86,24 @@ ForceOption = Annotated[
         "--force", help="Overwrite an existing output file (never one the command reads)."
     ),
 ]
+
+
+def _version(show: bool) -> None:
+    if show:
+        typer.echo(f"leadml {installed_version('leadml')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print leadml's version and exit."
+        ),
+    ] = False,
+) -> None:
+    """leadml: calibrated lead scores beside the agreed rules, tracked in MLflow."""
 
 
 def _check_engine(engine: Engine, scheduler: str | None, query: str | None) -> None:
@@ -149,14 +185,16 @@ def _progress() -> Progress:
     )
 
 
-def metrics_table(title: str, model: dict[str, float], rules: dict[str, float]) -> Table:
-    """The model's and the agreed rules' metrics side by side, in people's words."""
+def metrics_table(title: str, model: dict[str, float], rules: dict[str, float]) -> Group:
+    """The model's and the agreed rules' metrics side by side, in people's words, under a title
+    line (it names the data: read without markup, wrapped at the console's width, not the
+    table's)."""
     from leadml.evaluation.metrics import METRIC_LABELS
 
-    table = Table(title=Text(title))  # the title names the data: no markup read in it
+    table = Table()
     table.add_column("metric")
     table.add_column("leadml model", justify="right")
     table.add_column("agreed rules", justify="right")
     for key, label in METRIC_LABELS.items():
         table.add_row(label, f"{model[key]:.4f}", f"{rules[key]:.4f}")
-    return table
+    return Group(Text(title, style="italic"), table)
