@@ -8,7 +8,18 @@ import subprocess
 import sys
 from importlib.metadata import version
 
-from leadml.cli.app import _console, metrics_table
+import pytest
+
+from leadml.cli.app import (
+    MODEL_NAME,
+    PROJECT_FILE,
+    _console,
+    default_config,
+    metrics_table,
+    model_name,
+    project_config,
+)
+from leadml.errors import LeadmlError
 from leadml.evaluation.metrics import METRIC_LABELS
 
 from ..conftest import ROOT
@@ -53,3 +64,39 @@ def test_a_terminal_still_wraps_at_its_width(monkeypatch):
     piped = io.StringIO()
     _console(piped).print(metrics_table(f"lead-qualifier v3 on {path}", METRICS, METRICS))
     assert max(map(len, piped.getvalue().splitlines())) <= 80
+
+
+def _config(folder, name: str, model: str):
+    """A training config in `folder` registering `model`, extending the demo config."""
+    path = folder / name
+    path.write_text(
+        f"extends: {ROOT / 'training' / 'demo.yaml'}\nname: mine\n"
+        f"tracking:\n  registered_model: {model}\n"
+    )
+    return path
+
+
+def test_the_model_name_follows_the_config_then_the_project_file(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert model_name(None, None) == MODEL_NAME  # no project file: the demo's model
+    assert model_name("given", None) == "given"
+    mine = _config(tmp_path, "mine.yaml", "churn-leads")
+    assert model_name(None, mine) == "churn-leads"
+    (tmp_path / "project").mkdir()
+    other = _config(tmp_path / "project", "other.yaml", "webinar-leads")
+    (tmp_path / PROJECT_FILE).write_text("config: project/other.yaml\n")
+    assert project_config() == tmp_path / "project" / "other.yaml"
+    assert default_config() == tmp_path / "project" / "other.yaml"
+    assert model_name(None, None) == "webinar-leads"
+    assert model_name(None, mine) == "churn-leads"  # --config wins over the project file
+    assert model_name("given", other) == "given"  # and --name over both
+
+
+def test_a_project_file_naming_a_missing_config_is_one_clear_error(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / PROJECT_FILE).write_text("config: training/gone.yaml\n")
+    with pytest.raises(LeadmlError, match=r"leadml.yaml: config training/gone.yaml not found"):
+        model_name(None, None)
+    (tmp_path / PROJECT_FILE).write_text("name: nothing here\n")
+    with pytest.raises(LeadmlError, match="needs `config: PATH`"):
+        default_config()

@@ -59,6 +59,7 @@ DEFAULT_SPEC = "features/lead_features.yaml"
 DEFAULT_RULES = "features/scoring_rules.yaml"
 DEFAULT_CONFIG = "training/demo.yaml"
 MODEL_NAME = "lead-qualifier"
+PROJECT_FILE = "leadml.yaml"  # written by `leadml init`: which training config is the project's
 
 
 # errors of MLflow and Dask a user's setup causes (a store, a worker out of memory), by name:
@@ -104,6 +105,59 @@ def _main(
     ] = False,
 ) -> None:
     """leadml: calibrated lead scores beside the agreed rules, tracked in MLflow."""
+
+
+NameOption = Annotated[
+    str | None,
+    typer.Option(
+        help="Registered model name (default: the one --config registers; else the config "
+        f"{PROJECT_FILE} names; else {MODEL_NAME})."
+    ),
+]
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--config",
+        help=f"Training config whose registered model to use (default: the one {PROJECT_FILE} "
+        "names).",
+    ),
+]
+
+
+def project_config(folder: Path | None = None) -> Path | None:
+    """The training config the project file (`leadml.yaml`, in `folder` or the current folder)
+    names, found from that file's folder; None without a project file."""
+    from leadml.spec.files import read_yaml
+
+    project = (folder or Path.cwd()) / PROJECT_FILE
+    if not project.is_file():
+        return None
+    raw = read_yaml(project)
+    config = raw.get("config") if isinstance(raw, dict) else None
+    if not isinstance(config, str) or not config:
+        raise LeadmlError(f"{project}: needs `config: PATH` (the training config to use)")
+    path = Path(config) if Path(config).is_absolute() else project.parent / config
+    if not path.is_file():
+        raise LeadmlError(f"{project}: config {config} not found (looked for {path})")
+    return path
+
+
+def default_config() -> Path:
+    """`leadml train`'s config when --config is not given: the project's, else the demo's."""
+    return project_config() or Path(DEFAULT_CONFIG)
+
+
+def model_name(name: str | None, config: Path | None) -> str:
+    """The registered model a command acts on: --name, else the one --config registers, else the
+    one the project's config registers, else `lead-qualifier` (the demo's)."""
+    if name:
+        return name
+    config = config or project_config()
+    if config is None:
+        return MODEL_NAME
+    from leadml.spec.config import load_config
+
+    return load_config(config).tracking.registered_model
 
 
 def _check_engine(engine: Engine, scheduler: str | None, query: str | None) -> None:

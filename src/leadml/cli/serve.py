@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from leadml.cli.app import MODEL_NAME, app, friendly, say
+from leadml.cli.app import ConfigOption, NameOption, app, friendly, model_name, say
 from leadml.errors import LeadmlError
 
 DEV_KEY_FILE = Path(".leadml") / "dev_api_keys"
@@ -72,7 +72,8 @@ def serve(
     host: Annotated[str, typer.Option(help="Address to bind (loopback by default).")] = (
         "127.0.0.1"
     ),
-    name: Annotated[str, typer.Option(help="Registered model name.")] = MODEL_NAME,
+    name: NameOption = None,
+    config: ConfigOption = None,
     dev_key: Annotated[
         bool, typer.Option(help="Create (once) and use a development API key; prints it.")
     ] = False,
@@ -89,6 +90,7 @@ def serve(
     from leadml.registry.aliases import check_artifacts, resolve
     from leadml.serving.settings import ServiceSettings
 
+    name = model_name(name, config)
     os.environ["LEADML_MODEL"] = model
     os.environ["LEADML_MODEL_NAME"] = name
     if insecure_dev:
