@@ -54,7 +54,7 @@ def test_output_read_by_a_program_is_not_wrapped(monkeypatch):
     monkeypatch.delenv("COLUMNS", raising=False)
     path = "exports/" + "a-very-long-folder-name-" * 5 + "leads.csv"
     piped = io.StringIO()
-    _console(piped).print(metrics_table(f"lead-qualifier v3 on {path}", METRICS, METRICS))
+    _console(file=piped).print(metrics_table(f"lead-qualifier v3 on {path}", METRICS, METRICS))
     assert any(path in line for line in piped.getvalue().splitlines())
 
 
@@ -62,7 +62,7 @@ def test_a_terminal_still_wraps_at_its_width(monkeypatch):
     monkeypatch.setenv("COLUMNS", "80")
     path = "exports/" + "a-very-long-folder-name-" * 5 + "leads.csv"
     piped = io.StringIO()
-    _console(piped).print(metrics_table(f"lead-qualifier v3 on {path}", METRICS, METRICS))
+    _console(file=piped).print(metrics_table(f"lead-qualifier v3 on {path}", METRICS, METRICS))
     assert max(map(len, piped.getvalue().splitlines())) <= 80
 
 

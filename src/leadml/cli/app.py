@@ -15,7 +15,7 @@ import os
 import sys
 from importlib.metadata import version as installed_version
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import IO, Annotated, NoReturn
 
 import typer
 from rich.console import Console, Group
@@ -45,15 +45,17 @@ app.add_typer(rules_app, name="rules")
 PIPED_WIDTH = 10_000  # output read by a program or a file: lines as long as they are
 
 
-def _console(stream) -> Console:
+def _console(*, stderr: bool = False, file: IO[str] | None = None) -> Console:
     """A console that wraps at the terminal's width, and not at all when piped (rich would
-    wrap at 80 columns, cutting paths and ids in two)."""
+    wrap at 80 columns, cutting paths and ids in two). Without `file` it writes to whatever
+    `sys.stdout` (or `sys.stderr`) is when it prints, as a test runner's capture needs."""
+    stream = file or (sys.stderr if stderr else sys.stdout)
     piped = not stream.isatty() and "COLUMNS" not in os.environ
-    return Console(file=stream, width=PIPED_WIDTH if piped else None)
+    return Console(file=file, stderr=stderr, width=PIPED_WIDTH if piped else None)
 
 
-console = _console(sys.stdout)
-err = _console(sys.stderr)
+console = _console()
+err = _console(stderr=True)
 
 DEFAULT_SPEC = "features/lead_features.yaml"
 DEFAULT_RULES = "features/scoring_rules.yaml"
