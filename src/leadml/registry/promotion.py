@@ -7,22 +7,23 @@ import json
 from leadml.errors import RegistryError
 from leadml.registry.aliases import Resolved, current, resolve
 from leadml.registry.failures import move_alias, retried, store_errors
-from leadml.registry.gates import check_gates, run_metrics
+from leadml.registry.gates import Gate, check_gates, run_record
 from leadml.registry.store import CHALLENGER, CHAMPION, client
 from leadml.spec.config import GatesConfig
 
 HISTORY_TAG = "champion_history"
 
 
-def promote(name: str, ref: str = CHALLENGER) -> tuple[Resolved, list[tuple[str, bool, str]]]:
+def promote(name: str, ref: str = CHALLENGER) -> tuple[Resolved, list[Gate]]:
     """Move `champion` to the model `ref` if every gate passes; returns the gate results."""
     candidate = resolve(name, ref)
-    metrics, tags = run_metrics(candidate.run_id)
+    run = run_record(candidate.run_id)
+    tags = run.tags
     gates = json.loads(tags["gates"]) if "gates" in tags else GatesConfig().model_dump()
     champion = current(name, CHAMPION)
     if champion is not None and champion.version == candidate.version:
         raise RegistryError(f"version {candidate.version} is already the champion")
-    results = check_gates(metrics, tags, gates, champion)
+    results = check_gates(run, gates, champion)
     if all(ok for _, ok, _ in results):
         move_alias(name, CHAMPION, candidate.version)
         _set_history(name, [*_history(name), candidate.version])

@@ -4,21 +4,27 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import io
 import json
 import math
+import re
+import tempfile
 from importlib import metadata
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import mlflow
 import mlflow.pyfunc
 import pandas as pd
+import yaml
 
-from leadml.registry.failures import move_alias, store_errors
-from leadml.registry.gates import COMPARED_TAG, champion_on_test
+from leadml.registry.champion import COMPARED_TAG, OVERLAP_TAG, champion_on_test
+from leadml.registry.failures import move_alias, retried, store_errors
+from leadml.registry.leaks import LEAK_TAG, leak_record, record_tag
 from leadml.registry.pyfunc import log_lead_model
 from leadml.registry.runs import owned_run
-from leadml.registry.store import CHALLENGER, use_experiment
+from leadml.registry.store import CHALLENGER, client, use_experiment
 from leadml.scoring.lead_model import LeadModel
 from leadml.spec.config import TrainingConfig
 
@@ -56,63 +62,164 @@ def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 
 def log_training(
-    result: TrainResult, config: TrainingConfig, config_path: str | None
+    result: TrainResult,
+    config: TrainingConfig,
+    config_path: str | None,
+    *,
+    data: str | None = None,
+    query: str | None = None,
 ) -> tuple[str, str]:
-    """Log a finished training to MLflow and register its model as `challenger`.
+    """Log a finished training to MLflow and register its model as `challenger`, with its model
+    card as the version's description.
 
-    Returns (run id, registered version).
+    `data` and `query` are what the training read when the caller overrode the config (`--data`,
+    `--query`): the run's params and logged config name them, not the config's. Returns (run id,
+    registered version).
     """
     lead_model: LeadModel = result.lead_model
     info = lead_model.info
-    spec = lead_model.spec
     name = config.tracking.registered_model
-    champion_metrics, compared = champion_on_test(name, result, config)
+    champion = champion_on_test(name, result, config)
+    # what the training read: the caller's overrides, or what the result says it read
+    source = data or getattr(result, "source", None)
+    used = data_used(config, source, query or getattr(result, "query", None))
     experiment = config.tracking.experiment
     with store_errors(f"opening experiment '{experiment}'"):
         experiment_id = use_experiment(experiment)
+    leaks = leak_record(result.audit, lead_model.spec, config.checks.leak_auc, config.spec)
     tags = {
         "reviewed": "true" if result.reviewed else "false",
         "spec_hash": str(info.spec_hash),
         "rules_hash": str(info.rules_hash),
         "data_hash": info.data["content_hash"],
+        "data_source": _masked(str(used.data.path)),
         "calibration": str(info.calibration),
         "engine": info.engine,
         "gates": json.dumps(config.gates.model_dump()),
         "leadml_version": metadata.version("leadml"),
-        COMPARED_TAG: compared,
+        COMPARED_TAG: champion.compared,
+        OVERLAP_TAG: champion.overlap,
+        LEAK_TAG: record_tag(leaks),
     }
     with (
         store_errors(f"logging the training run to experiment '{experiment}'"),
         owned_run(experiment_id, config.name) as run,
     ):
         mlflow.set_tags(tags)
-        mlflow.log_params(_flatten(config.model_dump(mode="json")))
+        mlflow.log_params(_params(used))
         mlflow.log_metrics({k: v for k, v in result.metrics.items() if math.isfinite(v)})
-        mlflow.log_metrics({k: v for k, v in champion_metrics.items() if math.isfinite(v)})
-        mlflow.log_metrics(
-            {
-                f"leak_auc_{r.feature}": r.auc
-                for r in result.audit.itertuples()
-                if math.isfinite(r.auc)
-            }
-        )
-        mlflow.log_dict(dict(info.data), "data_fingerprint.json")
-        mlflow.log_dict(dict(info.windows), "windows.json")
-        mlflow.log_dict(spec.signoffs(), "spec/signoffs.json")
-        mlflow.log_dict(
-            {"suspected_leaks": result.audit[result.audit.suspect].feature.tolist()},
-            "leakage_audit.json",
-        )
-        mlflow.log_artifacts(str(result.artifacts), "evaluation")
-        mlflow.log_artifact(config.spec, "spec")
-        mlflow.log_artifact(config.rules, "spec")
-        if config_path:
-            mlflow.log_artifact(config_path, "config")
+        mlflow.log_metrics({k: v for k, v in champion.metrics.items() if math.isfinite(v)})
+        _log_files(result, config, used, config_path, leaks)
         example = _input_example(lead_model, result)
         model_uri = log_lead_model(lead_model, example)
         run_id = run.info.run_id
     version = register(model_uri, name, tags)
+    log_card(result, name, run_id, version)
     return run_id, version
+
+
+def data_used(config: TrainingConfig, data: str | None, query: str | None) -> TrainingConfig:
+    """The config as the training ran: the data path and query it read (as the pipeline picks
+    them: `--data` over `data.path`, `--query` over `data.query`)."""
+    path, sql = data or config.data.path, query or config.data.query
+    if (path, sql) == (config.data.path, config.data.query):
+        return config
+    return config.model_copy(
+        update={"data": config.data.model_copy(update={"path": path, "query": sql})}
+    )
+
+
+def _params(config: TrainingConfig) -> dict[str, Any]:
+    params = _flatten(config.model_dump(mode="json"))
+    if params.get("data.path"):
+        params["data.path"] = _masked(str(params["data.path"]))
+    return params
+
+
+def _masked(source: str) -> str:
+    """A database URL without its password (`postgresql://ann:***@host/crm`)."""
+    return re.sub(r"^([\w+.-]+://[^:/@]+):[^@/]*@", r"\1:***@", source)
+
+
+def _log_files(
+    result: TrainResult,
+    config: TrainingConfig,
+    used: TrainingConfig,
+    config_path: str | None,
+    leaks: dict[str, Any],
+) -> None:
+    """The run's files: fingerprint, windows, sign-offs, leakage audit, plots, spec, rules and
+    the config as the training ran."""
+    info = result.lead_model.info
+    mlflow.log_metrics(
+        {f"leak_auc_{r.feature}": r.auc for r in result.audit.itertuples() if math.isfinite(r.auc)}
+    )
+    mlflow.log_dict(dict(info.data), "data_fingerprint.json")
+    mlflow.log_dict(dict(info.windows), "windows.json")
+    mlflow.log_dict(result.lead_model.spec.signoffs(), "spec/signoffs.json")
+    mlflow.log_dict(
+        {
+            "suspected_leaks": [s["feature"] for s in leaks["suspects"]],
+            "bound": leaks["bound"],
+            "reviews": {s["feature"]: s["review"] for s in leaks["suspects"]},
+            "features": {r.feature: r.auc for r in result.audit.itertuples()},
+        },
+        "leakage_audit.json",
+    )
+    mlflow.log_artifacts(str(result.artifacts), "evaluation")
+    mlflow.log_artifact(config.spec, "spec")
+    mlflow.log_artifact(config.rules, "spec")
+    if used is not config:
+        file = Path(config_path).name if config_path else f"{config.name}.yaml"
+        mlflow.log_text(_config_as_run(config, used, config_path), f"config/{file}")
+    elif config_path:
+        mlflow.log_artifact(config_path, "config")
+
+
+def _config_as_run(config: TrainingConfig, used: TrainingConfig, config_path: str | None) -> str:
+    """The whole config as the training ran (`extends:` resolved), saying what was overridden."""
+    written = config.data.path, config.data.query
+    header = [
+        f"# The training config as run: {config_path or config.name}, with its data overridden",
+        f"# on the command line (the file says data.path: {_masked(str(written[0]))}, "
+        f"data.query: {written[1]}).",
+    ]
+    raw = used.model_dump(mode="json")
+    raw["data"]["path"] = _masked(str(raw["data"]["path"]))
+    return "\n".join(header) + "\n" + yaml.safe_dump(raw, sort_keys=False)
+
+
+MAX_DESCRIPTION = 5000  # what MLflow's stores keep of a model version's description
+
+
+def log_card(result: TrainResult, name: str, run_id: str, version: str) -> None:
+    """Write the model card of `result`, registered as `version` from `run_id`, log it with its
+    run (`model_card/README.md`) and make it the version's description, so each version keeps
+    its own card."""
+    # imported here: the logged model imports leadml.registry to load, and the card brings the
+    # training pipeline's plotting, which scoring never needs
+    from leadml.training.card import write_model_card
+
+    registered = dataclasses.replace(result, run_id=run_id, version=version)
+    with tempfile.TemporaryDirectory() as folder:
+        card = write_model_card(registered, Path(folder))
+        with store_errors(f"logging the model card to run {run_id}"):
+            client().log_artifact(run_id, str(card), "model_card")
+        describe_version(name, version, card.read_text())
+
+
+def describe_version(name: str, version: str, card: str) -> None:
+    """Set a registered version's description to its model card (cut at a line to what the
+    store keeps, saying where the whole card is)."""
+    text = card
+    if len(text) > MAX_DESCRIPTION:
+        note = "\n\n(Card shortened; the whole card is the run's artifact model_card/README.md.)"
+        cut = text.rfind("\n", 0, MAX_DESCRIPTION - len(note))
+        text = text[: max(cut, 0)] + note
+    retried(
+        f"describing version {version} of model '{name}'",
+        lambda: client().update_model_version(name, version, description=text),
+    )
 
 
 def _input_example(lead_model: LeadModel, result) -> pd.DataFrame:
