@@ -10,9 +10,10 @@ from typing import Annotated
 import typer
 
 from leadml.cli.app import (
-    MODEL_NAME,
+    ConfigOption,
     Engine,
     ForceOption,
+    NameOption,
     SchedulerOption,
     _check_engine,
     _progress,
@@ -22,10 +23,88 @@ from leadml.cli.app import (
     err,
     friendly,
     metrics_table,
+    model_name,
     say,
+    warn,
 )
 from leadml.cli.data import _warn_unseen
 from leadml.errors import DataError, LeadmlError
+
+CapacityOption = Annotated[
+    int | None,
+    typer.Option(
+        min=1,
+        help="Leads sales can work per week (default: as the model was trained; for leads "
+        "without dates, in the whole file).",
+    ),
+]
+ExcludeTrainedOption = Annotated[
+    bool,
+    typer.Option(
+        "--exclude-trained",
+        help="Leave out the leads the model trained or was calibrated on (they flatter it): "
+        "measure on leads it never saw.",
+    ),
+]
+
+
+def _capacity(lead_model, capacity: int | None):
+    """The sales capacity to measure with: `--capacity` per week, else as trained."""
+    from leadml.spec.config import CapacityConfig
+
+    if capacity is not None:
+        return CapacityConfig(leads_per_week=capacity)
+    return CapacityConfig(**lead_model.info.capacity)
+
+
+def _warn_capacity(use) -> None:
+    """Say when sales capacity covers (nearly) every lead measured on (`CapacityUse`)."""
+    if not use.binds:
+        per = "a week" if use.weeks > 1 else "of these leads"
+        warn(
+            f"capacity does not bind: {use.describe('these leads')}. Give --capacity N, the "
+            f"leads sales really works {per} (fewer than {use.per_week:,.0f})."
+        )
+
+
+def _unseen_only(lead_model, leads, data: str, exclude_trained: bool):
+    """`leads`, said to include leads the model trained or calibrated on (if so), and without
+    them when `--exclude-trained`."""
+    from leadml.evaluation.seen import seen_leads, without_seen
+
+    seen = seen_leads(lead_model, leads)
+    if seen is None:
+        if exclude_trained:
+            raise LeadmlError(
+                "--exclude-trained: this model was trained before leadml recorded the leads it "
+                "trained on, so it cannot tell them apart. Measure it on leads created after "
+                f"its calibration window ({_calibration_end(lead_model)})"
+            )
+        return leads
+    count, unseen = int(seen.seen.sum()), int((~seen.seen).sum())
+    if not count:
+        return leads
+    if not exclude_trained:
+        warn(
+            f"{seen.describe(data)}. Add --exclude-trained to measure on the other {unseen:,} only."
+        )
+        return leads
+    if not unseen:
+        raise DataError(
+            f"{data}: the model trained or was calibrated on all {count:,} leads; with "
+            "--exclude-trained none is left to measure on"
+        )
+    say(
+        f"Left out {count:,} lead(s) the model trained or was calibrated on; measuring on the "
+        f"other {unseen:,}.",
+        to=err,
+    )
+    return without_seen(leads, seen)
+
+
+def _calibration_end(lead_model) -> str:
+    window = lead_model.info.windows.get("calibration", {})
+    return f"it ended {window['to']}" if "to" in window else "see its model card"
 
 
 @app.command()
@@ -34,29 +113,27 @@ def evaluate(
     data: Annotated[str, typer.Option(help="Leads with outcomes: file or DB URL.")],
     model: Annotated[str, typer.Option(help="champion, challenger or a version.")] = "champion",
     query: Annotated[str | None, typer.Option(help="SQL query for a database URL.")] = None,
-    capacity: Annotated[
-        int | None,
-        typer.Option(min=1, help="Leads sales can work per week (default: as trained)."),
-    ] = None,
-    name: Annotated[str, typer.Option(help="Registered model name.")] = MODEL_NAME,
+    capacity: CapacityOption = None,
+    exclude_trained: ExcludeTrainedOption = False,
+    name: NameOption = None,
+    config: ConfigOption = None,
 ) -> None:
     """Score leads with known outcomes and compare the model with the agreed rules."""
+    name = model_name(name, config)
     from leadml.data.check import check_leads
     from leadml.data.read import read_leads
     from leadml.evaluation import metrics as ev
-    from leadml.evaluation.capacity import weeks_and_capacity
+    from leadml.evaluation.capacity import capacity_use, weeks_and_capacity
     from leadml.registry.aliases import load_lead_model
-    from leadml.spec.config import CapacityConfig
 
     lead_model, resolved = load_lead_model(name, model)
     leads = check_leads(read_leads(data, query), lead_model.spec, require_label=True, unseen={})
     if leads.y is None or len(leads.y) == 0:
         raise DataError(f"{data}: no lead has a decided outcome to evaluate against")
+    leads = _unseen_only(lead_model, leads, data, exclude_trained)
     scored = lead_model.score_checked(leads, reasons=0)
-    trained = CapacityConfig(**lead_model.info.capacity)
-    weeks, per_week = weeks_and_capacity(
-        leads.frame, trained if capacity is None else CapacityConfig(leads_per_week=capacity)
-    )
+    weeks, per_week = weeks_and_capacity(leads.frame, _capacity(lead_model, capacity))
+    _warn_capacity(capacity_use(weeks, per_week))
     both = {
         who: ev.score_metrics(leads.y, scored[col].to_numpy(), weeks, per_week)
         for who, col in (("model", "probability"), ("rules", "rules_probability"))
@@ -73,7 +150,8 @@ def predict(
     model: Annotated[str, typer.Option(help="champion, challenger or a version.")] = "champion",
     query: Annotated[str | None, typer.Option(help="SQL query for a database URL.")] = None,
     reasons: Annotated[int, typer.Option(min=0, max=10, help="Reasons per lead.")] = 3,
-    name: Annotated[str, typer.Option(help="Registered model name.")] = MODEL_NAME,
+    name: NameOption = None,
+    config: ConfigOption = None,
     engine: Annotated[
         Engine,
         typer.Option(
@@ -85,6 +163,7 @@ def predict(
     force: ForceOption = False,
 ) -> None:
     """Score leads: probability, band, verdict, reasons, and the agreed rules beside it."""
+    name = model_name(name, config)
     from leadml.data.read import read_leads, write_table
     from leadml.registry.aliases import load_lead_model
 
@@ -110,6 +189,21 @@ def predict(
         f"{int(scored['sales_ready'].sum()):,} sales-ready by the model, "
         f"{int(scored['rules_sales_ready'].sum()):,} by the rules -> {out}"
     )
+
+
+def _page_notes(lead_model, leads, exclude_trained: bool) -> tuple[str, ...]:
+    """What the review page says about the model's windows and the leads it has seen."""
+    from leadml.evaluation.seen import SEEN_REASON, seen_leads
+
+    notes = [f"The model's windows: {lead_model.info.split_words()}."]
+    if exclude_trained:
+        left_out = leads.excluded.get(SEEN_REASON, 0)
+        notes.append(f"Left out: {left_out:,} lead(s) {SEEN_REASON}.")
+        return tuple(notes)
+    seen = seen_leads(lead_model, leads)
+    if seen is not None and seen.seen.any():
+        notes.append(f"In-sample: {seen.describe('this data')}.")
+    return tuple(notes)
 
 
 def _check_dask_out(data: str, out: Path) -> None:
@@ -162,11 +256,15 @@ def compare(
         Path | None, typer.Option(help="Per-lead CSV (default: beside the page, .csv).")
     ] = None,
     query: Annotated[str | None, typer.Option(help="SQL query for a database URL.")] = None,
-    name: Annotated[str, typer.Option(help="Registered model name.")] = MODEL_NAME,
+    capacity: CapacityOption = None,
+    exclude_trained: ExcludeTrainedOption = False,
+    name: NameOption = None,
+    config: ConfigOption = None,
     force: ForceOption = False,
 ) -> None:
     """One page for sales and marketing: where the model and the agreed rules differ, and who
     was right, on leads whose outcome is known; plus a per-lead CSV."""
+    name = model_name(name, config)
     from leadml.data.check import check_leads
     from leadml.data.read import read_leads
     from leadml.evaluation.report import compare as build
@@ -181,7 +279,16 @@ def compare(
         say(f"Excluded {count:,} lead(s): {reason}", to=err)
     if leads.y is None or len(leads.y) == 0:
         raise DataError(f"{data}: no lead has a decided outcome to compare against")
-    comparison = build(lead_model, leads, title=f"{name} v{resolved.version} ({model})")
+    leads = _unseen_only(lead_model, leads, data, exclude_trained)
+    comparison = build(
+        lead_model,
+        leads,
+        title=f"{name} v{resolved.version} ({model})",
+        capacity=_capacity(lead_model, capacity),
+        notes=_page_notes(lead_model, leads, exclude_trained),
+    )
+    if comparison.capacity_use is not None:
+        _warn_capacity(comparison.capacity_use)
     page, table = write_comparison(comparison, out, csv)
     m, r = comparison.model, comparison.rules
     say(

@@ -14,18 +14,23 @@ import typer
 from rich.text import Text
 
 from leadml.cli.app import (
-    DEFAULT_CONFIG,
-    MODEL_NAME,
+    PROJECT_FILE,
+    ConfigOption,
     Engine,
+    ForceOption,
+    NameOption,
     SchedulerOption,
     _check_engine,
     _progress,
     app,
+    check_outputs,
     console,
+    default_config,
     err,
     fail,
     friendly,
     metrics_table,
+    model_name,
     say,
 )
 
@@ -33,9 +38,13 @@ from leadml.cli.app import (
 @app.command()
 @friendly
 def train(
-    config: Annotated[Path, typer.Option(help="Training configuration YAML.")] = Path(
-        DEFAULT_CONFIG
-    ),
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            help=f"Training configuration YAML (default: the one {PROJECT_FILE} names, else "
+            "training/demo.yaml)."
+        ),
+    ] = None,
     data: Annotated[str | None, typer.Option(help="Override data.path: file or DB URL.")] = None,
     query: Annotated[str | None, typer.Option(help="SQL query for a database URL.")] = None,
     allow_unreviewed: Annotated[
@@ -51,14 +60,28 @@ def train(
         ),
     ] = Engine.pandas,
     scheduler: SchedulerOption = None,
+    test_out: Annotated[
+        Path | None,
+        typer.Option(
+            help="Also write the test window's leads here (.csv or .parquet), as the spec reads "
+            "them: `leadml compare` and `evaluate` on it measure the model on leads it never saw."
+        ),
+    ] = None,
+    force: ForceOption = False,
 ) -> None:
     """Train, calibrate and evaluate against the agreed rules; log and register in MLflow."""
     from leadml.spec.config import load_config
+    from leadml.spec.features import load_spec
     from leadml.training.card import write_model_card
+    from leadml.training.pipeline import check_weeks_and_order
     from leadml.training.pipeline import train as run_train
 
     _check_engine(engine, scheduler, query)
+    config = config or default_config()
     cfg = load_config(config)
+    check_weeks_and_order(cfg, load_spec(cfg.spec))  # before a cluster starts
+    if test_out is not None:
+        check_outputs(data or cfg.data.path, {"--test-out": test_out}, force=force, tables=True)
     if register:
         _close_orphaned_runs(cfg.tracking.experiment)
     with contextlib.ExitStack() as stack:
@@ -79,8 +102,10 @@ def train(
             progress=lambda i, total: bar.update(task, completed=i, total=total),
             say=_note,
         )
+    if test_out is not None:
+        _write_test_window(result, test_out)
     if register:
-        result.run_id, result.version = _log_and_register(result, cfg, config)
+        result.run_id, result.version = _log_and_register(result, cfg, config, data, query)
     card = write_model_card(result, Path("models") / cfg.name)
     shutil.rmtree(result.artifacts, ignore_errors=True)
     _print_summary(result, cfg, card)
@@ -88,7 +113,20 @@ def train(
         _print_registered(result, cfg, card)
 
 
-NOTE_LABELS = {"unreviewed:": "yellow", "suspected leak:": "bold red"}
+NOTE_LABELS = {
+    "unreviewed:": "yellow",
+    "suspected leak:": "bold red",
+    "capacity does not bind:": "yellow",
+}
+
+
+def _write_test_window(result, out: Path) -> None:
+    """The test window's leads, as the spec reads them (the file appears when complete)."""
+    from leadml.data.read import write_table
+    from leadml.training.windows import leads_table
+
+    write_table(leads_table(result.test, result.lead_model.spec), out)
+    say(f"Test window: {len(result.test.y):,} leads -> {out}", to=err)
 
 
 def _note(text: str) -> None:
@@ -112,7 +150,9 @@ def _close_orphaned_runs(experiment: str) -> None:
         )
 
 
-def _log_and_register(result, cfg, config: Path) -> tuple[str, str]:
+def _log_and_register(
+    result, cfg, config: Path, data: str | None, query: str | None
+) -> tuple[str, str]:
     """Log the training to MLflow and register it; SIGTERM or SIGINT meanwhile marks the run
     FAILED and exits 128 + the signal number, as a process the signal stopped would."""
     from leadml.registry.failures import store_errors
@@ -124,7 +164,7 @@ def _log_and_register(result, cfg, config: Path) -> tuple[str, str]:
             store_errors("logging the training to MLflow and registering its model"),
             err.status("Logging to MLflow and registering the model"),
         ):
-            run_id, version = log_training(result, cfg, str(config))
+            run_id, version = log_training(result, cfg, str(config), data=data, query=query)
     except RunStopped as exc:
         fail("error", exc, code=128 + exc.signum)
     return run_id, version
@@ -159,7 +199,7 @@ def _print_registered(result, cfg, card: Path) -> None:
     if not result.reviewed:
         say("Run tagged reviewed=false: it can never be promoted.", "yellow")
     name = cfg.tracking.registered_model
-    named = "" if name == MODEL_NAME else f" --name {name}"
+    named = "" if name == model_name(None, None) else f" --name {name}"
     ui = (
         "make mlflow-ui"
         if "MLFLOW_TRACKING_URI" not in os.environ
@@ -187,9 +227,11 @@ def _print_summary(result, cfg, card: Path) -> None:
 @friendly
 def promote(
     model: Annotated[str, typer.Option(help="The version or alias to promote.")] = "challenger",
-    name: Annotated[str, typer.Option(help="Registered model name.")] = MODEL_NAME,
+    name: NameOption = None,
+    config: ConfigOption = None,
 ) -> None:
     """Make a model champion only if it passes every gate of its training config."""
+    name = model_name(name, config)
     from leadml.registry.failures import store_errors
     from leadml.registry.promotion import promote as do_promote
 
@@ -207,9 +249,11 @@ def promote(
 @app.command()
 @friendly
 def rollback(
-    name: Annotated[str, typer.Option(help="Registered model name.")] = MODEL_NAME,
+    name: NameOption = None,
+    config: ConfigOption = None,
 ) -> None:
     """Move champion back to the version that held it before."""
+    name = model_name(name, config)
     from leadml.registry.failures import store_errors
     from leadml.registry.promotion import rollback as do_rollback
 

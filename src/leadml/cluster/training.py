@@ -26,6 +26,7 @@ from leadml.data.fingerprint import DataFingerprint, WindowInfo, describe_data, 
 from leadml.data.read import partition_files, read_leads
 from leadml.errors import ConfigError, DataError
 from leadml.scoring.encoding import LeadEncoder
+from leadml.scoring.info import TrainedLeads, lead_keys
 from leadml.scoring.scorer import LeadScorer
 from leadml.spec.config import TrainingConfig
 from leadml.spec.features import FeatureSpec
@@ -33,7 +34,9 @@ from leadml.training.engine import TrainingData
 from leadml.training.windows import (
     Window,
     make_window,
+    order_values,
     split_order,
+    split_order_of,
     window_bounds,
     window_info,
 )
@@ -62,16 +65,29 @@ def check_part(
         raise DataError(f"{path}: {exc}") from None
 
 
-def part_summary(part: tuple[CheckedLeads, pd.DataFrame] | None) -> dict[str, Any] | None:
-    """What the client needs to split the history: per lead its timestamp, outcome, row hash."""
+def part_summary(
+    part: tuple[CheckedLeads, pd.DataFrame] | None,
+    path: str,
+    spec: FeatureSpec,
+    order: dict[str, str] | None,
+) -> dict[str, Any] | None:
+    """What the client needs to split the history (runs on a worker): per lead its timestamp,
+    the value the split orders by (`order_values`; a DataError names the file), its outcome,
+    row hash and key (`lead_keys`)."""
     if part is None:
         return None
     leads, tail = part
     ts = leads.timestamps
+    try:
+        values = order_values(leads.frame, order, spec)
+    except DataError as exc:
+        raise DataError(f"{path}: {exc}") from None
     return {
         "ts": None if ts is None else ts.to_numpy(),
+        "order": values,
         "y": leads.y,
         "hashes": row_hashes(leads.frame),
+        "keys": lead_keys(leads.frame, spec),
         "excluded": leads.excluded,
         "tail": tail,
     }
@@ -120,13 +136,17 @@ def load_training(
     files = partition_files(source)
     say(f"Checking {len(files)} partition(s) of {source} on the cluster")
     token = uuid.uuid4().hex[:8]
-    parts, summaries = _check_parts(client, files, spec, token)
+    order = split_order_of(config, spec)
+    parts, summaries = _check_parts(client, files, spec, order, token)
     history = _History.of(summaries, source)
     window, rank, audit = _assign_windows(history, config, source)
     train_X, train_y, small = _split_parts(client, parts, history, window, rank, audit, spec, token)
     del parts  # the checked partitions are released once split
     encoder = LeadEncoder(spec)
     windows = {name: _collect(small, name, config, encoder) for name in ("calibration", "test")}
+    windows["calibration"].trained = TrainedLeads.of(
+        history.keys[window == 0], history.keys[window == 1]
+    )
     seen: dict[str, set[int]] = {}
     for part in small:
         for name, codes in part["seen"].items():
@@ -147,7 +167,7 @@ def load_training(
 
 
 def _check_parts(
-    client: Client, files: list[Path], spec: FeatureSpec, token: str
+    client: Client, files: list[Path], spec: FeatureSpec, order: dict[str, str] | None, token: str
 ) -> tuple[list[Future], list[dict[str, Any]]]:
     """Every partition checked on the workers (kept there), and what the client needs of
     each (`part_summary`); partitions without rows are left out of both."""
@@ -158,17 +178,30 @@ def _check_parts(
         )
         for i, (p, first) in enumerate(zip(files, first_ids, strict=True))
     ]
-    found = client.gather(client.map(part_summary, parts, key=[f"{p.key}-summary" for p in parts]))
+    paths = [str(p) for p in files]
+    found = client.gather(
+        client.map(
+            part_summary,
+            parts,
+            paths,
+            spec=spec,
+            order=order,
+            key=[f"{p.key}-summary" for p in parts],
+        )
+    )
     kept = [(part, s) for part, s in zip(parts, found, strict=True) if s is not None]
     return [part for part, _ in kept], [s for _, s in kept]
 
 
 @dataclass
 class _History:
-    """The outcomes and timestamps of every lead, in partition order, with what was excluded."""
+    """The outcomes, timestamps, split order values and keys of every lead, in partition order,
+    with what was excluded."""
 
     y: np.ndarray
     ts: np.ndarray | None
+    order: np.ndarray | None  # None: the file's row order (or a random split)
+    keys: np.ndarray
     sizes: list[int]
     excluded: Counter[str]
 
@@ -177,12 +210,15 @@ class _History:
         if not summaries or not sum(len(s["y"]) for s in summaries):
             raise DataError(f"{source}: no leads with a known outcome")
         has_ts = summaries[0]["ts"] is not None
+        has_order = summaries[0]["order"] is not None
         excluded: Counter[str] = Counter()
         for s in summaries:
             excluded.update(s["excluded"])
         return cls(
             y=np.concatenate([s["y"] for s in summaries]),
             ts=np.concatenate([s["ts"] for s in summaries]) if has_ts else None,
+            order=np.concatenate([s["order"] for s in summaries]) if has_order else None,
+            keys=np.concatenate([s["keys"] for s in summaries]),
             sizes=[len(s["y"]) for s in summaries],
             excluded=excluded,
         )
@@ -209,7 +245,7 @@ def _assign_windows(
     """Per lead: its window (0 train, 1 calibration, 2 test), its rank in the split order,
     and whether the leakage audit's sample holds it."""
     n = len(history.y)
-    order = split_order(n, history.ts, config)
+    order = split_order(n, history.order, config)
     bounds = window_bounds(n, config)
     window = np.empty(n, dtype=np.int8)
     for code, name in enumerate(("train", "calibration", "test")):

@@ -2,7 +2,9 @@
 plots, and the review page that puts the model beside the agreed rules."""
 
 from leadml.evaluation.capacity import (
+    CapacityUse,
     capacity_metrics,
+    capacity_use,
     threshold_from_capacity,
     top_k_per_week,
     week_of,
@@ -22,8 +24,9 @@ from leadml.evaluation.metrics import (
 from leadml.scoring.bands import BANDS, EDGE_BANDS, assign_bands, band_codes
 
 __all__ = [
-    "BANDS", "CLIP", "EDGE_BANDS", "METRIC_LABELS", "WILSON_Z", "assign_bands", "band_codes",
-    "band_table", "calibration_curve_points", "calibration_slope_intercept", "capacity_metrics",
+    "BANDS", "CLIP", "EDGE_BANDS", "METRIC_LABELS", "WILSON_Z", "CapacityUse", "assign_bands",
+    "band_codes", "band_table", "calibration_curve_points", "calibration_slope_intercept",
+    "capacity_metrics", "capacity_use",
     "expected_calibration_error", "gains_curve", "score_metrics", "threshold_from_capacity",
     "top_k_per_week", "week_of", "weeks_and_capacity",
 ]  # fmt: skip

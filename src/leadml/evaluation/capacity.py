@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -21,6 +22,64 @@ def weeks_and_capacity(frame: pd.DataFrame, capacity: CapacityConfig) -> tuple[n
         per_week = round(capacity.share * len(frame)) if capacity.share else capacity.leads_per_week
         return np.zeros(len(frame), dtype=np.int64), max(1, int(per_week or 0))
     return week_of(frame["__timestamp__"]), int(capacity.leads_per_week or 0)
+
+
+# Capacity binds when sales cannot work this share of a window's leads; at or above it nearly
+# every lead counts as worked, and recall and lift at capacity are about 1.0 for any scorer.
+BINDING_SHARE = 0.9
+
+
+@dataclass(frozen=True)
+class CapacityUse:
+    """How much of a window sales capacity covers: the leads worked at capacity (each week's
+    capacity, or all of a smaller week) against all leads."""
+
+    capacity: int  # leads sales can work per week (per window when undated or as a share)
+    weeks: int
+    leads: int
+    worked: int
+
+    @property
+    def per_week(self) -> float:
+        """Leads per week in the window (per window when there are no weeks)."""
+        return self.leads / max(1, self.weeks)
+
+    @property
+    def worked_share(self) -> float:
+        return self.worked / max(1, self.leads)
+
+    @property
+    def binds(self) -> bool:
+        """False when sales can work (nearly) every lead: comparisons at capacity say nothing."""
+        return self.worked_share < BINDING_SHARE
+
+    def describe(self, window: str) -> str:
+        """Why capacity does not bind on `window`, with the numbers."""
+        if self.weeks > 1:
+            volume = (
+                f"sales can work {self.capacity:,} leads a week, against about "
+                f"{self.per_week:,.0f} a week in {window} ({self.leads:,} leads over "
+                f"{self.weeks:,} weeks)"
+            )
+        else:
+            volume = f"sales can work {self.capacity:,} of the {self.leads:,} leads in {window}"
+        return (
+            f"{volume}, so {self.worked_share:.0%} of the leads count as worked: recall and lift "
+            "at capacity are about 1.0 for the model and the rules alike and compare nothing"
+        )
+
+
+def capacity_use(weeks: Any, capacity_per_week: int) -> CapacityUse:
+    """How much of the leads (one week code each) a capacity per week covers."""
+    codes = _week_codes(weeks, len(as_vector(weeks, "weeks")))
+    capacity = _check_capacity(capacity_per_week)
+    sizes = np.bincount(codes) if len(codes) else np.zeros(0, dtype=np.int64)
+    return CapacityUse(
+        capacity=capacity,
+        weeks=int((sizes > 0).sum()),
+        leads=int(sizes.sum()),
+        worked=int(np.minimum(sizes, capacity).sum()),
+    )
 
 
 def _check_capacity(capacity_per_week: int) -> int:

@@ -17,7 +17,7 @@ from leadml.data.check import CheckedLeads
 from leadml.data.outputs import write_files
 from leadml.evaluation import metrics as evaluate
 from leadml.evaluation import plots
-from leadml.evaluation.capacity import weeks_and_capacity
+from leadml.evaluation.capacity import CapacityUse, capacity_use, weeks_and_capacity
 from leadml.scoring.encoding import LeadEncoder
 from leadml.scoring.lead_model import LeadModel
 from leadml.spec.config import CapacityConfig
@@ -49,6 +49,8 @@ class Comparison:
     features: pd.DataFrame
     drift: pd.DataFrame | None
     title: str
+    capacity_use: CapacityUse | None = None  # None: not measured (a Comparison made by hand)
+    notes: tuple[str, ...] = ()  # said under the title: how the model was split, ...
 
     def agreement_table(self) -> pd.DataFrame:
         """Leads and observed conversion per cell of model verdict x rules verdict."""
@@ -68,21 +70,29 @@ class Comparison:
         return pd.DataFrame(rows)
 
 
-def compare(lead_model: LeadModel, checked: CheckedLeads, title: str = "") -> Comparison:
-    """Score leads with known outcomes by the model and the rules, and line them up."""
+def compare(
+    lead_model: LeadModel,
+    checked: CheckedLeads,
+    title: str = "",
+    *,
+    capacity: CapacityConfig | None = None,
+    notes: tuple[str, ...] = (),
+) -> Comparison:
+    """Score leads with known outcomes by the model and the rules, and line them up; sales
+    capacity as the model was trained with, unless `capacity` is given."""
     y = np.asarray(checked.y, dtype=np.int64)
     scored = lead_model.score_checked(checked, reasons=3)
     scored["outcome"] = y
-    capacity_config = CapacityConfig(**lead_model.info.capacity)
-    weeks, capacity = weeks_and_capacity(checked.frame, capacity_config)
+    capacity_config = capacity or CapacityConfig(**lead_model.info.capacity)
+    weeks, per_week = weeks_and_capacity(checked.frame, capacity_config)
     p, rp = scored["probability"].to_numpy(), scored["rules_probability"].to_numpy()
     timestamps = checked.frame.get("__timestamp__")
     encoded = LeadEncoder(lead_model.spec).transform(checked.frame)
     return Comparison(
         leads=scored,
-        model=evaluate.score_metrics(y, p, weeks, capacity),
-        rules=evaluate.score_metrics(y, rp, weeks, capacity),
-        capacity=capacity,
+        model=evaluate.score_metrics(y, p, weeks, per_week),
+        rules=evaluate.score_metrics(y, rp, weeks, per_week),
+        capacity=per_week,
         weekly=capacity_config.share is None and timestamps is not None,
         bands={
             "leadml model": evaluate.band_table(y, p, lead_model.bands),
@@ -92,6 +102,8 @@ def compare(lead_model: LeadModel, checked: CheckedLeads, title: str = "") -> Co
         features=_feature_table(lead_model),
         drift=None if timestamps is None else _drift(timestamps, y, p, rp),
         title=title or lead_model.info.name,
+        capacity_use=capacity_use(weeks, per_week),
+        notes=notes,
     )
 
 
@@ -258,6 +270,11 @@ def render_html(c: Comparison) -> str:
         f"at {_pct(model_only['conversion'])}; leads the rules picked but the model rejected "
         f"({int(rules_only['leads']):,}) converted at {_pct(rules_only['conversion'])}."
     )
+    if c.capacity_use is not None and not c.capacity_use.binds:
+        headline += (
+            f" But capacity does not bind here: {c.capacity_use.describe('these leads')}. "
+            "Read the ranking (gains, AUC) and the calibration instead."
+        )
     calibration = (
         f"When the model says a probability, it is off by {100 * m['ece']:.1f} percentage points "
         f"on average (calibration error); the rules' points, read as probabilities, are off by "
@@ -317,7 +334,7 @@ def render_html(c: Comparison) -> str:
 <style>{CSS}</style></head><body>
 <h1>{html.escape(c.title)}: the model beside the agreed rules</h1>
 <p class="small">Generated {generated}. Every number is measured on leads whose outcome
-is known.</p>
+is known.</p>{"".join(f'<p class="small">{html.escape(note)}</p>' for note in c.notes)}
 <h2>Headline</h2>
 <p class="lead">{headline}</p><p class="lead">{disagree}</p><p class="lead">{calibration}</p>
 <h2>Does "30%" mean 30%?</h2>

@@ -11,7 +11,53 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-from leadml.data.fingerprint import DataFingerprint, WindowInfo
+import numpy as np
+import pandas as pd
+
+from leadml.data.fingerprint import DataFingerprint, WindowInfo, row_hashes
+from leadml.spec.features import FeatureSpec
+
+
+def lead_keys(frame: pd.DataFrame, spec: FeatureSpec) -> np.ndarray:
+    """One 64-bit hash per checked lead that names it in any file: its lead id, or, when the
+    spec has none (leads are numbered by row), its timestamp and feature values."""
+    if spec.lead_id:
+        return pd.util.hash_array(frame[spec.id_column].to_numpy(dtype=object))
+    return row_hashes(frame.drop(columns=[spec.id_column]))
+
+
+def key_words(spec: FeatureSpec) -> str:
+    """How `lead_keys` matches leads, in words."""
+    if spec.lead_id:
+        return f"by lead id ({spec.lead_id})"
+    return "by identical values (the spec has no lead id)"
+
+
+@dataclass
+class TrainedLeads:
+    """The leads a model trained and was calibrated on, as sorted unique `lead_keys` (8 bytes
+    a lead), so evaluation can say which leads of a file it has seen."""
+
+    train: np.ndarray
+    calibration: np.ndarray
+
+    @classmethod
+    def of(cls, train_keys: np.ndarray, calibration_keys: np.ndarray) -> TrainedLeads:
+        return cls(np.unique(train_keys), np.unique(calibration_keys))
+
+    def find(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per key: whether the model trained on that lead, and whether it calibrated on it."""
+        return _isin_sorted(keys, self.train), _isin_sorted(keys, self.calibration)
+
+    def summary(self) -> dict[str, int]:
+        return {"train": len(self.train), "calibration": len(self.calibration)}
+
+
+def _isin_sorted(keys: np.ndarray, sorted_keys: np.ndarray) -> np.ndarray:
+    if len(sorted_keys) == 0:
+        return np.zeros(len(keys), dtype=bool)
+    at = np.minimum(np.searchsorted(sorted_keys, keys), len(sorted_keys) - 1)
+    return sorted_keys[at] == keys
 
 
 @dataclass
@@ -19,7 +65,11 @@ class ModelInfo:
     """How a model was trained and how it measured on its test window.
 
     `metrics` holds `test_model_*` and `test_rules_*` (each of `leadml.evaluation.METRIC_LABELS`
-    and more), `threshold`, `best_iteration` and the calibrators' cross-validated log losses.
+    and more), `test_capacity_binds` (1, or 0 when sales capacity covers nearly every test lead
+    and the comparisons at capacity say nothing; absent in models trained before), with
+    `test_worked_share` and `test_leads_per_week`, `threshold`, `best_iteration` and the
+    calibrators' cross-validated log losses. `split_order` says what ordered a time split, and
+    `trained_leads` which leads the model trained and was calibrated on.
     """
 
     name: str = "lead model"
@@ -36,16 +86,47 @@ class ModelInfo:
     capacity: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, float] = field(default_factory=dict)
     seen_categories: dict[str, list[str]] = field(default_factory=dict)
+    # what ordered a time split: {"kind": "timestamp" | "column" | "file_order", "column": ...};
+    # None: a random split, or a model trained before it was recorded
+    split_order: dict[str, str] | None = None
+    trained_leads: TrainedLeads | None = None  # None: trained before it was recorded
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> ModelInfo:
-        """From the dict models pickled before `ModelInfo` carried (unknown keys dropped)."""
+        """From the dict models pickled before `ModelInfo` carried (unknown keys dropped; the
+        trained leads only as `TrainedLeads`, not the counts `to_dict` gives)."""
         names = {f.name for f in dataclasses.fields(cls)}
+        if not isinstance(raw.get("trained_leads"), TrainedLeads):
+            names.discard("trained_leads")
         return cls(**{k: v for k, v in raw.items() if k in names})
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-shaped, as logged with the run (`summary.json`)."""
-        return dataclasses.asdict(self)
+        """JSON-shaped, as logged with the run (`summary.json`); the trained leads as counts."""
+        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        leads = out.pop("trained_leads")
+        out = dataclasses.asdict(ModelInfo(**out))
+        out["trained_leads"] = None if leads is None else leads.summary()
+        return out
+
+    def split_words(self) -> str:
+        """How the windows were cut, in words: what trains, calibrates and tests."""
+        if self.split == "random":
+            return "random split: the windows are exchangeable, none is newer"
+        order = self.split_order or {}
+        column = order.get("column", "")
+        if order.get("kind") == "timestamp":
+            return f"time split: oldest by {column} trains, next calibrates, newest tests"
+        if order.get("kind") == "column":
+            return (
+                f"time split by {column} (split.order_by): lowest {column} trains, next "
+                f"calibrates, highest tests"
+            )
+        if order.get("kind") == "file_order":
+            return (
+                "time split by the file's row order (declared in the config: split.order_by: "
+                "file_order): the first rows train, the next calibrate, the last rows test"
+            )
+        return "time split: oldest trains, next calibrates, newest tests"  # before it was kept
 
     def metrics_of(self, who: str) -> dict[str, float]:
         """The test-window metrics of `model` or `rules`, without their prefix."""

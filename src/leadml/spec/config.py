@@ -20,11 +20,31 @@ class DataConfig(_Strict):
     query: str | None = Field(None, description="SQL query when path is a database URL.")
 
 
+FILE_ORDER = "file_order"  # `split.order_by` for "the file lists the oldest leads first"
+
+
 class SplitConfig(_Strict):
     method: Literal["time", "random"] = "time"
+    order_by: str | None = Field(
+        None,
+        description="What orders a time split, oldest first: a column of numbers that grow with "
+        f"time (a lead number), or `{FILE_ORDER}` (the file lists the oldest leads first). "
+        "Default: the spec's timestamp; without one, a time split needs this.",
+    )
     calibration_share: float = Field(0.15, gt=0, lt=0.5)
     test_share: float = Field(0.15, gt=0, lt=0.5)
     seed: int = 0
+
+    @model_validator(mode="after")
+    def _order_for_time_only(self) -> SplitConfig:
+        if self.order_by is not None and not self.order_by.strip():
+            raise ValueError("split.order_by must name a column, or file_order")
+        if self.order_by is not None and self.method == "random":
+            raise ValueError(
+                f"split.order_by ({self.order_by}) orders a time split; a random split has no "
+                "order: remove it (in a config that extends another, set order_by: null)"
+            )
+        return self
 
 
 class CapacityConfig(_Strict):
@@ -118,7 +138,9 @@ def load_config(path: str | Path) -> TrainingConfig:
     """Read and validate a training config; errors name the file and the bad key.
 
     `extends: other.yaml` (beside the config) starts from that config: mappings merge key by
-    key, anything else the extending config names replaces the base's value. Relative paths
+    key, anything else the extending config names replaces the base's value. An explicit empty
+    mapping replaces too, so a child clears what the base set (`model: {params: {}}` trains
+    with LightGBM's and leadml's defaults, not the base's parameters). Relative paths
     are found from the file that names them; an extending config gives its own `name` (its
     model card folder).
     """
@@ -169,9 +191,10 @@ def _locate_paths(raw: dict[str, Any], folder: Path) -> dict[str, Any]:
 
 
 def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """`override` over `base`: mappings merge key by key, except an empty one, which replaces."""
     out = dict(base)
     for key, value in override.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
+        if isinstance(value, dict) and value and isinstance(out.get(key), dict):
             out[key] = _merge(out[key], value)
         else:
             out[key] = value

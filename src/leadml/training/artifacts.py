@@ -38,5 +38,7 @@ def write_artifacts(
     summary = json.dumps(lead_model.info.to_dict(), indent=2, default=str)
     (out / "summary.json").write_text(summary)
     title = f"{lead_model.info.name}, test window"
-    write_report(compare(lead_model, CheckedLeads(test.frame, test.y), title), out / "compare.html")
+    notes = (f"Windows: {lead_model.info.split_words()}.",)
+    comparison = compare(lead_model, CheckedLeads(test.frame, test.y), title, notes=notes)
+    write_report(comparison, out / "compare.html")
     return out

@@ -10,6 +10,7 @@ from leadml.scoring.info import ModelInfo
 from leadml.spec.config import CALIBRATION_DATA
 from leadml.training.pipeline import TrainResult
 
+AT_CAPACITY = ("precision_at_capacity", "recall_at_capacity", "lift_at_capacity")
 PLOTS = {
     "calibration.png": "Does a predicted 30% convert at 30%? Model and agreed rules",
     "gains_lift.png": "How many sales-ready leads each finds for the leads worked",
@@ -34,7 +35,7 @@ def write_model_card(result: TrainResult, out_dir: Path) -> Path:
         f"Registered version: {result.version or 'not registered'}; "
         f"run: {result.run_id or '-'}; spec fully reviewed: {result.reviewed}.",
         "",
-        "## Windows (" + _split(info) + ")",
+        "## Windows (" + info.split_words() + ")",
         "",
         "| window | leads | sales-ready | from | to |",
         "|---|---:|---:|---|---|",
@@ -51,9 +52,22 @@ def write_model_card(result: TrainResult, out_dir: Path) -> Path:
         "| metric | leadml model | agreed rules |",
         "|---|---:|---:|",
     ]
+    binds = m.get("test_capacity_binds", 1.0) == 1.0
     for key, label in evaluate.METRIC_LABELS.items():
-        lines.append(f"| {label} | {m[f'test_model_{key}']:.4f} | {m[f'test_rules_{key}']:.4f} |")
-    lines += ["", f"Sales-ready threshold: probability >= {m['threshold']:.3f}.", ""]
+        note = "" if binds or key not in AT_CAPACITY else " (not informative)"
+        lines.append(
+            f"| {label}{note} | {m[f'test_model_{key}']:.4f} | {m[f'test_rules_{key}']:.4f} |"
+        )
+    lines += ["", f"Sales-ready threshold: probability >= {m['threshold']:.3f}."]
+    if not binds:
+        lines += [
+            "",
+            f"**Sales capacity does not bind on the test window**: sales would work "
+            f"{m['test_worked_share']:.0%} of its leads (about {m['test_leads_per_week']:,.0f} "
+            "a week, or per window without dates), so recall and lift at capacity are about 1.0 "
+            "for both scorers and compare nothing. Set the capacity sales really has.",
+        ]
+    lines.append("")
     lines += ["## Plots", ""]
     for file, caption in PLOTS.items():
         lines += [f"### {caption}", "", f"![{caption}]({file})", ""]
@@ -76,9 +90,3 @@ def _calibration(info: ModelInfo) -> str:
         return str(info.calibration)
     where = CALIBRATION_DATA[info.calibration_data]
     return f"{info.calibration}, fitted on {leads:,} leads ({where})"
-
-
-def _split(info: ModelInfo) -> str:
-    if info.split == "random":
-        return "random split: the windows are exchangeable, none is newer"
-    return "time split: oldest trains, next calibrates, newest tests"

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from leadml.evaluation.capacity import top_k_per_week, weeks_and_capacity
+from leadml.evaluation.capacity import CapacityUse, capacity_use, top_k_per_week, weeks_and_capacity
 from leadml.evaluation.metrics import band_table, score_metrics
 from leadml.scoring.lead_model import LeadModel
 from leadml.spec.config import TrainingConfig
@@ -31,6 +31,11 @@ class WindowScores:
     def worked_share(self) -> float:
         """The share of leads sales works at capacity (the gains plot's line)."""
         return min(1.0, float(top_k_per_week(self.model, self.weeks, self.capacity).mean()))
+
+    @property
+    def capacity_use(self) -> CapacityUse:
+        """How much of the window sales capacity covers (does it bind?)."""
+        return capacity_use(self.weeks, self.capacity)
 
     def curves(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         return {WHO["model"]: (self.y, self.model), WHO["rules"]: (self.y, self.rules)}
@@ -59,7 +64,9 @@ def band_tables(scores: WindowScores, bands: dict[str, float]) -> dict[str, pd.D
 
 def window_metrics(scores: WindowScores, tables: dict[str, pd.DataFrame]) -> dict[str, float]:
     """`test_model_*` and `test_rules_*`: every metric of `score_metrics`, the rules verdict's
-    precision, and each band's conversion and leads."""
+    precision, and each band's conversion and leads; and whether capacity binds on the window
+    (`test_capacity_binds`, 1 or 0: at 0 the comparisons at capacity are not informative),
+    with the share of leads worked and the leads per week."""
     y = scores.y
     metrics: dict[str, float] = {}
     for who, p in (("model", scores.model), ("rules", scores.rules)):
@@ -73,4 +80,8 @@ def window_metrics(scores: WindowScores, tables: dict[str, pd.DataFrame]) -> dic
         for row in tables[name].itertuples():
             metrics[f"test_{who}_band_{row.band}_conversion"] = float(row.conversion)
             metrics[f"test_{who}_band_{row.band}_leads"] = float(row.leads)
+    use = scores.capacity_use
+    metrics["test_capacity_binds"] = float(use.binds)
+    metrics["test_worked_share"] = use.worked_share
+    metrics["test_leads_per_week"] = use.per_week
     return metrics

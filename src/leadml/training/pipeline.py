@@ -7,23 +7,24 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from leadml.data.fingerprint import WindowInfo
 from leadml.errors import ConfigError, DataError, SpecError
 from leadml.evaluation.audit import leakage_audit
-from leadml.evaluation.capacity import threshold_from_capacity, weeks_and_capacity
+from leadml.evaluation.capacity import capacity_use, threshold_from_capacity, weeks_and_capacity
 from leadml.rules.definition import AgreedRules, load_rules
 from leadml.scoring.calibration import Calibrator, fit_calibrator
-from leadml.scoring.info import ModelInfo
+from leadml.scoring.info import ModelInfo, TrainedLeads
 from leadml.scoring.lead_model import LeadModel
 from leadml.scoring.scorer import LeadScorer
 from leadml.spec.config import TrainingConfig
 from leadml.spec.features import FeatureSpec, load_spec
 from leadml.training.artifacts import write_artifacts
 from leadml.training.engine import LocalEngine, Progress, Say, TrainingData, TrainingEngine
-from leadml.training.measure import band_tables, score_test, window_metrics
-from leadml.training.windows import Window
+from leadml.training.measure import WindowScores, band_tables, score_test, window_metrics
+from leadml.training.windows import Window, split_order_of
 
 
 def _silent(message: str) -> None:
@@ -72,6 +73,7 @@ def train(
     scorer = engine.fit(new_scorer(config, spec, say), loaded, progress, say)
     lead_model = assemble(scorer, rules, loaded, config, engine.name)
     scores = score_test(lead_model, loaded.test, config)
+    warn_capacity(scores, loaded.calibration, lead_model.threshold, config, say)
     bands = band_tables(scores, config.bands)
     lead_model.info.metrics.update(window_metrics(scores, bands))
     return TrainResult(
@@ -93,11 +95,7 @@ def check_inputs(
     """The spec and the rules, checked; what blocks training raises, unless
     `allow_unreviewed` lets missing sign-offs through (returned, and said)."""
     spec = load_spec(config.spec)
-    if spec.timestamp is None and config.capacity.share is None:
-        raise ConfigError(
-            f"{config.spec} has no timestamp, so there are no weeks: give the sales capacity "
-            "as capacity.share (the share of leads sales can work) instead of leads_per_week"
-        )
+    order = check_weeks_and_order(config, spec)
     rules = load_rules(config.rules, spec)
     problems = spec.training_problems()
     if problems and not allow_unreviewed:
@@ -109,7 +107,27 @@ def check_inputs(
         )
     for p in problems:
         say(f"unreviewed: {p}")
+    say(f"Windows: {ModelInfo(split=config.split.method, split_order=order).split_words()}")
     return spec, rules, problems
+
+
+def check_weeks_and_order(config: TrainingConfig, spec: FeatureSpec) -> dict[str, str] | None:
+    """What orders the split (`split_order_of`); a spec without a timestamp needs capacity as
+    a share, and a time split an order: both refused at once, with the fixes."""
+    problems = []
+    if spec.timestamp is None and config.capacity.share is None:
+        problems.append(
+            f"{config.spec} has no timestamp, so there are no weeks: give the sales capacity "
+            "as capacity.share (the share of leads sales can work) instead of leads_per_week"
+        )
+    order = None
+    try:
+        order = split_order_of(config, spec)
+    except ConfigError as exc:
+        problems.append(str(exc))
+    if problems:
+        raise ConfigError("\n".join(problems))
+    return order
 
 
 def check_outcomes(loaded: TrainingData, config: TrainingConfig, source: str, say: Say) -> None:
@@ -125,6 +143,34 @@ def check_outcomes(loaded: TrainingData, config: TrainingConfig, source: str, sa
     for name, w in loaded.windows.items():
         if w["sales_ready"] in (0, w["leads"]):
             raise DataError(f"the {name} window ({w['leads']} leads) has only one outcome")
+
+
+def warn_capacity(
+    scores: WindowScores, calibration: Window, threshold: float, config: TrainingConfig, say: Say
+) -> None:
+    """Say when sales capacity covers (nearly) every lead of the test or calibration window:
+    comparisons at capacity are then not informative (`test_capacity_binds` = 0), and a
+    threshold derived from capacity falls to about the lowest score."""
+    fix = (
+        "Set capacity.leads_per_week (or capacity.share) to what sales really works, or "
+        "measure with `leadml evaluate --capacity N`"
+    )
+    test = scores.capacity_use
+    if not test.binds:
+        say(
+            f"capacity does not bind: {test.describe('the test window')}; recorded as "
+            f"test_capacity_binds = 0, so beating the rules on recall at capacity proves "
+            f"nothing. {fix}."
+        )
+    if config.capacity.threshold is not None:
+        return
+    cal = capacity_use(calibration.weeks, weeks_and_capacity(calibration.frame, config.capacity)[1])
+    if not cal.binds:
+        say(
+            f"capacity does not bind: {cal.describe('the calibration window')}; the sales-ready "
+            f"threshold derived there is {threshold:.3f}, so nearly every lead is called "
+            f"sales-ready. {fix}, or fix capacity.threshold."
+        )
 
 
 def run_audit(
@@ -193,8 +239,19 @@ def assemble(
         capacity=config.capacity.model_dump(),
         metrics=metrics,
         seen_categories=loaded.seen,
+        split_order=split_order_of(config, scorer.spec),
+        trained_leads=learned_from(cal, scorer),
     )
     return LeadModel(scorer, rules, rules_calibrator, float(threshold), dict(config.bands), info)
+
+
+def learned_from(calibration: Window, scorer: LeadScorer) -> TrainedLeads | None:
+    """The leads the model learned from (`Window.trained`); a booster trained again on the
+    training and calibration windows (`LeadScorer.refitted_`) trained on both."""
+    seen = calibration.trained
+    if seen is None or not getattr(scorer, "refitted_", False):
+        return seen
+    return TrainedLeads(np.union1d(seen.train, seen.calibration), seen.calibration)
 
 
 def rules_calibrator_on(rules: AgreedRules, spec: FeatureSpec, window: Window) -> Calibrator:
