@@ -5,6 +5,7 @@ Each command imports its work when it runs (see `leadml.cli.app`)."""
 
 from __future__ import annotations
 
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -71,7 +72,7 @@ def features_check(
 ) -> None:
     """Validate a feature spec (and optionally its rules); exit 1 if it cannot train a model."""
     from leadml.rules.definition import load_rules
-    from leadml.spec.features import load_spec
+    from leadml.spec.features import is_todo, load_spec
 
     spec = load_spec(file)
     say(
@@ -81,6 +82,9 @@ def features_check(
     if rules is not None:
         agreed = load_rules(rules, spec)
         say(f"{rules}: {len(agreed.rules)} rules, valid against the spec")
+        drafted = [r.name for r in agreed.rules if is_todo(r.description)]
+        if drafted:
+            say(f"{len(drafted)} rule(s) still TODO (examples to replace): {', '.join(drafted)}")
     problems = spec.training_problems()
     if problems:
         say(f"{len(problems)} problem(s) block training:", "yellow")
@@ -88,6 +92,49 @@ def features_check(
             say(f"  - {p}")
         raise typer.Exit(1)
     say("Every feature is signed off by sales and marketing.", "green")
+
+
+class Team(StrEnum):
+    sales = "sales"
+    marketing = "marketing"
+
+
+@features_app.command("sign")
+@friendly
+def features_sign(
+    file: Annotated[Path, typer.Argument(help="Feature spec YAML to sign (edited in place).")],
+    team: Annotated[Team, typer.Option(help="The team signing.")],
+    by: Annotated[str, typer.Option(help="Who signs, as the sign-off should name them.")],
+    features: Annotated[
+        str | None, typer.Option(help="Comma-separated feature names to sign (or --all).")
+    ] = None,
+    all_features: Annotated[bool, typer.Option("--all", help="Sign every feature.")] = False,
+) -> None:
+    """Record a team's sign-off (who, today, the current spec_version) on features in the spec
+    file, keeping its comments and layout; refuses features whose description or owner is TODO."""
+    from datetime import date
+
+    from leadml.data.outputs import write_files
+    from leadml.errors import LeadmlError
+    from leadml.spec.signing import sign
+
+    if all_features == (features is not None):
+        raise LeadmlError(
+            "name the features to sign with --features a,b, or sign them all with --all"
+        )
+    names = None if all_features else [n.strip() for n in (features or "").split(",") if n.strip()]
+    if names == []:
+        raise LeadmlError("--features names no feature; give names separated by commas")
+    signed = sign(file, team.value, by, names, date.today())
+    write_files({file: lambda tmp: tmp.write_bytes(signed.text.encode("utf-8"))})
+    if not signed.kept_layout:
+        warn(f"{file}: could not edit its lines in place; rewritten from its data (comments lost)")
+    say(
+        f"Signed {len(signed.features)} feature(s) in {file} for {team.value} by {by.strip()} on "
+        f"{date.today().isoformat()}, spec version {signed.version}: "
+        f"{', '.join(signed.features)}",
+        "green",
+    )
 
 
 @features_app.command("diff")

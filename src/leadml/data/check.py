@@ -69,18 +69,38 @@ def coerce_feature(
 ) -> pd.Series:
     """The feature's column typed by the spec: float for numeric/boolean, str for categorical.
 
-    A category outside the allowed set is a problem, or, when `unseen` is given (scoring new
-    leads), it is counted there and scored as missing.
+    A placeholder value (the feature's or the spec's `missing_values`, such as 'Select') is
+    missing, whatever the kind. A category outside the allowed set is a problem, or, when
+    `unseen` is given (scoring new leads), it is counted there and scored as missing.
     """
+    raw = without_placeholders(frame[f.source], spec.placeholders(f))
     if f.kind == "numeric":
-        return _numbers(frame, spec, f, problems)
+        return _numbers(frame, spec, f, raw, problems)
     if f.kind == "boolean":
-        return _flags(frame, spec, f, problems)
-    return _categories(frame, spec, f, problems, unseen)
+        return _flags(frame, spec, f, raw, problems)
+    return _categories(frame, spec, f, raw, problems, unseen)
 
 
-def _numbers(frame: pd.DataFrame, spec: FeatureSpec, f: Feature, problems: list[str]) -> pd.Series:
-    raw = frame[f.source]
+def _plain(value: object) -> str:
+    """A value as a placeholder is written: text trimmed, a whole number without '.0'."""
+    if isinstance(value, float | np.floating) and float(value).is_integer():
+        return str(int(value))
+    return str(value).strip()
+
+
+def without_placeholders(raw: pd.Series, placeholders: frozenset[str]) -> pd.Series:
+    """`raw` with each placeholder value ('Select', 'N/A', '-1' for the number -1) made missing;
+    each distinct value is compared once, so this is cheap on large columns."""
+    if not placeholders:
+        return raw
+    codes, uniques = pd.factorize(raw, use_na_sentinel=True)
+    hit = np.array([_plain(u) in placeholders for u in uniques] + [False], dtype=bool)[codes]
+    return raw.where(~hit) if hit.any() else raw
+
+
+def _numbers(
+    frame: pd.DataFrame, spec: FeatureSpec, f: Feature, raw: pd.Series, problems: list[str]
+) -> pd.Series:
     if pd.api.types.is_bool_dtype(raw) or pd.api.types.is_numeric_dtype(raw):
         values = raw.astype("float64")
     else:
@@ -107,8 +127,9 @@ def _numbers(frame: pd.DataFrame, spec: FeatureSpec, f: Feature, problems: list[
     return values
 
 
-def _flags(frame: pd.DataFrame, spec: FeatureSpec, f: Feature, problems: list[str]) -> pd.Series:
-    raw = frame[f.source]
+def _flags(
+    frame: pd.DataFrame, spec: FeatureSpec, f: Feature, raw: pd.Series, problems: list[str]
+) -> pd.Series:
     if pd.api.types.is_bool_dtype(raw):
         return pd.Series(raw.to_numpy(dtype="float64", na_value=np.nan), index=raw.index)
     normed = _normalised(raw)
@@ -125,10 +146,10 @@ def _categories(
     frame: pd.DataFrame,
     spec: FeatureSpec,
     f: Feature,
+    raw: pd.Series,
     problems: list[str],
     unseen: dict[str, int] | None,
 ) -> pd.Series:
-    raw = frame[f.source]
     if pd.api.types.is_numeric_dtype(raw) and not pd.api.types.is_bool_dtype(raw):
         text = _normalised(raw)
     else:

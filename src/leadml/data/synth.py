@@ -477,3 +477,62 @@ def _write_parquet(
         if writer is not None:
             writer.close()
     return written
+
+
+# ---- A messy CRM export of the same leads, as a team would bring its own file to `leadml init`
+MESSY_COLUMNS = {  # demo column -> the export's name for it
+    "lead_source": "Lead Source",
+    "capture_form": "Capture Form",
+    "follow_up_cta": "Follow-up CTA",
+    "industry": "Industry",
+    "employees": "Employees",
+    "job_seniority": "Job Seniority",
+    "country": "Country",
+    "email_domain_kind": "Email Domain",
+    "web_visits": "Web Visits",
+    "pricing_page_views": "Pricing Page Views",
+    "email_clicks": "Email Clicks",
+    "newsletter_subscriber": "Newsletter Subscriber",
+    "existing_customer": "Existing Customer",
+}
+MESSY_PLACEHOLDER = "Select"  # what the export's drop-downs write when nobody chose
+
+
+def messy_export(rows: int, seed: int) -> pd.DataFrame:
+    """The demo leads as a CRM exports them: names with spaces and capitals, 'Select' for an
+    industry or seniority nobody chose, Yes/No flags, newest lead first, no timestamp but a
+    growing `Lead Number`, a `Prospect ID`, a `Lead Status` set after contact (it leaks the
+    outcome), `Converted` 1/0 (leads still open left out), and a trailing unnamed empty column."""
+    leads = pd.concat(generate(rows, seed), ignore_index=True)
+    leads = leads[leads["sales_ready"].notna()].reset_index(drop=True)
+    rng = np.random.default_rng([seed, 1_000_003])
+    out = pd.DataFrame(
+        {
+            "Prospect ID": [f"p-{v:012x}" for v in rng.integers(0, 2**48, len(leads))],
+            "Lead Number": 600_000 + np.arange(len(leads)) * 3 + rng.integers(0, 3, len(leads)),
+        }
+    )
+    for column, name in MESSY_COLUMNS.items():
+        values = leads[column].astype(object).where(leads[column].notna(), None)
+        if column in ("industry", "job_seniority"):
+            values = values.where(values.notna(), MESSY_PLACEHOLDER)
+        elif leads[column].dtype.kind == "b" or str(leads[column].dtype) == "boolean":
+            values = values.map({True: "Yes", False: "No", None: None})
+        out[name] = values
+    booked = leads["meeting_booked"].to_numpy(dtype=bool)
+    status = np.where(
+        booked, "Meeting Booked", np.where(rng.random(len(leads)) < 0.5, "Contacted", "Not Reached")
+    )
+    out["Lead Status"] = status
+    out["Converted"] = leads["sales_ready"].astype(int)
+    out[""] = None  # a trailing separator on every line: an empty column without a name
+    return out.iloc[::-1].reset_index(drop=True)  # newest first
+
+
+def write_messy(rows: int, seed: int, out: str | Path) -> int:
+    """`messy_export` written as CSV with Windows line ends (CRLF); returns the leads written."""
+    frame = messy_export(rows, seed)
+    path = Path(out)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(path, index=False, lineterminator="\r\n")
+    return len(frame)

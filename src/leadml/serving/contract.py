@@ -4,6 +4,7 @@ that names the lead and the field of a request that breaks it."""
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal, NotRequired
@@ -36,17 +37,37 @@ class Problem:
     payload: dict[str, Any]
 
 
-def _field_type(f: Feature) -> Any:
+def placeholder_numbers(placeholders: frozenset[str]) -> list[int | float]:
+    """The placeholders written as numbers ('-1', '999'): a numeric field sent -1 is missing."""
+    numbers: list[int | float] = []
+    for text in sorted(placeholders):
+        try:
+            number = float(text)
+        except ValueError:
+            continue
+        if math.isfinite(number):
+            numbers.append(int(number) if number.is_integer() else number)
+    return numbers
+
+
+def _field_type(f: Feature, placeholders: frozenset[str] = frozenset()) -> Any:
+    """A field's JSON type by the spec; its placeholders (`missing_values`) are accepted too,
+    and scored as missing."""
+    texts: tuple[str | int | float, ...] = tuple(sorted(placeholders))
     if f.kind == "categorical":
-        return Literal[tuple(f.allowed or [])]
-    if f.kind == "boolean":
-        return bool
-    lo, hi = f.range or (None, None)
-    return Annotated[float, Field(ge=lo, le=hi, allow_inf_nan=False)]
+        return Literal[tuple(f.allowed or []) + texts]
+    base: Any = bool
+    if f.kind == "numeric":
+        lo, hi = f.range or (None, None)
+        base = Annotated[float, Field(ge=lo, le=hi, allow_inf_nan=False)]
+        texts += tuple(placeholder_numbers(placeholders))
+    return base | Literal[texts] if texts else base
 
 
-def _field_doc(f: Feature) -> str:
+def _field_doc(f: Feature, placeholders: frozenset[str] = frozenset()) -> str:
     doc = f"{f.description} Owner: {f.owner}; known at {f.known_at}. Missing: {f.missing}"
+    if placeholders:
+        doc += f" Read as missing: {', '.join(sorted(placeholders))}."
     if f.direction:
         never = "lowers" if f.direction == "increasing" else "raises"
         doc += f" Agreed direction: {f.direction} (more of it never {never} the score)."
@@ -77,8 +98,12 @@ def lead_type(spec: FeatureSpec, unknown_fields: UnknownFields = "reject") -> ty
         doc = f"The lead's {what} column in the feature spec: accepted, not used for scoring."
         fields[column] = NotRequired[Annotated[Scalar, Field(description=doc)]]
     for f in spec.features:
+        blank = spec.placeholders(f)
         fields[f.source] = NotRequired[
-            Annotated[_field_type(f) | None, Field(description=_field_doc(f), title=f.name)]
+            Annotated[
+                _field_type(f, blank) | None,
+                Field(description=_field_doc(f, blank), title=f.name),
+            ]
         ]
     lead = TypedDict("Lead", fields)  # type: ignore[misc]
     extra: Literal["forbid", "allow"] = "forbid" if unknown_fields == "reject" else "allow"

@@ -14,7 +14,14 @@ import numpy as np
 import orjson
 from pydantic import BaseModel, ValidationError
 
-from leadml.serving.contract import MAX_ID, MAX_ID_LENGTH, MIN_ID, id_field, record_fields
+from leadml.serving.contract import (
+    MAX_ID,
+    MAX_ID_LENGTH,
+    MIN_ID,
+    id_field,
+    placeholder_numbers,
+    record_fields,
+)
 from leadml.spec.features import FeatureSpec
 
 COLUMNAR_MIN_BYTES = 8_192  # smaller bodies (under ~15 leads) are read faster by the request model
@@ -47,9 +54,27 @@ class LeadReader:
         self.record = frozenset(record_fields(spec))  # accepted, not scored
         self.known = {self.id_key, *self.record, *(f.source for f in spec.features)}
         self._sources = [f.source for f in spec.features]
+        blank = [spec.placeholders(f) for f in spec.features]  # `missing_values`: read as NaN
         self._columns: list[tuple[str, dict[Any, float] | None]] = [
-            (f.source, {v: float(i) for i, v in enumerate(f.allowed)} if f.allowed else None)
-            for f in spec.features
+            (
+                f.source,
+                {v: float(i) for i, v in enumerate(f.allowed)} | dict.fromkeys(ph, math.nan)
+                if f.allowed
+                else None,
+            )
+            for f, ph in zip(spec.features, blank, strict=True)
+        ]
+        # other kinds: the placeholders a lead may send (text, or a number for a numeric field)
+        self._blank: list[frozenset[Any]] = [
+            frozenset()
+            if f.allowed
+            else ph | frozenset(placeholder_numbers(ph) if f.kind == "numeric" else ())
+            for f, ph in zip(spec.features, blank, strict=True)
+        ]
+        self._blank_numbers = [  # (row of the by-field matrix, its numbers read as missing)
+            (j, np.array(placeholder_numbers(ph), dtype=float))
+            for j, (f, ph) in enumerate(zip(spec.features, blank, strict=True))
+            if f.kind == "numeric" and placeholder_numbers(ph)
         ]
         # how `read_request` reads leads: every field in one lookup per lead, then by kind
         self._fields = [self.id_key, *self._sources]
@@ -123,6 +148,8 @@ class LeadReader:
         except (KeyError, TypeError):  # not an allowed value; a list or an object
             return None
         by_field = np.array(columns[1:], dtype=float)  # null: NaN; orjson reads no NaN or inf
+        for j, numbers in self._blank_numbers:  # a placeholder written as a number: missing
+            by_field[j, np.isin(by_field[j], numbers)] = math.nan
         if (by_field < self._low).any() or (by_field > self._high).any():
             return None
         out = EncodedLeads(leads)
@@ -161,7 +188,11 @@ class LeadReader:
         X = np.empty((len(leads), len(self._columns)))
         nan = math.nan
         for j, (column, codes) in enumerate(self._columns):
-            if codes is None:  # numpy reads None as NaN in a float column
+            if codes is None and self._blank[j]:  # placeholders (e.g. 'N/A' or -1): NaN
+                blank = self._blank[j]
+                values = [lead.get(column) for lead in leads]
+                X[:, j] = [nan if v in blank else v for v in values]
+            elif codes is None:  # numpy reads None as NaN in a float column
                 X[:, j] = [lead.get(column) for lead in leads]
             else:
                 code = codes.get

@@ -32,6 +32,23 @@ FEATURE_NAME = re.compile(r"[a-z][a-z0-9_]*")
 # unset (a spec that does not use them keeps its hash), and unset in a spec pickled before them
 ADDED_LATER = ("timestamp_format", "missing_values")
 FEATURE_ADDED_LATER = ("label", "missing_values", "leak_reviewed")
+TODO = "TODO"  # what `leadml init` writes where a person must fill in a description or owner
+
+
+def is_todo(text: str) -> bool:
+    """Whether a description, owner or missing meaning is still `leadml init`'s placeholder."""
+    return text.strip().startswith(TODO)
+
+
+def _placeholder_list(values: list[str] | None) -> list[str] | None:
+    """`missing_values` as given, refused when empty or when a value is listed twice."""
+    if values is None:
+        return None
+    if not values or any(not v.strip() for v in values):
+        raise ValueError("missing_values lists placeholder texts such as 'Select'; none empty")
+    if len(set(values)) != len(values):
+        raise ValueError("missing_values lists a value twice")
+    return values
 
 
 class _Strict(BaseModel):
@@ -102,6 +119,11 @@ class Feature(_Strict):
         """The data column this feature reads."""
         return self.column or self.name
 
+    @field_validator("missing_values")
+    @classmethod
+    def _placeholders(cls, values: list[str] | None) -> list[str] | None:
+        return _placeholder_list(values)
+
     @field_validator("name")
     @classmethod
     def _name_is_a_word(cls, name: str) -> str:
@@ -125,6 +147,12 @@ class Feature(_Strict):
                 raise ValueError("'allowed' lists a value twice")
             if self.direction is not None:
                 raise ValueError("'direction' applies to numeric and boolean features only")
+            both = sorted(set(self.allowed) & set(self.missing_values or []))
+            if both:
+                raise ValueError(
+                    f"{both} are listed both as allowed values and as missing_values; a "
+                    "placeholder meaning 'not given' is read as missing, so remove it from allowed"
+                )
         elif self.allowed is not None:
             raise ValueError(f"'allowed' applies to categorical features, not {self.kind}")
         if self.range is not None:
@@ -201,6 +229,11 @@ class FeatureSpec(_Strict):
             ) from None
         return fmt
 
+    @field_validator("missing_values")
+    @classmethod
+    def _placeholders(cls, values: list[str] | None) -> list[str] | None:
+        return _placeholder_list(values)
+
     @model_validator(mode="after")
     def _unique(self) -> FeatureSpec:
         for attr in ("name", "source"):
@@ -218,7 +251,17 @@ class FeatureSpec(_Strict):
         for f in self.features:
             if f.source in reserved:
                 raise ValueError(f"feature '{f.name}' reads '{f.source}', the id/label/timestamp")
+            both = sorted(set(f.allowed or []) & set(self.missing_values or []))
+            if both:
+                raise ValueError(
+                    f"feature '{f.name}' allows {both}, which the spec's missing_values reads as "
+                    "missing; remove it from one of them"
+                )
         return self
+
+    def placeholders(self, f: Feature) -> frozenset[str]:
+        """The values read as missing in `f`'s column: the spec's and the feature's own."""
+        return frozenset((self.missing_values or []) + (f.missing_values or []))
 
     @property
     def id_column(self) -> str:
@@ -255,9 +298,22 @@ class FeatureSpec(_Strict):
         }
 
     def training_problems(self) -> list[str]:
-        """Why features may not train a model: missing sign-offs or values known after contact."""
+        """Why features may not train a model: a description, owner or missing meaning still
+        TODO (as `leadml init` drafts them), missing sign-offs, or values known after contact."""
         problems = []
         for f in self.features:
+            todo = [
+                what
+                for what, text in (
+                    ("description", f.description),
+                    ("owner", f.owner),
+                    ("missing", f.missing),
+                )
+                if is_todo(text)
+            ]
+            if todo:
+                them = "them" if len(todo) > 1 else "it"
+                problems.append(f"{f.name}: {' and '.join(todo)} still TODO; write {them} in")
             if f.known_at == "after_contact":
                 problems.append(
                     f"{f.name}: known only after sales contact (known_at: after_contact); "
