@@ -100,3 +100,25 @@ def test_a_project_file_naming_a_missing_config_is_one_clear_error(tmp_path, mon
     (tmp_path / PROJECT_FILE).write_text("name: nothing here\n")
     with pytest.raises(LeadmlError, match="needs `config: PATH`"):
         default_config()
+
+
+@pytest.mark.parametrize("command", ["predict", "evaluate", "compare", "promote", "rollback"])
+def test_model_commands_act_on_the_model_the_config_registers(tmp_path, command):
+    mine = _config(tmp_path, "mine.yaml", "churn-leads")
+    data = ["--data", str(ROOT / "tests" / "data" / "no-such.csv")]
+    args = {
+        "predict": [*data, "--out", str(tmp_path / "scores.csv")],
+        "evaluate": data,
+        "compare": [*data, "--out", str(tmp_path / "review.html")],
+    }.get(command, [])
+    env_db = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    done = subprocess.run(
+        [*LEADML, command, "--config", str(mine), *args],
+        cwd=tmp_path,
+        env={**os.environ, "MLFLOW_TRACKING_URI": env_db},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode != 0
+    assert "churn-leads" in done.stderr, done.stderr

@@ -47,6 +47,7 @@ def test_loading_and_scoring_imports_no_training_or_serving_packages(registry, d
 
 def test_its_pip_requirements_are_the_scoring_packages_pinned(registry):
     with environ(MLFLOW_TRACKING_URI=registry):
+        mlflow.set_tracking_uri(registry)  # an earlier test may have pointed MLflow elsewhere
         folder = mlflow.artifacts.download_artifacts("models:/lead-qualifier@champion")
     lines = (Path(folder) / "requirements.txt").read_text().splitlines()
     pinned = dict(line.split("==", 1) for line in lines if re.match(r"^[\w.\-]+==", line))
