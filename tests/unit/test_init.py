@@ -260,3 +260,24 @@ def test_init_then_sign_leaves_only_the_suspected_leak(drafted, tmp_path):
     assert code == 1
     assert "1 problem(s) block training:" in out
     assert "lead_status: known only after sales contact" in out
+
+
+def test_a_strong_predictor_below_the_leak_bound_is_flagged_for_a_check():
+    """A call's length (Bank Marketing's `duration`, AUC 0.81 alone) is known only after the
+    call but stays under the leak bound: the draft keeps it and asks both teams to confirm."""
+    rng = np.random.default_rng(3)
+    y = rng.random(4_000) < 0.2
+    frame = pd.DataFrame(
+        {
+            "Call Seconds": np.where(y, rng.normal(420, 150, y.size), rng.normal(230, 150, y.size)),
+            "Age": rng.integers(18, 90, y.size),
+            "subscribed": np.where(y, "yes", "no"),
+        }
+    )
+    draft = draft_from(frame, "leads.csv", auc=single_feature_auc)
+    by_name = {c.name: c for c in draft.features}
+    strong, weak = by_name["call_seconds"], by_name["age"]
+    assert 0.75 < strong.auc <= 0.9 and strong.known_at != "after_contact"
+    assert "confirm its value is known before sales contact" in strong.check_why
+    assert weak.check_why == ""
+    assert "# CHECK (Call Seconds): alone it predicts" in spec_yaml(draft)

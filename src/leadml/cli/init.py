@@ -132,6 +132,9 @@ def _report(draft: Draft, paths: dict[str, Path]) -> None:
         if c.known_at == "after_contact":
             named = c.name if c.name == c.column else f"{c.name} ('{c.column}')"
             warn(f"{named}: suspected leak: {c.known_why}")
+        elif c.check_why:
+            named = c.name if c.name == c.column else f"{c.name} ('{c.column}')"
+            warn(f"{named}: {c.check_why}")
     left = [c for c in draft.columns if not c.kind]
     for c in left:
         say(f"  left out '{c.column}': {c.left_out}")

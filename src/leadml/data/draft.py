@@ -22,6 +22,7 @@ from leadml.spec.features import FEATURE_NAME, norm_value
 Auc = Callable[[np.ndarray, np.ndarray, bool], float]
 
 LEAK_AUC = 0.9
+CHECK_AUC = 0.75  # alone above this (and at most LEAK_AUC): strong enough to ask when it is known
 MAX_CATEGORIES = 60  # more distinct texts than this: free text or an id, not a category
 RARE_SHARE = 0.01  # a category in fewer leads than this share (or 5 leads) is noted as rare
 OUTCOME_WORDS = {"converted", "conversion", "won", "sales_ready", "salesready", "subscribed", "y",
@@ -82,6 +83,7 @@ class Column:
     seen: tuple[float, float, float] | None = None  # min, median, max of a numeric column
     known_at: str = "capture"
     known_why: str = ""
+    check_why: str = ""  # a strong predictor not taken for a leak: why to confirm its known_at
     auc: float | None = None
     values: np.ndarray | None = None  # encoded for the leak check
 
@@ -292,6 +294,11 @@ def _known_at(column: Column, auc_bound: float) -> None:
     if column.auc is not None and column.auc > auc_bound:
         alone = f"alone it predicts the outcome with AUC {column.auc:.3f} (above {auc_bound:g})"
         column.known_why = f"{column.known_why}; {alone}" if column.known_why else alone
+    elif column.known_at != "after_contact" and column.auc is not None and column.auc > CHECK_AUC:
+        column.check_why = (
+            f"alone it predicts the outcome with AUC {column.auc:.3f}: confirm its value is known "
+            "before sales contact (a call's length or a count of calls would leak the outcome)"
+        )
 
 
 def _profile(raw: pd.Series, column: Column) -> None:

@@ -73,6 +73,8 @@ def _feature_lines(c: Column, rows: int) -> list[str]:
             "  # Proposed known_at: after_contact, which training refuses. Remove the feature, or,",
             "  # if both teams confirm it is known before sales contact, change known_at.",
         ]
+    elif c.check_why:
+        lines.append(f"  # CHECK ({c.column}): {c.check_why}.")
     lines += [
         f"  - name: {c.name}",
         *([f"    column: {quote(c.column)}"] if c.name != c.column else []),
