@@ -54,6 +54,7 @@ def train(
         data=data,
         query=query,
         allow_unreviewed=allow_unreviewed,
+        allow_after_contact=allow_unreviewed,  # as this function always did
         progress=progress,
         say=say,
     )

@@ -138,6 +138,9 @@ def test_reviewed_leak_passes_and_the_run_records_its_data_and_overlap(
     result, run_id, version = _train_and_log(second, data=files["older"])
     run = client().get_run(run_id)
     assert run.data.params["data.path"] == str(files["older"])
+    used = result.lead_model.scorer.effective_params_  # what the booster trained with, logged
+    assert used and all(run.data.params[f"lightgbm.{k}"] == str(v) for k, v in used.items())
+    assert run.data.params["model.refitted"] == str(result.lead_model.scorer.refitted_)
     assert run.data.tags["data_source"] == str(files["older"])
     folder = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path="config")
     logged = (Path(folder) / second.name).read_text()

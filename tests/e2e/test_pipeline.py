@@ -126,7 +126,13 @@ def test_unreviewed_features_block_training_unless_allowed(
     assert "follow_up_cta: known only after sales contact" in refused.output
     assert "Traceback" not in refused.output
 
-    leadml("train", "--config", config, "--allow-unreviewed")
+    # --allow-unreviewed admits the missing sign-off, not the feature known after contact
+    half = leadml("train", "--config", config, "--allow-unreviewed", code=2)
+    assert "follow_up_cta: known only after sales contact" in half.output
+    assert "lead_source: no sign-off" not in half.output
+    assert "--allow-after-contact (--allow-unreviewed does not admit it)" in half.output
+
+    leadml("train", "--config", config, "--allow-unreviewed", "--allow-after-contact")
     from leadml.registry import resolve
     from leadml.tracking import client
 

@@ -48,7 +48,15 @@ def train(
     data: Annotated[str | None, typer.Option(help="Override data.path: file or DB URL.")] = None,
     query: Annotated[str | None, typer.Option(help="SQL query for a database URL.")] = None,
     allow_unreviewed: Annotated[
-        bool, typer.Option(help="Train despite unreviewed features (never promotable).")
+        bool,
+        typer.Option(help="Train despite features not yet described or signed (never promotable)."),
+    ] = False,
+    allow_after_contact: Annotated[
+        bool,
+        typer.Option(
+            help="Train despite features known only after sales contact, to measure what they "
+            "leak (never promotable)."
+        ),
     ] = False,
     register: Annotated[bool, typer.Option(help="Log to MLflow and register the model.")] = True,
     engine: Annotated[
@@ -99,6 +107,7 @@ def train(
             data=data,
             query=query,
             allow_unreviewed=allow_unreviewed,
+            allow_after_contact=allow_after_contact,
             progress=lambda i, total: bar.update(task, completed=i, total=total),
             say=_note,
         )

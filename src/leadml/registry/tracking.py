@@ -106,7 +106,7 @@ def log_training(
         owned_run(experiment_id, config.name) as run,
     ):
         mlflow.set_tags(tags)
-        mlflow.log_params(_params(used))
+        mlflow.log_params({**_params(used), **_booster_params(lead_model.scorer)})
         mlflow.log_metrics({k: v for k, v in result.metrics.items() if math.isfinite(v)})
         mlflow.log_metrics({k: v for k, v in champion.metrics.items() if math.isfinite(v)})
         _log_files(result, config, used, config_path, leaks)
@@ -133,6 +133,18 @@ def _params(config: TrainingConfig) -> dict[str, Any]:
     params = _flatten(config.model_dump(mode="json"))
     if params.get("data.path"):
         params["data.path"] = _masked(str(params["data.path"]))
+    return params
+
+
+def _booster_params(scorer: Any) -> dict[str, Any]:
+    """What the booster actually trained with (the config's params over leadml's defaults,
+    scaled with the training window), and whether it was refitted on the calibration window."""
+    used = getattr(scorer, "effective_params_", None) or {}
+    params: dict[str, Any] = {f"lightgbm.{k}": v for k, v in sorted(used.items())}
+    params["model.refitted"] = bool(getattr(scorer, "refitted_", False))
+    stopped = getattr(scorer, "stopping_iteration_", None)
+    if stopped is not None:
+        params["model.stopping_iteration"] = int(stopped)
     return params
 
 

@@ -3,6 +3,7 @@ estimator, with exact reasons from the booster's lookup tables."""
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -41,6 +42,31 @@ DEFAULT_PARAMS: dict[str, Any] = {
     "force_row_wise": True,
 }
 
+# Below this many training leads, leaves and category groups shrink with the history (at and
+# above it, DEFAULT_PARAMS as they are): a leaf of 100 leads in a 6k-lead history hides a
+# yes/no feature whose leads convert at 16% against 40%. Early stopping guards the rounds.
+FULL_SIZE_LEADS = 20_000
+# `refit=None` (auto) refits when the training window holds fewer than FULL_SIZE_LEADS leads, or
+# fewer than REFIT_BELOW of its rarer outcome (sales-ready leads, mostly): a history that small
+# cannot spare the calibration window's leads for early stopping and the calibrator alone
+# (bench/quality.py, part 3).
+REFIT_BELOW = 2_000
+# When refitting, the calibrator learns from the calibration window's leads in REFIT_FOLDS
+# consecutive blocks, each scored by a booster of every older lead (expanding windows).
+REFIT_FOLDS = 3
+
+
+def size_params(leads: int) -> dict[str, Any]:
+    """leadml's size-dependent LightGBM defaults for a booster trained on `leads` leads: a leaf
+    needs about 0.5% of them (20 to 100), and a tree has up to about one leaf per 400 (7 to
+    31), and so does a category group (LightGBM's min_data_per_group, 100 by default). From
+    FULL_SIZE_LEADS up: nothing, i.e. DEFAULT_PARAMS and LightGBM's defaults as they are."""
+    if leads >= FULL_SIZE_LEADS:
+        return {}
+    leaf = int(np.clip(round(leads / 200), 20, DEFAULT_PARAMS["min_data_in_leaf"]))
+    leaves = int(np.clip(round(leads / 400), 7, DEFAULT_PARAMS["num_leaves"]))
+    return {"min_data_in_leaf": leaf, "num_leaves": leaves, "min_data_per_group": leaf}
+
 
 @dataclass(frozen=True)
 class Reason:
@@ -72,9 +98,18 @@ class LeadScorer(ClassifierMixin, BaseEstimator):
     (exchangeable leads only, i.e. a random split) the calibrator learns instead from
     out-of-fold scores over both windows: that many boosters of the same size, each trained
     without one fold, score it, so the calibrator sees every lead, not one window's.
+
+    LightGBM parameters: leadml's defaults (`DEFAULT_PARAMS`, with leaf sizes scaled to the
+    training window by `size_params`), then `params`, then the spec's agreed directions; the
+    ones a fit used are `effective_params_`. With `refit` (None: on small histories, see
+    `fit`) the booster is trained again on both windows once early stopping has chosen its
+    size; `refitted_` says whether it was, `stopping_iteration_` what early stopping chose.
     """
 
     calibration_folds: int | None = None  # models pickled before the parameter existed
+    refit: bool | None = False  # models pickled before it: never refitted
+    effective_params_: dict[str, Any] | None = None  # None: pickled before it was recorded
+    refitted_: bool = False
     _tables: PairTables | None = None  # the booster as lookup tables, built on first use
 
     def __init__(
@@ -85,6 +120,7 @@ class LeadScorer(ClassifierMixin, BaseEstimator):
         num_boost_round: int = 2000,
         early_stopping_rounds: int = 100,
         calibration_folds: int | None = None,
+        refit: bool | None = None,
     ):
         self.spec = spec
         self.params = params
@@ -92,6 +128,7 @@ class LeadScorer(ClassifierMixin, BaseEstimator):
         self.num_boost_round = num_boost_round
         self.early_stopping_rounds = early_stopping_rounds
         self.calibration_folds = calibration_folds
+        self.refit = refit
 
     # -- encoding ---------------------------------------------------------------------------
     def _encode(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
@@ -115,6 +152,15 @@ class LeadScorer(ClassifierMixin, BaseEstimator):
         eval_set: tuple[pd.DataFrame | np.ndarray, np.ndarray] | None = None,
         progress: Callable[[int, int], None] | None = None,
     ) -> LeadScorer:
+        """Early-stop the booster on the calibration window, then calibrate (see the class).
+
+        With `refit` (None: when the training window holds fewer than FULL_SIZE_LEADS leads or
+        fewer than REFIT_BELOW of its rarer outcome) the booster is trained again on both
+        windows, with the early-stopped number of rounds scaled by the leads it now has; its
+        calibrator learns from out-of-fold scores made in the given (time) order: the
+        calibration window in REFIT_FOLDS blocks, each scored by a booster of every older lead
+        (or, with `calibration_folds`, the cross-fitted scores of both windows), so it never
+        sees a booster's own training leads."""
         X_all = self._encode(X)
         y_all = np.asarray(y, dtype=np.float64)
         if eval_set is None:
@@ -127,15 +173,62 @@ class LeadScorer(ClassifierMixin, BaseEstimator):
             if len(np.unique(arr)) < 2:
                 raise DataError(f"the {name} window has only one outcome; it needs both")
 
-        params = self.booster_params()
+        params = self.booster_params(len(y_fit))
+        booster, start = self._early_stopped(params, X_fit, y_fit, X_cal, y_cal, progress)
+        best = int(booster.best_iteration or booster.current_iteration())
+        if not self.calibration_folds and not self.refits(y_fit):
+            return self.adopt(booster, best, X_cal, y_cal, params=params)
+        X_both, y_both = np.vstack([X_fit, X_cal]), np.concatenate([y_fit, y_cal])
+        if self.calibration_folds:
+            margin = self._out_of_fold(X_both, y_both, best, progress, start=start, params=params)
+            X_scored, y_scored = X_both, y_both
+            start += best * int(self.calibration_folds)
+            if not self.refits(y_fit):
+                return self.adopt(booster, best, X_both, y_both, margin=margin, params=params)
+        else:
+            X_scored, y_scored = X_cal, y_cal
+            margin, start = self._time_ordered(
+                X_both, y_both, len(y_fit), booster, best, params, progress, start
+            )
+        final_rounds = max(1, round(best * len(y_both) / len(y_fit)))
+        final = self._train_rounds(
+            params, X_both, y_both, final_rounds, progress, start, start + final_rounds
+        )
+        self.adopt(final, final_rounds, X_scored, y_scored, margin=margin, params=params)
+        self.stopping_iteration_ = best
+        self.refitted_ = True
+        return self
+
+    def refits(self, y_train: np.ndarray) -> bool:
+        """Whether `fit` refits the booster on both windows (see `fit`)."""
+        if self.refit is not None:
+            return bool(self.refit)
+        rarer = min(int(np.sum(y_train == 1)), int(np.sum(y_train != 1)))
+        return len(y_train) < FULL_SIZE_LEADS or rarer < REFIT_BELOW
+
+    def _early_stopped(
+        self,
+        params: dict[str, Any],
+        X_fit: np.ndarray,
+        y_fit: np.ndarray,
+        X_cal: np.ndarray,
+        y_cal: np.ndarray,
+        progress: Callable[[int, int], None] | None,
+    ) -> tuple[lgb.Booster, int]:
+        """The booster early-stopped on the calibration window, and the rounds it reported."""
         train_set = self._dataset(X_fit, y_fit)
         cal_set = lgb.Dataset(X_cal, y_cal, reference=train_set)
         callbacks: list[Callable[..., Any]] = [
             lgb.early_stopping(self.early_stopping_rounds, verbose=False)
         ]
-        if progress is not None:
-            total = self.num_boost_round
-            callbacks.append(lambda env: progress(env.iteration + 1, total))
+        reached = [0]
+
+        def report(env: Any) -> None:
+            reached[0] = env.iteration + 1
+            if progress is not None:
+                progress(env.iteration + 1, self.num_boost_round)
+
+        callbacks.append(report)
         try:
             booster = lgb.train(
                 params,
@@ -147,14 +240,51 @@ class LeadScorer(ClassifierMixin, BaseEstimator):
             )
         except lgb.basic.LightGBMError as exc:
             raise ConfigError(f"model.params: LightGBM refused the parameters: {exc}") from None
-        best = int(booster.best_iteration or booster.current_iteration())
-        if not self.calibration_folds:
-            return self.adopt(booster, best, X_cal, y_cal)
-        X_both, y_both = np.vstack([X_fit, X_cal]), np.concatenate([y_fit, y_cal])
-        margin = self._out_of_fold(
-            X_both, y_both, best, progress, start=booster.current_iteration()
-        )
-        return self.adopt(booster, best, X_both, y_both, margin=margin)
+        return booster, max(reached[0], booster.current_iteration())
+
+    def _train_rounds(
+        self,
+        params: dict[str, Any],
+        X: np.ndarray,
+        y: np.ndarray,
+        rounds: int,
+        progress: Callable[[int, int], None] | None,
+        done: int,
+        total: int,
+    ) -> lgb.Booster:
+        """A booster of exactly `rounds` trees; `progress` hears (done + round, total)."""
+        callbacks = []
+        if progress is not None:
+            callbacks.append(lambda env: progress(done + env.iteration + 1, total))
+        return lgb.train(params, self._dataset(X, y), num_boost_round=rounds, callbacks=callbacks)
+
+    def _time_ordered(
+        self,
+        X: np.ndarray,
+        y: np.ndarray,
+        first: int,
+        booster: lgb.Booster,
+        best: int,
+        params: dict[str, Any],
+        progress: Callable[[int, int], None] | None,
+        start: int = 0,
+    ) -> tuple[np.ndarray, int]:
+        """Raw scores of the calibration window (the leads from `first` on, after `booster`'s
+        training window) in REFIT_FOLDS consecutive blocks, each from a booster of every lead
+        before it (expanding windows) with `best` rounds scaled by its leads; the first block's
+        is `booster` itself, which trained on exactly those older leads. Returns the scores and
+        the progress count reached (from `start`)."""
+        cuts = np.linspace(first, len(y), REFIT_FOLDS + 1).round().astype(int)
+        blocks = [(int(a), int(b)) for a, b in itertools.pairwise(cuts) if b > a]
+        rounds = [max(1, round(best * a / first)) for a, _ in blocks]
+        total = start + sum(rounds[1:]) + max(1, round(best * len(y) / first))
+        margin = np.empty(len(y) - first, dtype=np.float64)
+        for k, ((a, b), n) in enumerate(zip(blocks, rounds, strict=True)):
+            if k > 0:
+                booster = self._train_rounds(params, X[:a], y[:a], n, progress, start, total)
+                start += n
+            margin[a - first : b - first] = booster.predict(X[a:b], raw_score=True, num_iteration=n)
+        return margin, start
 
     def _dataset(self, X: np.ndarray, y: np.ndarray) -> lgb.Dataset:
         enc = LeadEncoder(self.spec)
@@ -178,6 +308,7 @@ class LeadScorer(ClassifierMixin, BaseEstimator):
         rounds: int,
         progress: Callable[[int, int], None] | None = None,
         start: int | None = None,
+        params: dict[str, Any] | None = None,
     ) -> np.ndarray:
         """Each lead's raw score from a booster of `rounds` trees that never saw it.
 
@@ -192,7 +323,7 @@ class LeadScorer(ClassifierMixin, BaseEstimator):
                 f"hold only {fewest} lead(s) of one outcome; each fold needs both outcomes"
             )
         split = StratifiedKFold(n_splits=folds, shuffle=True, random_state=self.seed)
-        params = self.booster_params()
+        params = self.booster_params() if params is None else params
         margin = np.empty(len(y), dtype=np.float64)
         start = rounds if start is None else start
         total = start + rounds * folds
@@ -210,9 +341,11 @@ class LeadScorer(ClassifierMixin, BaseEstimator):
             margin[held_idx] = fold_booster.predict(X[held_idx], raw_score=True)
         return margin
 
-    def booster_params(self) -> dict[str, Any]:
-        """LightGBM parameters: the defaults, the configured ones, the agreed directions."""
-        params = {**DEFAULT_PARAMS, **(self.params or {})}
+    def booster_params(self, leads: int | None = None) -> dict[str, Any]:
+        """LightGBM parameters: the defaults (scaled to a booster of `leads` training leads when
+        given, see `size_params`), the configured ones, the agreed directions."""
+        sized = size_params(leads) if leads is not None else {}
+        params = {**DEFAULT_PARAMS, **sized, **(self.params or {})}
         monotone = LeadEncoder(self.spec).monotone
         if any(monotone):
             params["monotone_constraints"] = monotone
@@ -225,14 +358,19 @@ class LeadScorer(ClassifierMixin, BaseEstimator):
         X_cal: np.ndarray,
         y_cal: np.ndarray,
         margin: np.ndarray | None = None,
+        params: dict[str, Any] | None = None,
     ) -> LeadScorer:
         """Use `booster`'s first `best_iteration` trees and fit the calibrator to the leads
         (`X_cal`, `y_cal`): the calibration window (`fit` ends here; so does training on a
-        cluster), or with `margin`, their raw scores from elsewhere (the out-of-fold scores
-        of both windows); without it, `booster`'s own on `X_cal`."""
+        cluster), or with `margin`, their raw scores from elsewhere (out-of-fold scores);
+        without it, `booster`'s own on `X_cal`. `params`: what `booster` trained with
+        (default `booster_params()`), kept as `effective_params_`."""
         names = LeadEncoder(self.spec).names
         self.booster_ = booster
         self.best_iteration_ = int(best_iteration)
+        self.stopping_iteration_ = int(best_iteration)
+        self.refitted_ = False
+        self.effective_params_ = dict(self.booster_params() if params is None else params)
         y_cal = np.asarray(y_cal, dtype=np.float64)
         if margin is None:
             margin = np.asarray(

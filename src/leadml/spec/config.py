@@ -82,7 +82,18 @@ class ModelConfig(_Strict):
     calibration_folds: int = Field(5, ge=2, le=20)
     num_boost_round: int = Field(2000, gt=0)
     early_stopping_rounds: int = Field(100, gt=0)
-    params: dict[str, Any] = Field(default_factory=dict, description="LightGBM parameters.")
+    refit: bool | None = Field(
+        None,
+        description="Train the booster again on the training and calibration windows once early "
+        "stopping has chosen its rounds (the calibrator then learns from scores made in time "
+        "order). null: only for small histories (under 20,000 training leads or 2,000 of the "
+        "rarer outcome).",
+    )
+    params: dict[str, Any] = Field(
+        default_factory=dict,
+        description="LightGBM parameters; unset ones are leadml's defaults, scaled with the "
+        "training window (the run logs the ones used as lightgbm.*).",
+    )
 
 
 class ChecksConfig(_Strict):

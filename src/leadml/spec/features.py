@@ -315,10 +315,7 @@ class FeatureSpec(_Strict):
                 them = "them" if len(todo) > 1 else "it"
                 problems.append(f"{f.name}: {' and '.join(todo)} still TODO; write {them} in")
             if f.known_at == "after_contact":
-                problems.append(
-                    f"{f.name}: known only after sales contact (known_at: after_contact); "
-                    "it would leak the outcome"
-                )
+                problems.append(f"{f.name}: {AFTER_CONTACT}")
             for team in REQUIRED_SIGNOFFS:
                 s = f.review.get(team)
                 if s is None:
@@ -329,6 +326,17 @@ class FeatureSpec(_Strict):
                         f"not the current version {self.spec_version}"
                     )
         return problems
+
+
+AFTER_CONTACT = (
+    "known only after sales contact (known_at: after_contact); it would leak the outcome"
+)
+
+
+def is_after_contact(problem: str) -> bool:
+    """Whether a `training_problems` line is a feature known only after contact (which
+    `--allow-unreviewed` does not admit), rather than a review still to do."""
+    return problem.endswith(AFTER_CONTACT)
 
 
 def norm_value(value: Any) -> str:

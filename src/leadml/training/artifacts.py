@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 
 import pandas as pd
@@ -23,9 +24,10 @@ def write_artifacts(
     bands: dict[str, pd.DataFrame],
     audit: pd.DataFrame,
     test: Window,
+    excluded: Mapping[str, int] | None = None,
 ) -> Path:
     """Plots, band and audit tables, `summary.json` and `compare.html`; returns the folder
-    (the caller removes it)."""
+    (the caller removes it). `excluded`: the leads training left out, by reason (still open)."""
     out = Path(tempfile.mkdtemp(prefix="leadml-"))
     curves = scores.curves()
     plots.calibration_plot(curves, out / "calibration.png")
@@ -39,6 +41,8 @@ def write_artifacts(
     (out / "summary.json").write_text(summary)
     title = f"{lead_model.info.name}, test window"
     notes = (f"Windows: {lead_model.info.split_words()}.",)
-    comparison = compare(lead_model, CheckedLeads(test.frame, test.y), title, notes=notes)
+    comparison = compare(
+        lead_model, CheckedLeads(test.frame, test.y), title, notes=notes, excluded=excluded or {}
+    )
     write_report(comparison, out / "compare.html")
     return out

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import Any
 
 from leadml.evaluation import metrics as evaluate
 from leadml.scoring.info import ModelInfo
@@ -31,7 +32,8 @@ def write_model_card(result: TrainResult, out_dir: Path) -> Path:
         "",
         f"Trained {info.trained_at} on {info.data['rows']:,} leads "
         f"(data hash `{info.data['content_hash']}`), spec hash `{info.spec_hash}`, "
-        f"rules hash `{info.rules_hash}`. Calibration: {_calibration(info)}.",
+        f"rules hash `{info.rules_hash}`. Calibration: {_calibration(info)}."
+        + _refit_words(result.lead_model.scorer),
         f"Registered version: {result.version or 'not registered'}; "
         f"run: {result.run_id or '-'}; spec fully reviewed: {result.reviewed}.",
         "",
@@ -82,6 +84,18 @@ def write_model_card(result: TrainResult, out_dir: Path) -> Path:
     path = out_dir / "README.md"
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+def _refit_words(scorer: Any) -> str:
+    """How the booster was trained, when it was trained again on the calibration window."""
+    if not getattr(scorer, "refitted_", False):
+        return ""
+    stopped = getattr(scorer, "stopping_iteration_", None)
+    return (
+        f" Booster: early stopping chose {stopped} rounds on the calibration window, then it was "
+        f"trained again on the training and calibration windows ({scorer.best_iteration_} rounds);"
+        " the calibrator learned from scores made in time order, never in-sample."
+    )
 
 
 def _calibration(info: ModelInfo) -> str:

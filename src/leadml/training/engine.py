@@ -107,4 +107,12 @@ class LocalEngine:
         self, scorer: LeadScorer, data: TrainingData, progress: Progress | None, say: Say
     ) -> LeadScorer:
         cal = data.calibration
-        return scorer.fit(data.train_X, data.train_y, eval_set=(cal.X, cal.y), progress=progress)
+        scorer.fit(data.train_X, data.train_y, eval_set=(cal.X, cal.y), progress=progress)
+        if scorer.refitted_:
+            say(
+                f"Small history: early stopping chose {scorer.stopping_iteration_} trees; the "
+                f"booster was trained again on the training and calibration windows "
+                f"({scorer.best_iteration_} trees), and the calibrator learned from the "
+                "calibration window scored by boosters of older leads only"
+            )
+        return scorer

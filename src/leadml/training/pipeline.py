@@ -20,7 +20,7 @@ from leadml.scoring.info import ModelInfo, TrainedLeads
 from leadml.scoring.lead_model import LeadModel
 from leadml.scoring.scorer import LeadScorer
 from leadml.spec.config import TrainingConfig
-from leadml.spec.features import FeatureSpec, load_spec
+from leadml.spec.features import FeatureSpec, is_after_contact, load_spec
 from leadml.training.artifacts import write_artifacts
 from leadml.training.engine import LocalEngine, Progress, Say, TrainingData, TrainingEngine
 from leadml.training.measure import WindowScores, band_tables, score_test, window_metrics
@@ -53,6 +53,7 @@ def train(
     data: str | None = None,
     query: str | None = None,
     allow_unreviewed: bool = False,
+    allow_after_contact: bool = False,
     progress: Progress | None = None,
     say: Say = _silent,
 ) -> TrainResult:
@@ -62,7 +63,7 @@ def train(
     a temporary folder the caller removes.
     """
     engine = engine or LocalEngine()
-    spec, rules, problems = check_inputs(config, allow_unreviewed, say)
+    spec, rules, problems = check_inputs(config, allow_unreviewed, say, allow_after_contact)
     source = data or config.data.path
     if not source:
         raise ConfigError("no data: give --data or set data.path in the training config")
@@ -82,7 +83,9 @@ def train(
         audit=audit,
         windows=loaded.windows,
         reviewed=not problems,
-        artifacts=write_artifacts(lead_model, scores, bands, audit, loaded.test),
+        artifacts=write_artifacts(
+            lead_model, scores, bands, audit, loaded.test, excluded=loaded.excluded
+        ),
         bands=bands,
         example=loaded.example,
         test=loaded.test,
@@ -90,23 +93,43 @@ def train(
 
 
 def check_inputs(
-    config: TrainingConfig, allow_unreviewed: bool, say: Say
+    config: TrainingConfig, allow_unreviewed: bool, say: Say, allow_after_contact: bool = False
 ) -> tuple[FeatureSpec, AgreedRules, list[str]]:
-    """The spec and the rules, checked; what blocks training raises, unless
-    `allow_unreviewed` lets missing sign-offs through (returned, and said)."""
+    """The spec and the rules, checked; what blocks training raises, unless the experiment
+    allows it (returned, and said: such a model can never be promoted). `allow_unreviewed`
+    lets missing sign-offs and TODOs through; a feature known only after sales contact needs
+    `allow_after_contact`."""
     spec = load_spec(config.spec)
     order = check_weeks_and_order(config, spec)
     rules = load_rules(config.rules, spec)
     problems = spec.training_problems()
-    if problems and not allow_unreviewed:
+    after = [p for p in problems if is_after_contact(p)]
+    review = [p for p in problems if not is_after_contact(p)]
+    blocked = ([] if allow_unreviewed else review) + ([] if allow_after_contact else after)
+    if blocked:
+        fixes = []
+        if review and not allow_unreviewed:
+            fixes.append(
+                "finish the spec and collect both sign-offs (`leadml features sign`), or run an "
+                "experiment with --allow-unreviewed"
+            )
+        if after and not allow_after_contact:
+            fixes.append(
+                "remove each feature known only after contact, or, if both teams confirm it is "
+                "known before, change its known_at; an experiment with it needs "
+                "--allow-after-contact (--allow-unreviewed does not admit it)"
+            )
         raise SpecError(
-            f"{config.spec}: {len(problems)} feature problem(s) block training:\n"
-            + "\n".join(f"  - {p}" for p in problems)
-            + "\nFix the spec and collect both sign-offs, or run an experiment with "
-            "--allow-unreviewed (it can never be promoted)."
+            f"{config.spec}: {len(blocked)} feature problem(s) block training:\n"
+            + "\n".join(f"  - {p}" for p in blocked)
+            + "\nTo train: "
+            + "; and ".join(fixes)
+            + ". Such an experiment can never be promoted."
         )
-    for p in problems:
+    for p in review:
         say(f"unreviewed: {p}")
+    for p in after:
+        say(f"suspected leak: {p}")
     say(f"Windows: {ModelInfo(split=config.split.method, split_order=order).split_words()}")
     return spec, rules, problems
 
@@ -201,6 +224,7 @@ def new_scorer(config: TrainingConfig, spec: FeatureSpec, say: Say) -> LeadScore
         num_boost_round=config.model.num_boost_round,
         early_stopping_rounds=config.model.early_stopping_rounds,
         calibration_folds=config.model.calibration_folds if cross_fit else None,
+        refit=config.model.refit,
     )
 
 
