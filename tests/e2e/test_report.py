@@ -36,7 +36,7 @@ def report(registry, demo_frame, tmp_path_factory):
         result = CliRunner().invoke(app, ["compare", "--data", str(data), "--out", str(out)])
     assert result.exit_code == 0, result.output
     assert "at capacity the model's picks converted at" in result.output
-    return out, folder / "review.csv"
+    return out, folder / "review.csv", result.output
 
 
 def test_every_section_is_there_and_nothing_is_fetched(report):
@@ -188,3 +188,102 @@ def test_a_page_with_no_disagreement_of_one_kind(registry, demo_frame, tmp_path)
     assert (comparison.leads["agreement"] == "model_only").sum() == 0
     page = render_html(comparison)
     assert "The model picked, the rules rejected (top 0)" in page
+
+
+def _words(page: str) -> str:
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", page))
+
+
+def test_the_page_states_the_cut_offs_and_the_open_leads_left_out(report):
+    page, csv = _words(report[0].read_text()), pd.read_csv(report[1])
+    found = re.search(r"Excluded ([\d,]+) lead\(s\): outcome still open", report[2])
+    left_out = found.group(1) if found else "0"
+    assert f"{left_out} lead(s) whose outcome is still open were left out" in page
+    threshold = re.search(r"sales-ready at a probability of (\d+\.\d)% or more", page)
+    assert threshold, page[:2000]
+    assert "the agreed rules at 40 points or more (sales_ready_points)" in page
+    assert "A from 50.0% and up; B from 25.0% to 50.0%; C from 10.0% to 25.0%; D below 10.0%" in (
+        page
+    )
+    picked = csv[csv["sales_ready"] == 1]["probability"]
+    assert picked.min() >= float(threshold.group(1)) / 100 - 0.0006
+    model_n, rules_n = int(csv["sales_ready"].sum()), int(csv["rules_sales_ready"].sum())
+    assert (
+        f"the model (probability {threshold.group(1)}% or more) picked {model_n:,} leads; the "
+        f"agreed rules (40 points or more) picked {rules_n:,} ." in page
+    )
+    assert ("At equal list sizes" in page) == (max(model_n, rules_n) > 1.5 * min(model_n, rules_n))
+
+
+def test_reasons_are_short_labels_with_percentage_points(report):
+    page, csv = report[0].read_text(), pd.read_csv(report[1])
+    plain = re.compile(r"^[A-Z][^()]{2,60}: [+-]\d+(\.\d)? pts$")
+    for column in ("reason_1", "reason_2", "reason_3"):
+        bad = csv.loc[~csv[column].str.match(plain), column]
+        assert bad.empty, bad.head().tolist()
+    assert " raises the chance (" not in page and " lowers the chance (" not in page
+    assert csv["reason_1"].str.contains("Capture form demo_request: +", regex=False).any()
+
+
+def test_the_rules_review_is_in_percentage_points(report):
+    page = report[0].read_text()
+    section = page[
+        page.index("<h2>What the rules could learn</h2>") : page.index(
+            "<h2>Feature review sheet</h2>"
+        )
+    ]
+    assert "log-odds" not in section and "model_contribution" not in section
+    assert re.search(r"<td>[+-]\d+\.\d pts</td>", section)
+    # the demo's whitepaper rule gives +5 points to leads that convert far less than the rest
+    assert "<tr class='contradicts'><td>whitepaper_download</td><td>5</td>" in section
+
+
+def test_the_per_lead_csv_is_rounded_and_trimmed(report):
+    csv, text = pd.read_csv(report[1]), report[1].read_text()
+    assert "rules_probability" not in csv.columns
+    assert (csv["probability"].round(4) == csv["probability"]).all()
+    assert len(text) / len(csv) < 250, len(text) / len(csv)  # 10.7 MB for 20k leads before: 535
+
+
+def _pdf_pages(path) -> list[tuple[int, int]]:
+    """Per page of a Chromium PDF: its text and image drawing operations."""
+    import zlib
+
+    data = path.read_bytes()
+    objs = {int(m[1]): m[2] for m in re.finditer(rb"(\d+) 0 obj(.*?)endobj", data, re.S)}
+
+    def stream(n: int) -> bytes:
+        body = objs[n]
+        m = re.search(rb"stream\r?\n(.*?)\r?\nendstream", body, re.S)
+        assert m, n
+        return zlib.decompress(m[1]) if b"FlateDecode" in body[: m.start()] else m[1]
+
+    pages = []
+    for body in (b for _, b in sorted(objs.items()) if re.search(rb"/Type\s*/Page(?![s\w])", b)):
+        refs = re.search(rb"/Contents\s*(\[[^\]]*\]|\d+ 0 R)", body)
+        ids = [int(x) for x in re.findall(rb"(\d+) 0 R", refs[1])] if refs else []
+        content = b"".join(stream(i) for i in ids)
+        pages.append((len(re.findall(rb"T[Jj]\b", content)), len(re.findall(rb"\bDo\b", content))))
+    return pages
+
+
+def test_the_printed_page_has_no_blank_or_nearly_blank_page(report, tmp_path):
+    """Printed to PDF by headless Chromium, every page but the last holds a chart or more than
+    a heading's worth of text (a heading alone on a page was the defect)."""
+    import shutil
+    import subprocess
+
+    browser = shutil.which("chromium")
+    if browser is None:
+        pytest.skip("chromium is not installed (`make test` installs it)")
+    pdf = tmp_path / "review.pdf"
+    subprocess.run(
+        [browser, "--headless", "--no-sandbox", "--disable-gpu", "--no-pdf-header-footer",
+         f"--user-data-dir={tmp_path / 'profile'}", f"--print-to-pdf={pdf}",
+         report[0].as_uri()],
+        check=True, capture_output=True, timeout=120,
+    )  # fmt: skip
+    pages = _pdf_pages(pdf)
+    assert len(pages) >= 5, pages
+    thin = [i + 1 for i, (text, images) in enumerate(pages[:-1]) if not images and text < 100]
+    assert thin == [], pages

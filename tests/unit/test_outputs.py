@@ -113,7 +113,8 @@ def comparison(monkeypatch):
     """A stand-in comparison: the page's text is rendered by `render_html` (tested elsewhere)."""
     monkeypatch.setattr(report, "render_html", lambda c: "<html>new page</html>")
     return SimpleNamespace(
-        leads=pd.DataFrame({c: [1] for c in [*report.LEAD_COLUMNS, "rules_fired"]})
+        leads=pd.DataFrame({c: [1] for c in [*report.LEAD_COLUMNS, "rules_fired"]}),
+        id_column="lead_id",
     )
 
 

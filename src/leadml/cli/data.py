@@ -165,6 +165,7 @@ def rules_score(
     from leadml.data.check import check_leads
     from leadml.data.read import read_leads, write_table
     from leadml.rules.definition import load_rules
+    from leadml.scoring.lead_model import output_id
     from leadml.spec.features import load_spec
 
     check_outputs(data, {"--out": out}, force=force, tables=True)
@@ -173,7 +174,7 @@ def rules_score(
     unseen: dict[str, int] = {}
     leads = check_leads(read_leads(data, query), feature_spec, require_label=False, unseen=unseen)
     scored = agreed.score(leads.frame, feature_spec).to_frame()
-    scored.insert(0, "lead_id", leads.frame[feature_spec.id_column].to_numpy())
+    scored.insert(0, output_id(feature_spec), leads.frame[feature_spec.id_column].to_numpy())
     write_table(scored, out)
     _warn_unseen(unseen)
     ready = int(scored["rules_sales_ready"].sum())

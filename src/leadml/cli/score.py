@@ -166,6 +166,7 @@ def predict(
     name = model_name(name, config)
     from leadml.data.read import read_leads, write_table
     from leadml.registry.aliases import load_lead_model
+    from leadml.scoring.lead_model import output_id
 
     _check_engine(engine, scheduler, query)
     if engine == Engine.dask:
@@ -182,7 +183,7 @@ def predict(
         scored = lead_model.score(
             leads, reasons=reasons, progress=lambda done, total: bar.update(task, completed=done)
         )
-    write_table(scored, out)
+    write_table(scored.rename(columns={"lead_id": output_id(lead_model.spec)}), out)
     _warn_unseen(scored.attrs.get("unseen", {}))
     say(
         f"Scored {len(scored):,} leads with {name} v{resolved.version}: "
@@ -279,6 +280,7 @@ def compare(
         say(f"Excluded {count:,} lead(s): {reason}", to=err)
     if leads.y is None or len(leads.y) == 0:
         raise DataError(f"{data}: no lead has a decided outcome to compare against")
+    excluded = dict(leads.excluded)  # the open outcomes, before --exclude-trained adds its own
     leads = _unseen_only(lead_model, leads, data, exclude_trained)
     comparison = build(
         lead_model,
@@ -286,6 +288,7 @@ def compare(
         title=f"{name} v{resolved.version} ({model})",
         capacity=_capacity(lead_model, capacity),
         notes=_page_notes(lead_model, leads, exclude_trained),
+        excluded=excluded,
     )
     if comparison.capacity_use is not None:
         _warn_capacity(comparison.capacity_use)

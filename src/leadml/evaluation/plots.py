@@ -123,6 +123,14 @@ def importance_plot(
     importance: Mapping[str, float], path: str | Path, title: str = "What drives the model"
 ) -> Path:
     """Horizontal bars, the most important feature at the top."""
+    return _save(importance_figure(importance, title), path)
+
+
+def importance_figure(
+    importance: Mapping[str, float], title: str = "What drives the model"
+) -> Figure:
+    """`importance_plot`'s figure: shares of the model's importance, on a percent axis (as the
+    review sheet's table beside it)."""
     if not importance:
         raise ValueError("nothing to plot: importance is empty")
     items = sorted(importance.items(), key=lambda kv: kv[1])  # ascending: barh draws bottom-up
@@ -132,11 +140,12 @@ def importance_plot(
     ax = fig.subplots()
     ax.barh(names, values, color="tab:blue")
     ax.axvline(0, color="black", linewidth=0.8)
-    ax.set_xlabel("Importance (longer bar: the feature moves scores more)")
+    ax.xaxis.set_major_formatter(_percent())
+    ax.set_xlabel("Share of the model's importance (longer bar: the feature moves scores more)")
     ax.set_title(title)
     ax.grid(axis="x", alpha=0.3)
     ax.set_axisbelow(True)
-    return _save(fig, path)
+    return fig
 
 
 def band_plot(tables: Mapping[str, pd.DataFrame], path: str | Path) -> Path:
@@ -144,6 +153,12 @@ def band_plot(tables: Mapping[str, pd.DataFrame], path: str | Path) -> Path:
 
     Each table is an `evaluate.band_table` result (columns band, leads, sales_ready, conversion).
     """
+    return _save(band_figure(tables), path)
+
+
+def band_figure(tables: Mapping[str, pd.DataFrame]) -> Figure:
+    """`band_plot`'s figure. Each bar's label ("1,234 of 5,678") is written upright across the
+    bar's top when it fits the bar's width, else turned along it, so labels never overlap."""
     if not tables:
         raise ValueError("nothing to plot: give at least one band table")
     needed = {"band", "leads", "sales_ready", "conversion"}
@@ -151,59 +166,85 @@ def band_plot(tables: Mapping[str, pd.DataFrame], path: str | Path) -> Path:
         missing = needed - set(table.columns)
         if missing:
             raise ValueError(f"band table {name!r} lacks columns {sorted(missing)}")
-    fig = Figure(figsize=(max(7.0, 2.2 * len(tables) + 4), 5.5))
+    fig = Figure(figsize=(max(8.0, 2.2 * len(tables) + 5), 5.5))
     ax = fig.subplots()
     x = np.arange(len(BANDS))
     width = 0.8 / len(tables)
-    rotation = 90 if len(tables) > 2 else 0  # upright labels would overlap on narrow bars
-    sep = " of " if rotation else "\n"
-    top = 0.0
-    for i, (name, table) in enumerate(tables.items()):
-        rows = table.set_index("band").reindex(list(BANDS))
-        conversion = rows["conversion"].astype(float).to_numpy()
-        positions = x - 0.4 + width * (i + 0.5)
-        bars = ax.bar(positions, np.nan_to_num(conversion), width=width, label=name)
-        labels = [
-            f"{int(ready):,} ready{sep}{int(leads):,} leads" if leads > 0 else "no leads"
+    rows_of = {n: t.set_index("band").reindex(list(BANDS)) for n, t in tables.items()}
+    labels_of = {
+        name: [
+            f"{int(ready):,}\nof {int(leads):,}" if leads > 0 else "no\nleads"
             for ready, leads in zip(
                 rows["sales_ready"].fillna(0), rows["leads"].fillna(0), strict=True
             )
         ]
+        for name, rows in rows_of.items()
+    }
+    longest = max(
+        len(line) for labels in labels_of.values() for t in labels for line in t.split("\n")
+    )
+    # a bar is width / (len(BANDS) + 0.2) of the axis; the axis about 80% of the figure; a
+    # character at 8 points about 0.075 inch wide (with a margin)
+    bar_inches = fig.get_figwidth() * 0.8 * width / (len(BANDS) + 0.2)
+    upright = longest * 0.075 <= bar_inches * 0.95
+    rotation = 0 if upright else 90
+    top = 0.0
+    for i, (name, rows) in enumerate(rows_of.items()):
+        conversion = rows["conversion"].astype(float).to_numpy()
+        positions = x - 0.4 + width * (i + 0.5)
+        bars = ax.bar(positions, np.nan_to_num(conversion), width=width, label=name)
+        labels = labels_of[name] if upright else [t.replace("\n", " ") for t in labels_of[name]]
         ax.bar_label(bars, labels=labels, padding=2, fontsize=8, rotation=rotation)
         top = max(top, float(np.nanmax(conversion, initial=0.0)))
+    ax.set_xlim(-0.6, len(BANDS) - 0.4)
     ax.set_xticks(x, [f"Band {band}" for band in BANDS])
-    ax.set_ylim(0, top * (1.5 if rotation else 1.25) + 0.02)  # room for the labels
+    ax.set_ylim(0, top * (1.25 if upright else 1.6) + 0.02)  # room for the labels
     ax.set_yticks([tick for tick in ax.get_yticks() if 0 <= tick <= 1])
     ax.yaxis.set_major_formatter(_percent())
     ax.set_ylabel("Share of leads that became sales-ready")
     ax.set_title("Conversion by band (labels: sales-ready leads of all leads in the band)")
     ax.grid(axis="y", alpha=0.3)
     ax.set_axisbelow(True)
-    ax.legend(title="Scorer")
-    return _save(fig, path)
+    ax.legend(title="Scorer", loc="upper right")
+    return fig
 
 
-def drift_plot(drift: pd.DataFrame, path: str | Path) -> Path:
-    """Per month: observed conversion beside the model's and the rules' mean probability, with
-    the number of leads as bars, so a shift in the base rate is seen, not guessed."""
-    fig = Figure(figsize=(11, 5))
+def drift_plot(drift: pd.DataFrame, path: str | Path, title: str = "") -> Path:
+    """Per period (the first column: a month, or a tenth of the leads in the data's order):
+    observed conversion beside the model's and the rules' mean probability, with the number of
+    leads as bars, so a shift in the base rate is seen, not guessed."""
+    return _save(drift_figure(drift, title), path)
+
+
+def drift_figure(drift: pd.DataFrame, title: str = "") -> Figure:
+    """`drift_plot`'s figure; the legend sits below the axes, never over the points."""
+    fig = Figure(figsize=(11, 5.5))
     ax = fig.subplots()
-    months = drift["month"].astype(str).tolist()
-    x = np.arange(len(months))
+    period = str(drift.columns[0])
+    periods = drift[period].astype(str).tolist()
+    x = np.arange(len(periods))
     counts = ax.twinx()
     counts.bar(x, drift["leads"], color="#dddddd", label="leads")
-    counts.set_ylabel("Leads per month")
+    counts.set_ylabel("Leads")
     ax.set_zorder(counts.get_zorder() + 1)
     ax.patch.set_visible(False)
     ax.plot(x, drift["conversion"], marker="o", color="black", label="observed conversion")
     ax.plot(x, drift["model"], marker=".", label="model: mean probability")
     ax.plot(x, drift["rules"], marker=".", linestyle="--", label="rules: mean probability")
-    step = max(1, len(months) // 12)
-    ax.set_xticks(x[::step], months[::step], rotation=45, ha="right")
+    step = max(1, len(periods) // 12)
+    ax.set_xticks(x[::step], periods[::step], rotation=45, ha="right")
     ax.yaxis.set_major_formatter(_percent())
     ax.set_ylim(bottom=0)
     ax.set_ylabel("Conversion / mean predicted probability")
-    ax.set_title("Conversion and predicted probability per month")
-    ax.legend(loc="upper left")
+    ax.set_title(title or f"Conversion and predicted probability per {period.replace('_', ' ')}")
+    handles = ax.get_legend_handles_labels()[0] + counts.get_legend_handles_labels()[0]
+    fig.legend(
+        handles=handles,
+        loc="lower center",
+        ncol=len(handles),
+        frameon=False,
+        bbox_to_anchor=(0.5, 0.0),
+    )
+    fig.subplots_adjust(bottom=0.26)
     ax.grid(alpha=0.3)
-    return _save(fig, path)
+    return fig

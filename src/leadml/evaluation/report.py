@@ -6,7 +6,8 @@ from __future__ import annotations
 import base64
 import html
 import tempfile
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -17,22 +18,53 @@ from leadml.data.check import CheckedLeads
 from leadml.data.outputs import write_files
 from leadml.evaluation import metrics as evaluate
 from leadml.evaluation import plots
-from leadml.evaluation.capacity import CapacityUse, capacity_use, weeks_and_capacity
+from leadml.evaluation.capacity import (
+    CapacityUse,
+    capacity_use,
+    top_k_per_week,
+    weeks_and_capacity,
+)
+from leadml.rules.review import contradiction_words, rule_outcomes
+from leadml.scoring.bands import BANDS
 from leadml.scoring.encoding import LeadEncoder
-from leadml.scoring.lead_model import LeadModel
+from leadml.scoring.lead_model import LeadModel, output_id
 from leadml.spec.config import CapacityConfig
 
 TOP_DISAGREEMENTS = 10
+REASONS = 3
+# the per-lead CSV: the probability to 4 places, no rules probability (the points say it) and
+# reasons in plain words, not the spec's full descriptions (10.7 MB for 20k leads before)
 LEAD_COLUMNS = [
-    "lead_id", "probability", "band", "sales_ready", "rules_points", "rules_probability",
-    "rules_sales_ready", "agreement", "outcome",
+    "lead_id", "probability", "band", "sales_ready", "rules_points", "rules_sales_ready",
+    "agreement", "outcome",
 ]  # fmt: skip
+CSV_DIGITS = 4
+UNEQUAL_LISTS = 1.5  # one list this many times the other's size: also compare at equal sizes
+OPEN_OUTCOME = "outcome still open"  # `check_leads`' reason for leads it excludes
 AGREEMENT_CELLS = {
     "both": ("model yes", "rules yes"),
     "model_only": ("model yes", "rules no"),
     "rules_only": ("model no", "rules yes"),
     "neither": ("model no", "rules no"),
 }
+
+
+def agreement_table(leads: pd.DataFrame) -> pd.DataFrame:
+    """Leads and observed conversion per cell of `agreement` (model verdict x rules verdict)."""
+    rows = []
+    for cell, (model, rules) in AGREEMENT_CELLS.items():
+        part = leads[leads["agreement"] == cell]
+        rows.append(
+            {
+                "cell": cell,
+                "model": model,
+                "rules": rules,
+                "leads": len(part),
+                "sales_ready": int(part["outcome"].sum()),
+                "conversion": float(part["outcome"].mean()) if len(part) else float("nan"),
+            }
+        )
+    return pd.DataFrame(rows)
 
 
 @dataclass
@@ -51,23 +83,26 @@ class Comparison:
     title: str
     capacity_use: CapacityUse | None = None  # None: not measured (a Comparison made by hand)
     notes: tuple[str, ...] = ()  # said under the title: how the model was split, ...
+    threshold: float = float("nan")  # the model's sales-ready probability
+    sales_ready_points: float = float("nan")  # the agreed rules' cut-off
+    band_edges: dict[str, float] = field(default_factory=dict)  # lower edge of A, B, C
+    excluded: dict[str, int] = field(default_factory=dict)  # leads left out, by reason
+    equal_lists: pd.DataFrame | None = None  # agreement when both work their top leads
+    no_drift: str = ""  # why there is no drift view (when `drift` is None)
+    id_column: str = "lead_id"  # the per-lead CSV's id column, as the export names it
 
     def agreement_table(self) -> pd.DataFrame:
         """Leads and observed conversion per cell of model verdict x rules verdict."""
-        rows = []
-        for cell, (model, rules) in AGREEMENT_CELLS.items():
-            part = self.leads[self.leads["agreement"] == cell]
-            rows.append(
-                {
-                    "cell": cell,
-                    "model": model,
-                    "rules": rules,
-                    "leads": len(part),
-                    "sales_ready": int(part["outcome"].sum()),
-                    "conversion": float(part["outcome"].mean()) if len(part) else float("nan"),
-                }
-            )
-        return pd.DataFrame(rows)
+        return agreement_table(self.leads)
+
+    def picks(self) -> tuple[int, int]:
+        """How many leads the model and the rules call sales-ready, each by its own cut-off."""
+        return int(self.leads["sales_ready"].sum()), int(self.leads["rules_sales_ready"].sum())
+
+    def lists_differ(self) -> bool:
+        """Whether one side's list of sales-ready leads is over UNEQUAL_LISTS times the other's."""
+        small, large = sorted(self.picks())
+        return large > UNEQUAL_LISTS * small
 
 
 def compare(
@@ -77,18 +112,24 @@ def compare(
     *,
     capacity: CapacityConfig | None = None,
     notes: tuple[str, ...] = (),
+    excluded: Mapping[str, int] | None = None,
 ) -> Comparison:
     """Score leads with known outcomes by the model and the rules, and line them up; sales
-    capacity as the model was trained with, unless `capacity` is given."""
+    capacity as the model was trained with, unless `capacity` is given. `excluded`: the leads
+    left out before (by reason; default: those `check_leads` excluded)."""
     y = np.asarray(checked.y, dtype=np.int64)
-    scored = lead_model.score_checked(checked, reasons=3)
+    scored = lead_model.score_checked(checked, reasons=0)
+    encoded = LeadEncoder(lead_model.spec).transform(checked.frame)
+    contrib = lead_model.scorer.contributions(encoded)[:, :-1]
+    effects = reason_points(lead_model, encoded, contrib)
+    scored = _with_reasons(scored, lead_model, encoded, contrib, effects)
     scored["outcome"] = y
     capacity_config = capacity or CapacityConfig(**lead_model.info.capacity)
     weeks, per_week = weeks_and_capacity(checked.frame, capacity_config)
     p, rp = scored["probability"].to_numpy(), scored["rules_probability"].to_numpy()
     timestamps = checked.frame.get("__timestamp__")
-    encoded = LeadEncoder(lead_model.spec).transform(checked.frame)
-    return Comparison(
+    drift, no_drift = _drift_view(lead_model, checked.frame, y, p, rp)
+    comparison = Comparison(
         leads=scored,
         model=evaluate.score_metrics(y, p, weeks, per_week),
         rules=evaluate.score_metrics(y, rp, weeks, per_week),
@@ -98,37 +139,104 @@ def compare(
             "leadml model": evaluate.band_table(y, p, lead_model.bands),
             "agreed rules": evaluate.band_table(y, rp, lead_model.bands),
         },
-        rule_review=_rule_review(lead_model, encoded, y),
+        rule_review=_rule_review(lead_model, encoded, y, effects),
         features=_feature_table(lead_model),
-        drift=None if timestamps is None else _drift(timestamps, y, p, rp),
+        drift=drift,
         title=title or lead_model.info.name,
         capacity_use=capacity_use(weeks, per_week),
         notes=notes,
+        threshold=float(lead_model.threshold),
+        sales_ready_points=float(lead_model.rules.sales_ready_points),
+        band_edges=dict(lead_model.bands),
+        excluded=dict(checked.excluded if excluded is None else excluded),
+        no_drift=no_drift,
+        id_column=output_id(lead_model.spec),
     )
+    if comparison.lists_differ():
+        comparison.equal_lists = _equal_lists(scored, weeks, per_week)
+    return comparison
 
 
-def _rule_review(lead_model: LeadModel, encoded: np.ndarray, y: np.ndarray) -> pd.DataFrame:
-    """Per agreed rule: leads it fires on, their conversion against the others', and the
-    model's mean contribution from the rule's feature on those leads."""
+def reason_points(lead_model: LeadModel, encoded: np.ndarray, contrib: np.ndarray) -> np.ndarray:
+    """Each feature's effect on each lead's probability, in percentage points: the calibrated
+    probability minus the one the lead would get without that feature's contribution.
+
+    The contributions (TreeSHAP) are in the booster's log-odds, before calibration; a change in
+    log-odds means a different change in probability at different scores, so each is converted
+    at the lead's own score, through the model's calibrator."""
+    scorer = lead_model.scorer
+    raw = scorer.decision_function(encoded)
+    p = scorer.calibrator_(raw)
+    return np.asarray(100 * (p[:, None] - scorer.calibrator_(raw[:, None] - contrib)))
+
+
+def feature_label(feature) -> str:
+    """A feature's short business label: the spec's `label`, else its name in words."""
+    label = getattr(feature, "label", None)
+    if label:
+        return str(label)
+    words = feature.name.replace("_", " ")
+    return words[:1].upper() + words[1:]
+
+
+def points_words(points: float) -> str:
+    """+12 pts, -3 pts; below one point with a decimal (+0.4 pts)."""
+    return f"{points:+.0f} pts" if abs(points) >= 0.95 else f"{points:+.1f} pts"
+
+
+def _with_reasons(
+    scored: pd.DataFrame,
+    lead_model: LeadModel,
+    encoded: np.ndarray,
+    contrib: np.ndarray,
+    effects: np.ndarray,
+) -> pd.DataFrame:
+    """The REASONS largest contributions per lead, in plain words: "Company size 750: +12 pts"
+    (the feature's label, its value, the effect on the probability in percentage points)."""
+    order = np.argsort(-np.abs(contrib), axis=1, kind="stable")[:, :REASONS]
+    values, _ = lead_model.scorer.describe(
+        encoded, order, np.take_along_axis(contrib, order, axis=1)
+    )
+    sizes = np.take_along_axis(effects, order, axis=1)
+    labels = np.array([feature_label(f) for f in lead_model.spec.features], dtype=object)
+    out = scored.copy()
+    for k in range(order.shape[1]):
+        out[f"reason_{k + 1}"] = [
+            f"{label} {value}: {points_words(size)}"
+            for label, value, size in zip(labels[order[:, k]], values[k], sizes[:, k], strict=True)
+        ]
+    return out
+
+
+def _equal_lists(scored: pd.DataFrame, weeks: np.ndarray, per_week: int) -> pd.DataFrame:
+    """The agreement table when both sides work the same number of leads: each its own top
+    leads at capacity (the model by probability, the rules by points)."""
+    model_yes = top_k_per_week(scored["probability"].to_numpy(), weeks, per_week)
+    rules_yes = top_k_per_week(scored["rules_probability"].to_numpy(), weeks, per_week)
+    cells = pd.Series(
+        np.array(["neither", "rules_only", "model_only", "both"], dtype=object)[
+            2 * model_yes.astype(int) + rules_yes.astype(int)
+        ]
+    )
+    return agreement_table(pd.DataFrame({"agreement": cells, "outcome": scored["outcome"]}))
+
+
+def _rule_review(
+    lead_model: LeadModel, encoded: np.ndarray, y: np.ndarray, effects: np.ndarray
+) -> pd.DataFrame:
+    """Per agreed rule: leads it fires on, their conversion against the others' (and the gap
+    in percentage points, flagged when the rule's points contradict it), and the model's mean
+    effect of the rule's feature on those leads, in percentage points."""
     spec = lead_model.spec
-    contrib = lead_model.scorer.contributions(encoded)[:, :-1]
     fired = lead_model.rules.score_encoded(encoded, spec).fired
-    review = []
+    review = rule_outcomes(lead_model.rules, fired, y)
+    model_points = []
     for i, rule in enumerate(lead_model.rules.rules):
-        fires = fired[:, i]
+        fires = np.asarray(fired[:, i], dtype=bool)
         j = spec.names.index(rule.feature)
-        review.append(
-            {
-                "rule": rule.name,
-                "description": rule.description,
-                "points": rule.points,
-                "leads": int(fires.sum()),
-                "conversion_when_fired": float(y[fires].mean()) if fires.any() else np.nan,
-                "conversion_otherwise": float(y[~fires].mean()) if (~fires).any() else np.nan,
-                "model_contribution": float(contrib[fires, j].mean()) if fires.any() else np.nan,
-            }
-        )
-    return pd.DataFrame(review)
+        model_points.append(float(effects[fires, j].mean()) if fires.any() else np.nan)
+    review["model_points"] = model_points
+    return review
 
 
 def _feature_table(lead_model: LeadModel) -> pd.DataFrame:
@@ -150,12 +258,73 @@ def _feature_table(lead_model: LeadModel) -> pd.DataFrame:
     ).sort_values("importance", ascending=False)
 
 
-def _drift(timestamps: pd.Series, y: np.ndarray, p: np.ndarray, rp: np.ndarray) -> pd.DataFrame:
-    """Per month: leads, observed conversion, and the mean score of the model and the rules."""
-    month = timestamps.dt.strftime("%Y-%m").to_numpy()
+def _drift_view(
+    lead_model: LeadModel, frame: pd.DataFrame, y: np.ndarray, p: np.ndarray, rp: np.ndarray
+) -> tuple[pd.DataFrame | None, str]:
+    """Drift by month with a timestamp; else by tenths of the leads in the order the model's
+    time split used (`split.order_by`: a column, or the file's row order); else none, and why."""
+    timestamps = frame.get("__timestamp__")
+    if timestamps is not None:
+        return _drift(timestamps.dt.strftime("%Y-%m").to_numpy(), "month", y, p, rp), ""
+    order = lead_model.info.split_order or {}
+    if order.get("kind") == "file_order":
+        return _drift(_deciles(np.arange(len(frame)), "row"), "order_decile", y, p, rp), ""
+    if order.get("kind") == "column":
+        column = order["column"]
+        spec = lead_model.spec
+        name = spec.id_column if column == spec.lead_id else column
+        if name in frame:
+            raw = frame[name]
+            values = pd.to_numeric(raw.astype(object).where(raw.notna()), errors="coerce")
+            if values.notna().all() and len(values):
+                deciles = _deciles(values.to_numpy(), column)
+                return _drift(deciles, "order_decile", y, p, rp), ""
+            return None, (
+                f"No drift view: the data has no timestamp, and its order column {column} "
+                "(split.order_by) does not hold a number for every lead."
+            )
+        return None, f"No drift view: the data has no timestamp and no {column} column."
+    if lead_model.info.split == "random":
+        return None, (
+            "No drift view: the data has no timestamp and the model was trained with a random "
+            "split, so nothing says which leads are newer (give the spec a timestamp, or the "
+            "training config split.order_by)."
+        )
+    return None, (
+        "No drift view: the data has no timestamp, and the model does not record what ordered "
+        "its time split (trained before leadml kept it)."
+    )
+
+
+def _deciles(values: np.ndarray, column: str) -> np.ndarray:
+    """Each lead's tenth of the data by `values` (1 oldest ... 10 newest), as a label that
+    says its range: "1: lead_number 1-1,200"."""
+    n = len(values)
+    order = np.argsort(values, kind="stable")
+    tenth = np.empty(n, dtype=np.int64)
+    tenth[order] = np.arange(n) * 10 // max(1, n)
+    labels = np.empty(n, dtype=object)
+    for k in np.unique(tenth):
+        part = values[tenth == k]
+        low, high = (
+            (part.min() + 1, part.max() + 1) if column == "row" else (part.min(), part.max())
+        )
+        labels[tenth == k] = f"{k + 1:02d}: {column} {_number(low)}-{_number(high)}"
+    return labels
+
+
+def _number(x) -> str:
+    return f"{x:,.0f}" if float(x).is_integer() else f"{x:,.4g}"
+
+
+def _drift(
+    period: np.ndarray, by: str, y: np.ndarray, p: np.ndarray, rp: np.ndarray
+) -> pd.DataFrame:
+    """Per period (a month, or a tenth of the leads in order): leads, observed conversion, and
+    the mean score of the model and the rules."""
     return (
-        pd.DataFrame({"month": month, "outcome": y, "model": p, "rules": rp})
-        .groupby("month", sort=True)
+        pd.DataFrame({by: period, "outcome": y, "model": p, "rules": rp})
+        .groupby(by, sort=True)
         .agg(
             leads=("outcome", "size"),
             conversion=("outcome", "mean"),
@@ -179,8 +348,14 @@ def write_leads_csv(comparison: Comparison, path: str | Path) -> Path:
 
 
 def _leads_csv(comparison: Comparison, path: Path) -> None:
-    columns = LEAD_COLUMNS + [c for c in comparison.leads if c.startswith("reason_")]
-    comparison.leads[[*columns, "rules_fired"]].to_csv(path, index=False)
+    """Booleans as 1/0, the probability to CSV_DIGITS places, reasons in plain words."""
+    leads = comparison.leads
+    columns = LEAD_COLUMNS + [c for c in leads if c.startswith("reason_")]
+    out = leads[[*columns, "rules_fired"]].rename(columns={"lead_id": comparison.id_column})
+    out["probability"] = np.round(out["probability"].astype(float), CSV_DIGITS)
+    for col in ("sales_ready", "rules_sales_ready"):
+        out[col] = out[col].astype(np.int8)
+    out.to_csv(path, index=False, float_format="%.10g")
 
 
 # --- the page ------------------------------------------------------------------------------------
@@ -242,11 +417,134 @@ p.lead { font-size: 1.1rem; } img { max-width: 100%; }
 table { border-collapse: collapse; margin: .8rem 0; font-size: .9rem; }
 th, td { border: 1px solid #ccc; padding: .25rem .5rem; text-align: left; vertical-align: top; }
 th { background: #f3f3f3; } .small { color: #555; font-size: .85rem; }
+tr.contradicts td { background: #fde2e1; } .warn { color: #a3120a; }
 @media print {
-  body { margin: 0; max-width: none; } h2 { break-after: avoid; }
-  img, table { break-inside: avoid; }
+  body { margin: 0; max-width: none; } h2, h3 { break-after: avoid; }
+  img { break-inside: avoid; max-height: 23cm; width: auto; }
+  table { break-inside: auto; } tr { break-inside: avoid; }
+  thead { display: table-header-group; }
 }
 """
+
+
+def _cutoffs(c: Comparison) -> str:
+    """The numbers the page's verdicts rest on: both cut-offs, the band edges, the leads left
+    out."""
+    edges = sorted(((e, b) for b, e in c.band_edges.items()), reverse=True)
+    bands = []
+    for k, (edge, band) in enumerate(edges):
+        upper = f" to {_pct(edges[k - 1][0])}" if k else " and up"
+        bands.append(f"{band} from {_pct(edge)}{upper}")
+    if edges:  # the lowest band has no edge of its own
+        bands.append(f"{BANDS[-1]} below {_pct(edges[-1][0])}")
+    open_leads = c.excluded.get(OPEN_OUTCOME, 0)
+    other = [f"{n:,} {reason}" for reason, n in c.excluded.items() if reason != OPEN_OUTCOME]
+    left_out = (
+        f"{open_leads:,} lead(s) whose outcome is still open were left out (they cannot be "
+        "measured yet)" + (f"; also left out: {', '.join(other)}" if other else "") + "."
+    )
+    return (
+        f"The model calls a lead sales-ready at a probability of {_pct(c.threshold)} or more "
+        f"(the sales-ready threshold); the agreed rules at {c.sales_ready_points:g} points or "
+        f"more (sales_ready_points). Bands by the model's probability: {'; '.join(bands)}. "
+        f"{left_out}"
+    )
+
+
+def _lists(c: Comparison) -> str:
+    """Which cut-off each side used and how many leads each picked; at equal list sizes too
+    when the lists differ a lot."""
+    model_n, rules_n = c.picks()
+    text = (
+        f"<p>Each side by its own cut-off: the model (probability {_pct(c.threshold)} or more) "
+        f"picked <b>{model_n:,}</b> leads; the agreed rules ({c.sales_ready_points:g} points or "
+        f"more) picked <b>{rules_n:,}</b>.</p>"
+    )
+    if c.equal_lists is None:
+        return text
+    small, large = sorted((model_n, rules_n))
+    ratio = f"{large / small:.1f} times" if small else "many times"
+    worked = int(c.equal_lists.loc[c.equal_lists["model"] == "model yes", "leads"].sum())
+    per = "a week" if c.weekly else "in this data"
+    return text + (
+        f'<p class="warn">The two lists differ in size ({ratio} as many leads on one side), '
+        "so the agreement below mixes a difference of opinion with a difference of volume. "
+        f"At equal list sizes, each side working its own top {c.capacity:,} leads {per} "
+        f"({worked:,} leads each):</p>"
+        + _grid(c.equal_lists)
+        + _table(c.equal_lists, ("conversion",))
+        + "<p>And by each side's own cut-off:</p>"
+    )
+
+
+def _rules_learn(c: Comparison) -> str:
+    """The rule review in percentage points, rules whose points contradict the outcomes
+    highlighted."""
+    review = c.rule_review
+    shown = pd.DataFrame(
+        {
+            "rule": review["rule"],
+            "points": review["points"],
+            "leads it fired on": review["leads"],
+            "converted when fired": [_pct(x) for x in review["conversion_when_fired"]],
+            "converted otherwise": [_pct(x) for x in review["conversion_otherwise"]],
+            "gap": [_points_cell(x) for x in review["gap_points"]],
+            "model's effect": [_points_cell(x) for x in review.get("model_points", [])]
+            if "model_points" in review
+            else ["n/a"] * len(review),
+        }
+    )
+    flags = review["contradicts"].tolist() if "contradicts" in review else [False] * len(review)
+    head = "".join(f"<th>{html.escape(col)}</th>" for col in shown.columns)
+    rows = "".join(
+        ("<tr class='contradicts'>" if flag else "<tr>")
+        + "".join(f"<td>{_cell(v)}</td>" for v in row)
+        + "</tr>"
+        for row, flag in zip(shown.itertuples(index=False), flags, strict=True)
+    )
+    contradicting = (
+        [contradiction_words(r) for _, r in review[review["contradicts"]].iterrows()]
+        if flags
+        else []
+    )
+    summary = (
+        '<p class="warn">Rules whose points contradict what happened (highlighted): '
+        + "; ".join(html.escape(t) for t in contradicting)
+        + ".</p>"
+        if contradicting
+        else "<p>No rule's points contradict what happened to its leads.</p>"
+    )
+    return summary + f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"
+
+
+def _points_cell(x: float) -> str:
+    return "n/a" if not np.isfinite(x) else f"{x:+.1f} pts"
+
+
+def _cell(v) -> str:
+    if isinstance(v, float | np.floating):
+        return f"{v:g}"
+    return html.escape(str(v))
+
+
+def _drift_section(c: Comparison, chart: str) -> str:
+    if c.drift is None:
+        reason = c.no_drift or "No drift view: the data has no timestamp."
+        return f"<h2>Drift over time</h2><p>{html.escape(reason)}</p>"
+    by = str(c.drift.columns[0])
+    if by == "month":
+        what = "per month"
+    else:
+        what = (
+            "per tenth of the leads in the order the model's time split used (the data has no "
+            "timestamp; 01 is the oldest tenth)"
+        )
+    return (
+        f"<h2>Drift over time</h2><p>Conversion and the mean predicted probability {what}: "
+        "a shift in the base rate shows here first.</p>"
+        + chart
+        + _table(c.drift, ("conversion", "model", "rules"))
+    )
 
 
 def render_html(c: Comparison) -> str:
@@ -299,6 +597,7 @@ def render_html(c: Comparison) -> str:
                 ),
                 "feature importance",
             ),
+            "drift": "",
         }
         if c.drift is not None:
             charts["drift"] = _img(plots.drift_plot(c.drift, folder / "drift.png"), "drift")
@@ -318,15 +617,6 @@ def render_html(c: Comparison) -> str:
             rules_fired=[str(f).replace(";", ", ") for f in part["rules_fired"]],
         )
         tops.append(f"<h3>{label} (top {len(part)})</h3>" + _table(shown, ("probability",)))
-    review = c.rule_review.assign(model_contribution=c.rule_review["model_contribution"].round(3))
-    drift_html = ""
-    if c.drift is not None:
-        drift_html = (
-            "<h2>Drift over time</h2><p>Conversion and the mean predicted probability per month: "
-            "a shift in the base rate shows here first.</p>"
-            + charts["drift"]
-            + _table(c.drift, ("conversion", "model", "rules"))
-        )
     generated = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
@@ -337,6 +627,7 @@ def render_html(c: Comparison) -> str:
 is known.</p>{"".join(f'<p class="small">{html.escape(note)}</p>' for note in c.notes)}
 <h2>Headline</h2>
 <p class="lead">{headline}</p><p class="lead">{disagree}</p><p class="lead">{calibration}</p>
+<p class="cutoffs">{html.escape(_cutoffs(c))}</p>
 <h2>Does "30%" mean 30%?</h2>
 <p>Each point is a tenth of the leads, ordered by score: what was promised (across) against what
 happened (up), with a 95% interval. On the diagonal, the probabilities mean what they say.</p>
@@ -347,19 +638,21 @@ happened (up), with a 95% interval. On the diagonal, the probabilities mean what
 <p>Share of all sales-ready leads found when working the best-scored leads first; the line marks
 what sales can work.</p>{charts["gains"]}
 <h2>Where the model and the rules agree</h2>
-<p>{disagree}</p>{_grid(agree)}{_table(agree, ("conversion",))}
-<h2>Where they disagree, and who was right</h2>{"".join(tops)}
+{_lists(c)}<p>{disagree}</p>{_grid(agree)}{_table(agree, ("conversion",))}
+<h2>Where they disagree, and who was right</h2>
+<p>Reasons: the model's three largest, each with how much it moved the lead's probability, in
+percentage points (pts).</p>{"".join(tops)}
 <h2>What the rules could learn</h2>
-<p>For each agreed rule: its points, how often it fires, how those leads converted (and the
-others), and the model's average contribution of the same feature for those leads (log-odds;
-positive raises the probability). A rule with many points but a small or negative model
-contribution may over-weight its signal.</p>
-{_table(review, ("conversion_when_fired", "conversion_otherwise"))}
+<p>For each agreed rule: its points, how many leads it fired on, how those leads converted
+against all the others, the gap in percentage points, and the model's average effect of the same
+feature on those leads (pts of probability). A rule that adds points while its leads convert
+less than the rest (or takes points away while they convert more) contradicts what happened.</p>
+{_rules_learn(c)}
 <h2>Feature review sheet</h2>
 <p>Every feature the model reads, who owns it, when its value is known, both teams' sign-offs,
 and its share of the model's importance.</p>
 {charts["importance"]}{_table(c.features, ("importance",))}
-{drift_html}
+{_drift_section(c, charts["drift"])}
 </body></html>
 """
 

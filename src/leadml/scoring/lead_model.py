@@ -104,6 +104,12 @@ class Scores:
         return answers, rules_of.tolist()
 
 
+def output_id(spec: FeatureSpec) -> str:
+    """The id column of a scored file, as the export names it (`Lead Number`), so a CRM joins
+    the scores back on its own column; `lead_id` for leads named by row number."""
+    return spec.lead_id or "lead_id"
+
+
 @dataclass
 class LeadModel:
     """Everything needed to score a lead the way it was evaluated: one pickled object.
