@@ -39,6 +39,27 @@ def demo_frame(demo_leads):
     return pd.read_parquet(demo_leads)
 
 
+def valid_leads(spec, n: int = 8, *, dates_as_text: bool = True):
+    """`n` valid leads built from the spec (each category in turn, yes/no alternating, small
+    numbers from the range's lower bound), one a day from 2025-01-01 (ISO text, or timestamps),
+    outcomes alternating 0, 1."""
+    import numpy as np
+    import pandas as pd
+
+    frame = pd.DataFrame({"lead_id": [f"L{i}" for i in range(n)]})
+    dates = pd.date_range("2025-01-01", periods=n, freq="D")
+    frame["created_at"] = dates.strftime("%Y-%m-%d") if dates_as_text else dates
+    for f in spec.features:
+        if f.kind == "categorical":
+            frame[f.source] = [f.allowed[i % len(f.allowed)] for i in range(n)]
+        elif f.kind == "boolean":
+            frame[f.source] = [bool(i % 2) for i in range(n)]
+        else:
+            frame[f.source] = np.arange(n, dtype=float) % 8 + (f.range[0] or 0 if f.range else 0)
+    frame["sales_ready"] = [0, 1] * (n // 2)
+    return frame
+
+
 @pytest.fixture
 def mlflow_tmp(tmp_path, monkeypatch):
     """A fresh MLflow tracking store (SQLite) in tmp_path; the project's own store is untouched."""

@@ -10,7 +10,6 @@ import json
 import pickle
 import re
 
-import numpy as np
 import pandas as pd
 import pytest
 import sqlalchemy
@@ -21,7 +20,7 @@ from leadml.errors import DataError, SpecError
 from leadml.spec import load_spec, parse_spec
 from leadml.spec.features import ADDED_LATER, FEATURE_ADDED_LATER
 
-from ..conftest import ROOT, SPEC
+from ..conftest import ROOT, SPEC, valid_leads
 
 
 @pytest.fixture(scope="module")
@@ -40,17 +39,7 @@ def _with(raw_spec: dict, **top) -> object:
 
 def _leads(spec, n: int = 8) -> pd.DataFrame:
     """`n` valid leads built from the spec, outcomes decided, dates as ISO text."""
-    frame = pd.DataFrame({"lead_id": [f"L{i}" for i in range(n)]})
-    frame["created_at"] = pd.date_range("2025-01-01", periods=n, freq="D").strftime("%Y-%m-%d")
-    for f in spec.features:
-        if f.kind == "categorical":
-            frame[f.source] = [f.allowed[i % len(f.allowed)] for i in range(n)]
-        elif f.kind == "boolean":
-            frame[f.source] = [bool(i % 2) for i in range(n)]
-        else:
-            frame[f.source] = np.arange(n) % 8 + (f.range[0] or 0 if f.range else 0.0)
-    frame["sales_ready"] = [0, 1] * (n // 2)
-    return frame
+    return valid_leads(spec, n)
 
 
 # -- 10: a column named twice ------------------------------------------------------------------

@@ -10,7 +10,7 @@ from leadml.data import check_leads, fingerprint, read_leads, write_table
 from leadml.errors import DataError
 from leadml.spec import load_spec
 
-from ..conftest import SPEC
+from ..conftest import SPEC, valid_leads
 
 
 @pytest.fixture(scope="module")
@@ -21,18 +21,7 @@ def spec():
 @pytest.fixture
 def leads(spec):
     """Eight valid leads built from the spec, outcomes decided."""
-    n = 8
-    frame = pd.DataFrame({"lead_id": [f"L{i}" for i in range(n)]})
-    frame["created_at"] = pd.date_range("2025-01-01", periods=n, freq="D")
-    for f in spec.features:
-        if f.kind == "categorical":
-            frame[f.source] = [f.allowed[i % len(f.allowed)] for i in range(n)]
-        elif f.kind == "boolean":
-            frame[f.source] = [bool(i % 2) for i in range(n)]
-        else:
-            frame[f.source] = np.arange(n, dtype=float) + (f.range[0] or 0 if f.range else 0)
-    frame["sales_ready"] = [0, 1] * (n // 2)
-    return frame
+    return valid_leads(spec, 8, dates_as_text=False)
 
 
 def test_valid_leads_pass_typed(spec, leads):

@@ -29,7 +29,7 @@ from leadml.training.windows import (
     split_windows,
 )
 
-from ..conftest import ROOT, SPEC
+from ..conftest import ROOT, SPEC, valid_leads
 
 FIXES = ("`timestamp:`", "split.order_by: COLUMN", "split.order_by: file_order", "random")
 
@@ -49,17 +49,7 @@ def _config(**split) -> TrainingConfig:
 
 def _leads(spec, n: int = 40) -> pd.DataFrame:
     """`n` valid leads built from the spec, dates as ISO text, outcomes alternating."""
-    frame = pd.DataFrame({"lead_id": [f"L{i}" for i in range(n)]})
-    frame["created_at"] = pd.date_range("2025-01-01", periods=n, freq="D").strftime("%Y-%m-%d")
-    for f in spec.features:
-        if f.kind == "categorical":
-            frame[f.source] = [f.allowed[i % len(f.allowed)] for i in range(n)]
-        elif f.kind == "boolean":
-            frame[f.source] = [bool(i % 2) for i in range(n)]
-        else:
-            frame[f.source] = np.arange(n) % 8 + (f.range[0] or 0 if f.range else 0.0)
-    frame["sales_ready"] = [0, 1] * (n // 2)
-    return frame
+    return valid_leads(spec, n)
 
 
 # -- 1: a time split needs an order --------------------------------------------------------------

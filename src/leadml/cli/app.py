@@ -194,10 +194,10 @@ def fail(what: str, exc: Exception | str, code: int = 2) -> NoReturn:
     raise typer.Exit(code) from None
 
 
-def say(text: str, style: str = "", *, to: Console = console, soft_wrap: bool = True) -> None:
+def say(text: str, style: str = "", *, to: Console = console) -> None:
     """Print `text` exactly as written: rich reads no markup or emoji codes in it (paths,
     values and messages hold '[a-z]' or ':name:' that must not vanish)."""
-    to.print(Text(text, style=style), soft_wrap=soft_wrap)
+    to.print(Text(text, style=style), soft_wrap=True)
 
 
 def warn(text: str) -> None:

@@ -114,7 +114,7 @@ def features_sign(
     file, keeping its comments and layout; refuses features whose description or owner is TODO."""
     from datetime import date
 
-    from leadml.data.outputs import write_files
+    from leadml.data.outputs import text_writer, write_files
     from leadml.errors import LeadmlError
     from leadml.spec.signing import sign
 
@@ -125,13 +125,14 @@ def features_sign(
     names = None if all_features else [n.strip() for n in (features or "").split(",") if n.strip()]
     if names == []:
         raise LeadmlError("--features names no feature; give names separated by commas")
-    signed = sign(file, team.value, by, names, date.today())
-    write_files({file: lambda tmp: tmp.write_bytes(signed.text.encode("utf-8"))})
+    today = date.today()  # one date written and said, even at midnight
+    signed = sign(file, team.value, by, names, today)
+    write_files({file: text_writer(signed.text)})
     if not signed.kept_layout:
         warn(f"{file}: could not edit its lines in place; rewritten from its data (comments lost)")
     say(
         f"Signed {len(signed.features)} feature(s) in {file} for {team.value} by {by.strip()} on "
-        f"{date.today().isoformat()}, spec version {signed.version}: "
+        f"{today.isoformat()}, spec version {signed.version}: "
         f"{', '.join(signed.features)}",
         "green",
     )

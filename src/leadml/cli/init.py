@@ -45,7 +45,7 @@ def init(
     finish: descriptions and owners TODO, every feature unsigned, each guess marked."""
     from leadml.data.draft import draft_from, snake
     from leadml.data.draft_files import rules_yaml, spec_yaml, training_yaml
-    from leadml.data.outputs import write_files
+    from leadml.data.outputs import text_writer, write_files
     from leadml.data.read import read_leads
     from leadml.evaluation.audit import single_feature_auc
 
@@ -62,10 +62,10 @@ def init(
         "training": training_yaml(draft, name, str(paths["spec"]), str(paths["rules"])),
     }
     _check_drafts(texts)
-    writers = {paths[k]: _writer(text) for k, text in texts.items()}
+    writers = {paths[k]: text_writer(text) for k, text in texts.items()}
     project_file = Path(PROJECT_FILE)
     if project and not project_file.exists():
-        writers[project_file] = _writer(_project_yaml(paths["training"]))
+        writers[project_file] = text_writer(_project_yaml(paths["training"]))
     write_files(writers)
     _report(draft, paths)
     if project_file in writers:
@@ -81,10 +81,6 @@ def _project_yaml(training: Path) -> str:
         "# --config is not given. Written by `leadml init`.\n"
         f"config: {json.dumps(str(training))}\n"
     )
-
-
-def _writer(text: str):
-    return lambda tmp: tmp.write_text(text, encoding="utf-8")
 
 
 def _check_drafts(texts: dict[str, str]) -> None:
@@ -129,11 +125,10 @@ def _report(draft: Draft, paths: dict[str, Path]) -> None:
         if c.placeholders:
             say(f"  {c.name}: {', '.join(map(repr, c.placeholders))} read as missing")
     for c in features:
+        named = c.name if c.name == c.column else f"{c.name} ('{c.column}')"
         if c.known_at == "after_contact":
-            named = c.name if c.name == c.column else f"{c.name} ('{c.column}')"
             warn(f"{named}: suspected leak: {c.known_why}")
         elif c.check_why:
-            named = c.name if c.name == c.column else f"{c.name} ('{c.column}')"
             warn(f"{named}: {c.check_why}")
     left = [c for c in draft.columns if not c.kind]
     for c in left:

@@ -68,8 +68,8 @@ def _warn_capacity(use) -> None:
 
 
 def _unseen_only(lead_model, leads, data: str, exclude_trained: bool):
-    """`leads`, said to include leads the model trained or calibrated on (if so), and without
-    them when `--exclude-trained`."""
+    """(`leads`, which of them the model has seen): said to include leads the model trained
+    or calibrated on (if so), and without them when `--exclude-trained`."""
     from leadml.evaluation.seen import seen_leads, without_seen
 
     seen = seen_leads(lead_model, leads)
@@ -80,15 +80,15 @@ def _unseen_only(lead_model, leads, data: str, exclude_trained: bool):
                 "trained on, so it cannot tell them apart. Measure it on leads created after "
                 f"its calibration window ({_calibration_end(lead_model)})"
             )
-        return leads
+        return leads, seen
     count, unseen = int(seen.seen.sum()), int((~seen.seen).sum())
     if not count:
-        return leads
+        return leads, seen
     if not exclude_trained:
         warn(
             f"{seen.describe(data)}. Add --exclude-trained to measure on the other {unseen:,} only."
         )
-        return leads
+        return leads, seen
     if not unseen:
         raise DataError(
             f"{data}: the model trained or was calibrated on all {count:,} leads; with "
@@ -99,7 +99,7 @@ def _unseen_only(lead_model, leads, data: str, exclude_trained: bool):
         f"other {unseen:,}.",
         to=err,
     )
-    return without_seen(leads, seen)
+    return without_seen(leads, seen), seen
 
 
 def _calibration_end(lead_model) -> str:
@@ -130,7 +130,7 @@ def evaluate(
     leads = check_leads(read_leads(data, query), lead_model.spec, require_label=True, unseen={})
     if leads.y is None or len(leads.y) == 0:
         raise DataError(f"{data}: no lead has a decided outcome to evaluate against")
-    leads = _unseen_only(lead_model, leads, data, exclude_trained)
+    leads, _ = _unseen_only(lead_model, leads, data, exclude_trained)
     scored = lead_model.score_checked(leads, reasons=0)
     weeks, per_week = weeks_and_capacity(leads.frame, _capacity(lead_model, capacity))
     _warn_capacity(capacity_use(weeks, per_week))
@@ -166,7 +166,7 @@ def predict(
     name = model_name(name, config)
     from leadml.data.read import read_leads, write_table
     from leadml.registry.aliases import load_lead_model
-    from leadml.scoring.lead_model import output_id
+    from leadml.scoring.lead_model import as_exported
 
     _check_engine(engine, scheduler, query)
     if engine == Engine.dask:
@@ -183,7 +183,7 @@ def predict(
         scored = lead_model.score(
             leads, reasons=reasons, progress=lambda done, total: bar.update(task, completed=done)
         )
-    write_table(scored.rename(columns={"lead_id": output_id(lead_model.spec)}), out)
+    write_table(as_exported(scored, lead_model.spec), out)
     _warn_unseen(scored.attrs.get("unseen", {}))
     say(
         f"Scored {len(scored):,} leads with {name} v{resolved.version}: "
@@ -192,16 +192,16 @@ def predict(
     )
 
 
-def _page_notes(lead_model, leads, exclude_trained: bool) -> tuple[str, ...]:
-    """What the review page says about the model's windows and the leads it has seen."""
-    from leadml.evaluation.seen import SEEN_REASON, seen_leads
+def _page_notes(lead_model, leads, seen, exclude_trained: bool) -> tuple[str, ...]:
+    """What the review page says about the model's windows and the leads it has seen (`seen`,
+    as `_unseen_only` found them)."""
+    from leadml.evaluation.seen import SEEN_REASON
 
     notes = [f"The model's windows: {lead_model.info.split_words()}."]
     if exclude_trained:
         left_out = leads.excluded.get(SEEN_REASON, 0)
         notes.append(f"Left out: {left_out:,} lead(s) {SEEN_REASON}.")
         return tuple(notes)
-    seen = seen_leads(lead_model, leads)
     if seen is not None and seen.seen.any():
         notes.append(f"In-sample: {seen.describe('this data')}.")
     return tuple(notes)
@@ -281,13 +281,13 @@ def compare(
     if leads.y is None or len(leads.y) == 0:
         raise DataError(f"{data}: no lead has a decided outcome to compare against")
     excluded = dict(leads.excluded)  # the open outcomes, before --exclude-trained adds its own
-    leads = _unseen_only(lead_model, leads, data, exclude_trained)
+    leads, seen = _unseen_only(lead_model, leads, data, exclude_trained)
     comparison = build(
         lead_model,
         leads,
         title=f"{name} v{resolved.version} ({model})",
         capacity=_capacity(lead_model, capacity),
-        notes=_page_notes(lead_model, leads, exclude_trained),
+        notes=_page_notes(lead_model, leads, seen, exclude_trained),
         excluded=excluded,
     )
     if comparison.capacity_use is not None:

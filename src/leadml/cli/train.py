@@ -122,13 +122,6 @@ def train(
         _print_registered(result, cfg, card)
 
 
-NOTE_LABELS = {
-    "unreviewed:": "yellow",
-    "suspected leak:": "bold red",
-    "capacity does not bind:": "yellow",
-}
-
-
 def _write_test_window(result, out: Path) -> None:
     """The test window's leads, as the spec reads them (the file appears when complete)."""
     from leadml.data.read import write_table
@@ -139,8 +132,10 @@ def _write_test_window(result, out: Path) -> None:
 
 
 def _note(text: str) -> None:
-    """A line training says on stderr: its label styled (`NOTE_LABELS`), the text as written."""
-    for label, style in NOTE_LABELS.items():
+    """A line training says on stderr: its label styled, the text as written."""
+    from leadml.training.engine import NO_BIND, SUSPECTED_LEAK, UNREVIEWED
+
+    for label, style in ((UNREVIEWED, "yellow"), (SUSPECTED_LEAK, "bold red"), (NO_BIND, "yellow")):
         if text.startswith(label):
             err.print(Text.assemble((label, style), text[len(label) :]), soft_wrap=True)
             return

@@ -28,7 +28,7 @@ from leadml.data import folders
 from leadml.data.columns import text_hashes
 from leadml.data.read import partition_files, read_batches
 from leadml.errors import DataError
-from leadml.scoring.lead_model import LeadModel, output_id
+from leadml.scoring.lead_model import LeadModel, as_exported
 from leadml.spec.features import FeatureSpec
 
 BATCH_ROWS = 250_000  # leads a worker holds at once while scoring
@@ -103,8 +103,7 @@ def score_file(
                 raise DataError(f"{path}: {exc}") from None
             unseen.update(scored.attrs.get("unseen", {}))
             scored.attrs = {}
-            named = scored.rename(columns={"lead_id": output_id(model.spec)})  # as the export
-            table = pa.Table.from_pandas(named, preserve_index=False)
+            table = pa.Table.from_pandas(as_exported(scored, model.spec), preserve_index=False)
             if writer is None:
                 writer = pq.ParquetWriter(part, table.schema)
             writer.write_table(table.cast(writer.schema))

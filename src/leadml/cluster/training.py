@@ -78,8 +78,9 @@ def part_summary(
         return None
     leads, tail = part
     ts = leads.timestamps
+    by_time = order is not None and order["kind"] == "timestamp"  # the order is `ts`, sent once
     try:
-        values = order_values(leads.frame, order, spec)
+        values = None if by_time else order_values(leads.frame, order, spec)
     except DataError as exc:
         raise DataError(f"{path}: {exc}") from None
     return {
@@ -138,7 +139,8 @@ def load_training(
     token = uuid.uuid4().hex[:8]
     order = split_order_of(config, spec)
     parts, summaries = _check_parts(client, files, spec, order, token)
-    history = _History.of(summaries, source)
+    by_time = order is not None and order["kind"] == "timestamp"
+    history = _History.of(summaries, source, by_time)
     window, rank, audit = _assign_windows(history, config, source)
     train_X, train_y, small = _split_parts(client, parts, history, window, rank, audit, spec, token)
     del parts  # the checked partitions are released once split
@@ -206,7 +208,8 @@ class _History:
     excluded: Counter[str]
 
     @classmethod
-    def of(cls, summaries: list[dict[str, Any]], source: str) -> _History:
+    def of(cls, summaries: list[dict[str, Any]], source: str, by_time: bool) -> _History:
+        """The partitions' summaries joined; `by_time`: the split orders by the timestamps."""
         if not summaries or not sum(len(s["y"]) for s in summaries):
             raise DataError(f"{source}: no leads with a known outcome")
         has_ts = summaries[0]["ts"] is not None
@@ -214,10 +217,12 @@ class _History:
         excluded: Counter[str] = Counter()
         for s in summaries:
             excluded.update(s["excluded"])
+        ts = np.concatenate([s["ts"] for s in summaries]) if has_ts else None
+        order = np.concatenate([s["order"] for s in summaries]) if has_order else None
         return cls(
             y=np.concatenate([s["y"] for s in summaries]),
-            ts=np.concatenate([s["ts"] for s in summaries]) if has_ts else None,
-            order=np.concatenate([s["order"] for s in summaries]) if has_order else None,
+            ts=ts,
+            order=ts if by_time else order,
             keys=np.concatenate([s["keys"] for s in summaries]),
             sizes=[len(s["y"]) for s in summaries],
             excluded=excluded,

@@ -53,7 +53,7 @@ def _rows(frame: pd.DataFrame, spec: FeatureSpec, mask: np.ndarray, values=None)
     return "; ".join(parts) + more
 
 
-def _normalised(series: pd.Series) -> pd.Series:
+def normalised(series: pd.Series) -> pd.Series:
     """norm_value applied per distinct value (fast on large columns); object dtype out."""
     codes, uniques = pd.factorize(series, use_na_sentinel=True)
     normed = np.array([norm_value(u) for u in uniques] + [None], dtype=object)
@@ -132,7 +132,7 @@ def _flags(
 ) -> pd.Series:
     if pd.api.types.is_bool_dtype(raw):
         return pd.Series(raw.to_numpy(dtype="float64", na_value=np.nan), index=raw.index)
-    normed = _normalised(raw)
+    normed = normalised(raw)
     bad = raw.notna().to_numpy() & ~normed.isin(["0", "1"]).to_numpy()
     if bad.any():
         problems.append(
@@ -151,7 +151,7 @@ def _categories(
     unseen: dict[str, int] | None,
 ) -> pd.Series:
     if pd.api.types.is_numeric_dtype(raw) and not pd.api.types.is_bool_dtype(raw):
-        text = _normalised(raw)
+        text = normalised(raw)
     else:
         text = raw.astype("str").where(raw.notna())
     allowed = set(f.allowed or [])
@@ -307,7 +307,7 @@ def _outcomes(
     """Per lead: sales-ready (1) or not (0) by the label definition, and whether its outcome
     is still open; values outside the definition are problems."""
     label = spec.label
-    normed = _normalised(frame[label.column]).fillna("")
+    normed = normalised(frame[label.column]).fillna("")
     pos = normed.isin({norm_value(v) for v in label.positive}).to_numpy()
     neg = normed.isin({norm_value(v) for v in label.negative}).to_numpy()
     opn = normed.isin({norm_value(v) for v in label.open}).to_numpy() & ~pos & ~neg

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from leadml.data.check import DAY_MONTH
+from leadml.data.check import DAY_MONTH, normalised
 from leadml.errors import DataError
 from leadml.spec.features import FEATURE_NAME, norm_value
 
@@ -326,7 +326,7 @@ def _profile(raw: pd.Series, column: Column) -> None:
     numbers = _numbers(present)
     if normed <= {"0", "1"} and (len(normed) == 2 or numbers is None):
         column.kind = "boolean"
-        column.values = _encode_flags(raw, column)
+        column.values = normalised(raw).map({"1": 1.0, "0": 0.0}).to_numpy("float64")
     elif numbers is not None:
         column.kind = "numeric"
         column.seen = (float(numbers.min()), float(numbers.median()), float(numbers.max()))
@@ -344,17 +344,6 @@ def _profile(raw: pd.Series, column: Column) -> None:
             column.allowed = [(str(v), int(k)) for v, k in counts.items()]
             codes = pd.Index(counts.index).get_indexer(raw.astype(str).where(raw.notna()))
             column.values = np.where(codes < 0, np.nan, codes).astype("float64")
-
-
-def _encode_flags(raw: pd.Series, column: Column) -> np.ndarray:
-    def flag(v: Any) -> float:
-        if v is None or (isinstance(v, float) and np.isnan(v)) or str(v) in column.placeholders:
-            return np.nan
-        low = norm_value(v)
-        return 1.0 if low == "1" else 0.0 if low == "0" else np.nan
-
-    codes, uniques = pd.factorize(raw, use_na_sentinel=True)
-    return np.append(np.array([flag(u) for u in uniques], dtype="float64"), np.nan)[codes]
 
 
 def _names(columns: list[Column]) -> None:

@@ -19,12 +19,12 @@ import os
 import shutil
 import socket
 import time
-import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from leadml.data.outputs import temporary_beside
 from leadml.errors import DataError
 
 MANIFEST = "_leadml.json"
@@ -62,7 +62,7 @@ def staging(out: str | Path, kind: str, say: Callable[[str], None] | None = None
             f"removed {len(removed)} unfinished output {noun} from an earlier run "
             f"({', '.join(p.name for p in removed)})"
         )
-    tmp = out.parent / f".{out.name}.tmp-{uuid.uuid4().hex[:8]}"
+    tmp = temporary_beside(out)
     tmp.mkdir()
     writer = {"host": socket.gethostname(), "pid": os.getpid(), "started": _now()}
     (tmp / WRITER).write_text(json.dumps(writer))
@@ -148,7 +148,7 @@ def publish(tmp: Path, out: str | Path, manifest: dict[str, Any]) -> Path:
     (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, default=str))
     old = None
     if out.exists():
-        old = out.parent / f".{out.name}.old-{uuid.uuid4().hex[:8]}"
+        old = temporary_beside(out, "old")
         out.rename(old)
     try:
         tmp.rename(out)

@@ -71,9 +71,15 @@ def _same_file(path: Path, source: Path) -> bool:
         return path.resolve() == source.resolve()
 
 
-def temporary_beside(out: Path) -> Path:
-    """A fresh hidden name in `out`'s folder (a rename from there to `out` is atomic)."""
-    return out.parent / f".{out.name}.tmp-{uuid.uuid4().hex[:8]}"
+def temporary_beside(out: Path, kind: str = "tmp") -> Path:
+    """A fresh hidden name in `out`'s folder (a rename from there to `out` is atomic):
+    `.NAME.tmp-XXXXXXXX` for what is being written, `.NAME.old-...` for what it replaces."""
+    return out.parent / f".{out.name}.{kind}-{uuid.uuid4().hex[:8]}"
+
+
+def text_writer(text: str) -> Writer:
+    """A writer of `text` as UTF-8, byte for byte (line ends as given), for `write_files`."""
+    return lambda tmp: tmp.write_bytes(text.encode("utf-8"))
 
 
 def write_files(writers: Mapping[Path, Writer]) -> list[Path]:
@@ -117,7 +123,7 @@ def _keep(out: Path) -> Path | None:
     """A second name for `out`'s current content (None if there is no file yet)."""
     if not out.exists():
         return None
-    old = out.parent / f".{out.name}.old-{uuid.uuid4().hex[:8]}"
+    old = temporary_beside(out, "old")
     try:
         os.link(out, old)
     except OSError:  # a file system without hard links

@@ -209,14 +209,14 @@ def band_figure(tables: Mapping[str, pd.DataFrame]) -> Figure:
     return fig
 
 
-def drift_plot(drift: pd.DataFrame, path: str | Path, title: str = "") -> Path:
+def drift_plot(drift: pd.DataFrame, path: str | Path) -> Path:
     """Per period (the first column: a month, or a tenth of the leads in the data's order):
     observed conversion beside the model's and the rules' mean probability, with the number of
     leads as bars, so a shift in the base rate is seen, not guessed."""
-    return _save(drift_figure(drift, title), path)
+    return _save(drift_figure(drift), path)
 
 
-def drift_figure(drift: pd.DataFrame, title: str = "") -> Figure:
+def drift_figure(drift: pd.DataFrame) -> Figure:
     """`drift_plot`'s figure; the legend sits below the axes, never over the points."""
     fig = Figure(figsize=(11, 5.5))
     ax = fig.subplots()
@@ -236,7 +236,7 @@ def drift_figure(drift: pd.DataFrame, title: str = "") -> Figure:
     ax.yaxis.set_major_formatter(_percent())
     ax.set_ylim(bottom=0)
     ax.set_ylabel("Conversion / mean predicted probability")
-    ax.set_title(title or f"Conversion and predicted probability per {period.replace('_', ' ')}")
+    ax.set_title(f"Conversion and predicted probability per {period.replace('_', ' ')}")
     handles = ax.get_legend_handles_labels()[0] + counts.get_legend_handles_labels()[0]
     fig.legend(
         handles=handles,

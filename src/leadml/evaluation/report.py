@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from leadml.data.check import CheckedLeads
-from leadml.data.outputs import write_files
+from leadml.data.outputs import text_writer, write_files
 from leadml.evaluation import metrics as evaluate
 from leadml.evaluation import plots
 from leadml.evaluation.capacity import (
@@ -27,7 +27,7 @@ from leadml.evaluation.capacity import (
 from leadml.rules.review import contradiction_words, rule_outcomes
 from leadml.scoring.bands import BANDS
 from leadml.scoring.encoding import LeadEncoder
-from leadml.scoring.lead_model import LeadModel, output_id
+from leadml.scoring.lead_model import LeadModel, agreement, output_id
 from leadml.spec.config import CapacityConfig
 
 TOP_DISAGREEMENTS = 10
@@ -118,8 +118,9 @@ def compare(
     capacity as the model was trained with, unless `capacity` is given. `excluded`: the leads
     left out before (by reason; default: those `check_leads` excluded)."""
     y = np.asarray(checked.y, dtype=np.int64)
-    scored = lead_model.score_checked(checked, reasons=0)
     encoded = LeadEncoder(lead_model.spec).transform(checked.frame)
+    scores = lead_model.score_encoded(encoded, reasons=0)
+    scored = lead_model.scores_frame(checked, scores)
     contrib = lead_model.scorer.contributions(encoded)[:, :-1]
     effects = reason_points(lead_model, encoded, contrib)
     scored = _with_reasons(scored, lead_model, encoded, contrib, effects)
@@ -139,7 +140,7 @@ def compare(
             "leadml model": evaluate.band_table(y, p, lead_model.bands),
             "agreed rules": evaluate.band_table(y, rp, lead_model.bands),
         },
-        rule_review=_rule_review(lead_model, encoded, y, effects),
+        rule_review=_rule_review(lead_model, scores.rules.fired, y, effects),
         features=_feature_table(lead_model),
         drift=drift,
         title=title or lead_model.info.name,
@@ -213,22 +214,17 @@ def _equal_lists(scored: pd.DataFrame, weeks: np.ndarray, per_week: int) -> pd.D
     leads at capacity (the model by probability, the rules by points)."""
     model_yes = top_k_per_week(scored["probability"].to_numpy(), weeks, per_week)
     rules_yes = top_k_per_week(scored["rules_probability"].to_numpy(), weeks, per_week)
-    cells = pd.Series(
-        np.array(["neither", "rules_only", "model_only", "both"], dtype=object)[
-            2 * model_yes.astype(int) + rules_yes.astype(int)
-        ]
-    )
+    cells = pd.Series(agreement(model_yes, rules_yes))
     return agreement_table(pd.DataFrame({"agreement": cells, "outcome": scored["outcome"]}))
 
 
 def _rule_review(
-    lead_model: LeadModel, encoded: np.ndarray, y: np.ndarray, effects: np.ndarray
+    lead_model: LeadModel, fired: np.ndarray, y: np.ndarray, effects: np.ndarray
 ) -> pd.DataFrame:
     """Per agreed rule: leads it fires on, their conversion against the others' (and the gap
     in percentage points, flagged when the rule's points contradict it), and the model's mean
     effect of the rule's feature on those leads, in percentage points."""
     spec = lead_model.spec
-    fired = lead_model.rules.score_encoded(encoded, spec).fired
     review = rule_outcomes(lead_model.rules, fired, y)
     model_points = []
     for i, rule in enumerate(lead_model.rules.rules):
@@ -370,7 +366,14 @@ def _img(path: Path, alt: str) -> str:
     return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
 
 
-def _table(frame: pd.DataFrame, percent: tuple[str, ...] = (), digits: int = 3) -> str:
+def _table(
+    frame: pd.DataFrame,
+    percent: tuple[str, ...] = (),
+    digits: int = 3,
+    highlight: list[bool] | None = None,
+) -> str:
+    """An HTML table of `frame`; rows where `highlight` is true get the class `contradicts`."""
+
     def cell(col: str, v) -> str:
         if isinstance(v, float | np.floating):
             if col in percent:
@@ -378,12 +381,13 @@ def _table(frame: pd.DataFrame, percent: tuple[str, ...] = (), digits: int = 3) 
             return f"{v:.0f}" if float(v).is_integer() else f"{v:.{digits}f}"
         return html.escape(str(v))
 
+    marks = highlight or [False] * len(frame)
     head = "".join(f"<th>{html.escape(str(c).replace('_', ' '))}</th>" for c in frame.columns)
     rows = "".join(
-        "<tr>"
+        ("<tr class='contradicts'>" if mark else "<tr>")
         + "".join(f"<td>{cell(c, v)}</td>" for c, v in zip(frame.columns, r, strict=True))
         + "</tr>"
-        for r in frame.itertuples(index=False)
+        for r, mark in zip(frame.itertuples(index=False), marks, strict=True)
     )
     return f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"
 
@@ -484,29 +488,18 @@ def _rules_learn(c: Comparison) -> str:
     shown = pd.DataFrame(
         {
             "rule": review["rule"],
-            "points": review["points"],
+            "points": [f"{p:g}" for p in review["points"]],
             "leads it fired on": review["leads"],
             "converted when fired": [_pct(x) for x in review["conversion_when_fired"]],
             "converted otherwise": [_pct(x) for x in review["conversion_otherwise"]],
             "gap": [_points_cell(x) for x in review["gap_points"]],
-            "model's effect": [_points_cell(x) for x in review.get("model_points", [])]
-            if "model_points" in review
-            else ["n/a"] * len(review),
+            "model's effect": [  # a review without the model beside it: n/a
+                _points_cell(x) for x in review.get("model_points", [np.nan] * len(review))
+            ],
         }
     )
-    flags = review["contradicts"].tolist() if "contradicts" in review else [False] * len(review)
-    head = "".join(f"<th>{html.escape(col)}</th>" for col in shown.columns)
-    rows = "".join(
-        ("<tr class='contradicts'>" if flag else "<tr>")
-        + "".join(f"<td>{_cell(v)}</td>" for v in row)
-        + "</tr>"
-        for row, flag in zip(shown.itertuples(index=False), flags, strict=True)
-    )
-    contradicting = (
-        [contradiction_words(r) for _, r in review[review["contradicts"]].iterrows()]
-        if flags
-        else []
-    )
+    contradicts = review["contradicts"].astype(bool)
+    contradicting = [contradiction_words(r) for _, r in review[contradicts].iterrows()]
     summary = (
         '<p class="warn">Rules whose points contradict what happened (highlighted): '
         + "; ".join(html.escape(t) for t in contradicting)
@@ -514,17 +507,11 @@ def _rules_learn(c: Comparison) -> str:
         if contradicting
         else "<p>No rule's points contradict what happened to its leads.</p>"
     )
-    return summary + f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"
+    return summary + _table(shown, highlight=contradicts.tolist())
 
 
 def _points_cell(x: float) -> str:
     return "n/a" if not np.isfinite(x) else f"{x:+.1f} pts"
-
-
-def _cell(v) -> str:
-    if isinstance(v, float | np.floating):
-        return f"{v:g}"
-    return html.escape(str(v))
 
 
 def _drift_section(c: Comparison, chart: str) -> str:
@@ -661,7 +648,7 @@ def write_report(comparison: Comparison, path: str | Path) -> Path:
     """The page alone (the file appears when complete)."""
     out = Path(path)
     page = render_html(comparison)
-    write_files({out: lambda tmp: tmp.write_text(page, encoding="utf-8")})
+    write_files({out: text_writer(page)})
     return out
 
 
@@ -674,7 +661,7 @@ def write_comparison(
     page_path, csv_path = Path(page), Path(csv)
     write_files(
         {
-            page_path: lambda tmp: tmp.write_text(html_text, encoding="utf-8"),
+            page_path: text_writer(html_text),
             csv_path: lambda tmp: _leads_csv(comparison, tmp),
         }
     )

@@ -9,7 +9,6 @@ import io
 import json
 import math
 import re
-import tempfile
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,6 +25,7 @@ from leadml.registry.pyfunc import log_lead_model
 from leadml.registry.runs import owned_run
 from leadml.registry.store import CHALLENGER, client, use_experiment
 from leadml.scoring.lead_model import LeadModel
+from leadml.scoring.scorer import LeadScorer
 from leadml.spec.config import TrainingConfig
 
 if TYPE_CHECKING:  # for types only: the pipeline brings plotting, which scoring never needs
@@ -80,9 +80,7 @@ def log_training(
     info = lead_model.info
     name = config.tracking.registered_model
     champion = champion_on_test(name, result, config)
-    # what the training read: the caller's overrides, or what the result says it read
-    source = data or getattr(result, "source", None)
-    used = data_used(config, source, query or getattr(result, "query", None))
+    used = data_used(config, data, query)
     experiment = config.tracking.experiment
     with store_errors(f"opening experiment '{experiment}'"):
         experiment_id = use_experiment(experiment)
@@ -136,15 +134,14 @@ def _params(config: TrainingConfig) -> dict[str, Any]:
     return params
 
 
-def _booster_params(scorer: Any) -> dict[str, Any]:
+def _booster_params(scorer: LeadScorer) -> dict[str, Any]:
     """What the booster actually trained with (the config's params over leadml's defaults,
     scaled with the training window), and whether it was refitted on the calibration window."""
-    used = getattr(scorer, "effective_params_", None) or {}
-    params: dict[str, Any] = {f"lightgbm.{k}": v for k, v in sorted(used.items())}
-    params["model.refitted"] = bool(getattr(scorer, "refitted_", False))
-    stopped = getattr(scorer, "stopping_iteration_", None)
-    if stopped is not None:
-        params["model.stopping_iteration"] = int(stopped)
+    params: dict[str, Any] = {
+        f"lightgbm.{k}": v for k, v in sorted((scorer.effective_params_ or {}).items())
+    }
+    params["model.refitted"] = bool(scorer.refitted_)
+    params["model.stopping_iteration"] = int(scorer.stopping_iteration_)
     return params
 
 
@@ -210,14 +207,12 @@ def log_card(result: TrainResult, name: str, run_id: str, version: str) -> None:
     its own card."""
     # imported here: the logged model imports leadml.registry to load, and the card brings the
     # training pipeline's plotting, which scoring never needs
-    from leadml.training.card import write_model_card
+    from leadml.training.card import card_text
 
-    registered = dataclasses.replace(result, run_id=run_id, version=version)
-    with tempfile.TemporaryDirectory() as folder:
-        card = write_model_card(registered, Path(folder))
-        with store_errors(f"logging the model card to run {run_id}"):
-            client().log_artifact(run_id, str(card), "model_card")
-        describe_version(name, version, card.read_text())
+    card = card_text(dataclasses.replace(result, run_id=run_id, version=version))
+    with store_errors(f"logging the model card to run {run_id}"):
+        client().log_text(run_id, card, "model_card/README.md")
+    describe_version(name, version, card)
 
 
 def describe_version(name: str, version: str, card: str) -> None:

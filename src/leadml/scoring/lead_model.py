@@ -110,6 +110,11 @@ def output_id(spec: FeatureSpec) -> str:
     return spec.lead_id or "lead_id"
 
 
+def as_exported(scored: pd.DataFrame, spec: FeatureSpec) -> pd.DataFrame:
+    """A scored frame with its id column named as the export names it (`output_id`)."""
+    return scored.rename(columns={"lead_id": output_id(spec)})
+
+
 @dataclass
 class LeadModel:
     """Everything needed to score a lead the way it was evaluated: one pickled object.
@@ -260,10 +265,13 @@ class LeadModel:
         progress: Callable[[int, int], None] | None = None,
     ) -> pd.DataFrame:
         """Score leads already checked and typed by `check_leads`, as a frame."""
-        spec = self.spec
-        s = self.score_encoded(LeadEncoder(spec).transform(checked.frame), reasons, progress)
+        s = self.score_encoded(LeadEncoder(self.spec).transform(checked.frame), reasons, progress)
+        return self.scores_frame(checked, s)
+
+    def scores_frame(self, checked: CheckedLeads, s: Scores) -> pd.DataFrame:
+        """`score_encoded`'s answer for `checked` as the scored frame (`score_checked`)."""
         out: dict[str, Any] = {  # the frame is built once, from whole columns
-            "lead_id": checked.frame[spec.id_column].array,
+            "lead_id": checked.frame[self.spec.id_column].array,
             "probability": s.probability,
             "band": labels_at(BANDS, s.band),
             "sales_ready": s.sales_ready,

@@ -176,14 +176,15 @@ class LeadScorer(ClassifierMixin, BaseEstimator):
         params = self.booster_params(len(y_fit))
         booster, start = self._early_stopped(params, X_fit, y_fit, X_cal, y_cal, progress)
         best = int(booster.best_iteration or booster.current_iteration())
-        if not self.calibration_folds and not self.refits(y_fit):
+        refit = self.refits(y_fit)
+        if not self.calibration_folds and not refit:
             return self.adopt(booster, best, X_cal, y_cal, params=params)
         X_both, y_both = np.vstack([X_fit, X_cal]), np.concatenate([y_fit, y_cal])
         if self.calibration_folds:
             margin = self._out_of_fold(X_both, y_both, best, progress, start=start, params=params)
             X_scored, y_scored = X_both, y_both
             start += best * int(self.calibration_folds)
-            if not self.refits(y_fit):
+            if not refit:
                 return self.adopt(booster, best, X_both, y_both, margin=margin, params=params)
         else:
             X_scored, y_scored = X_cal, y_cal

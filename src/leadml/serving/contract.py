@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal, NotRequired
 from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationError, create_model
 from typing_extensions import TypedDict
 
+from leadml.scoring.lead_model import output_id as id_field  # the key a lead's id is in
 from leadml.serving.settings import DEFAULT_MAX_BATCH, UnknownFields
 from leadml.spec.features import Feature, FeatureSpec
 
@@ -72,11 +73,6 @@ def _field_doc(f: Feature, placeholders: frozenset[str] = frozenset()) -> str:
         never = "lowers" if f.direction == "increasing" else "raises"
         doc += f" Agreed direction: {f.direction} (more of it never {never} the score)."
     return doc
-
-
-def id_field(spec: FeatureSpec) -> str:
-    """The key a request's leads carry their id in: the spec's lead id column, or `lead_id`."""
-    return spec.lead_id or "lead_id"
 
 
 def record_fields(spec: FeatureSpec) -> dict[str, str]:
@@ -183,17 +179,14 @@ def _readable_ids(body: bytes, id_key: str) -> list[Any]:
     return [v if echoable_id(v) else None for v in ids]
 
 
-def _not_json(message: str) -> Problem:
+def _not_json(message: str) -> tuple[int, dict[str, Any]]:
     """The 400 for a body that is not JSON, or JSON nested deeper than the parser allows."""
     if "recursion limit" in message:
         message = f"it is nested too deeply ({message})"
-    return Problem(
-        400,
-        {
-            "error": f"the request body is not valid JSON: {message}",
-            "problems": [{"lead": None, "field": None, "message": message}],
-        },
-    )
+    return 400, {
+        "error": f"the request body is not valid JSON: {message}",
+        "problems": [{"lead": None, "field": None, "message": message}],
+    }
 
 
 def _problem(err: Any, rules: dict[str, str]) -> dict[str, Any]:
@@ -239,8 +232,7 @@ def request_problems(
     errors = exc.errors(include_url=False, include_input=False, include_context=False)
     for err in errors:
         if err["type"] == "json_invalid":  # before reading the body again: it may be too deep
-            refused = _not_json(err["msg"])
-            return refused.status, refused.payload
+            return _not_json(err["msg"])
     ids = _readable_ids(body, id_key)
     rules = {**dict.fromkeys(record, RECORD_RULE), id_key: ID_RULE}
     problems: list[dict[str, Any]] = []

@@ -10,6 +10,7 @@ makes for the integrator (score, rules, model, metrics) needs the key.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -74,9 +75,9 @@ Every call but health and these docs needs an API key: send `Authorization: Bear
 (here: **Authorize**). Client mistakes get a 4xx JSON error naming the lead and the field."""
 
 
-def docs_page(title: str = TITLE) -> str:
+def docs_page() -> str:
     """The documentation page: Swagger UI from this server's files, nothing from elsewhere."""
-    return _PAGE.format(title=title)
+    return _PAGE.format(title=TITLE)
 
 
 def openapi_document(
@@ -120,19 +121,17 @@ def _without_key(item: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def docs_routes(document: Callable[[], dict[str, Any]], title: str = TITLE) -> list[BaseRoute]:
+def docs_routes(document: Callable[[], dict[str, Any]]) -> list[BaseRoute]:
     """The routes of the documentation: the page, its files, the OpenAPI document (`document()`,
     built on first request and kept), and `/` leading to the page."""
-    page = docs_page(title)
-    built: list[dict[str, Any]] = []
+    page = docs_page()
+    document = functools.cache(document)
 
     async def show_page(_: Request) -> Response:
         return HTMLResponse(page, headers={"content-security-policy": POLICY})
 
     async def show_document(_: Request) -> Response:
-        if not built:
-            built.append(document())
-        return JSONResponse(built[0])
+        return JSONResponse(document())
 
     async def show_script(_: Request) -> Response:
         return Response(_SCRIPT, media_type="text/javascript")

@@ -49,14 +49,12 @@ class OncePerPeriod(logging.Filter):
         return True
 
 
-def summarise_client_mistakes(
-    logger_name: str = SERVER_LOGGER, period: float = PERIOD_SECONDS
-) -> OncePerPeriod:
+def summarise_client_mistakes() -> OncePerPeriod:
     """Install `OncePerPeriod` on the server's logger (once per process) and return it."""
-    logger = logging.getLogger(logger_name)
+    logger = logging.getLogger(SERVER_LOGGER)
     for existing in logger.filters:
         if isinstance(existing, OncePerPeriod):
             return existing
-    found = OncePerPeriod(period=period)
+    found = OncePerPeriod(period=PERIOD_SECONDS)
     logger.addFilter(found)
     return found

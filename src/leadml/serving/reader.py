@@ -65,16 +65,16 @@ class LeadReader:
             for f, ph in zip(spec.features, blank, strict=True)
         ]
         # other kinds: the placeholders a lead may send (text, or a number for a numeric field)
-        self._blank: list[frozenset[Any]] = [
-            frozenset()
-            if f.allowed
-            else ph | frozenset(placeholder_numbers(ph) if f.kind == "numeric" else ())
+        numbers = [  # a numeric field's placeholders that read as numbers
+            placeholder_numbers(ph) if f.kind == "numeric" else []
             for f, ph in zip(spec.features, blank, strict=True)
         ]
+        self._blank: list[frozenset[Any]] = [
+            frozenset() if f.allowed else ph | frozenset(nums)
+            for f, ph, nums in zip(spec.features, blank, numbers, strict=True)
+        ]
         self._blank_numbers = [  # (row of the by-field matrix, its numbers read as missing)
-            (j, np.array(placeholder_numbers(ph), dtype=float))
-            for j, (f, ph) in enumerate(zip(spec.features, blank, strict=True))
-            if f.kind == "numeric" and placeholder_numbers(ph)
+            (j, np.array(nums, dtype=float)) for j, nums in enumerate(numbers) if nums
         ]
         # how `read_request` reads leads: every field in one lookup per lead, then by kind
         self._fields = [self.id_key, *self._sources]

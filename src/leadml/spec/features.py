@@ -119,6 +119,10 @@ class Feature(_Strict):
         """The data column this feature reads."""
         return self.column or self.name
 
+    def todo_fields(self) -> list[str]:
+        """Which of description, owner and missing are still `leadml init`'s TODO."""
+        return [k for k in ("description", "owner", "missing") if is_todo(getattr(self, k))]
+
     @field_validator("missing_values")
     @classmethod
     def _placeholders(cls, values: list[str] | None) -> list[str] | None:
@@ -300,43 +304,49 @@ class FeatureSpec(_Strict):
     def training_problems(self) -> list[str]:
         """Why features may not train a model: a description, owner or missing meaning still
         TODO (as `leadml init` drafts them), missing sign-offs, or values known after contact."""
+        return [text for _, text in self._problems()]
+
+    def review_problems(self) -> list[str]:
+        """The `training_problems` a review settles: TODOs and sign-offs (an experiment may
+        train despite them with --allow-unreviewed)."""
+        return [text for after, text in self._problems() if not after]
+
+    def after_contact_problems(self) -> list[str]:
+        """The `training_problems` of features known only after sales contact (an experiment
+        needs --allow-after-contact for them)."""
+        return [text for after, text in self._problems() if after]
+
+    def _problems(self) -> list[tuple[bool, str]]:
+        """(known after contact?, problem) per feature, in the spec's order."""
         problems = []
         for f in self.features:
-            todo = [
-                what
-                for what, text in (
-                    ("description", f.description),
-                    ("owner", f.owner),
-                    ("missing", f.missing),
-                )
-                if is_todo(text)
-            ]
+            todo = f.todo_fields()
             if todo:
                 them = "them" if len(todo) > 1 else "it"
-                problems.append(f"{f.name}: {' and '.join(todo)} still TODO; write {them} in")
+                problems.append(
+                    (False, f"{f.name}: {' and '.join(todo)} still TODO; write {them} in")
+                )
             if f.known_at == "after_contact":
-                problems.append(f"{f.name}: {AFTER_CONTACT}")
+                problems.append(
+                    (
+                        True,
+                        f"{f.name}: known only after sales contact (known_at: after_contact); "
+                        "it would leak the outcome",
+                    )
+                )
             for team in REQUIRED_SIGNOFFS:
                 s = f.review.get(team)
                 if s is None:
-                    problems.append(f"{f.name}: no sign-off from {team}")
+                    problems.append((False, f"{f.name}: no sign-off from {team}"))
                 elif s.version != self.spec_version:
                     problems.append(
-                        f"{f.name}: {team} signed spec version {s.version}, "
-                        f"not the current version {self.spec_version}"
+                        (
+                            False,
+                            f"{f.name}: {team} signed spec version {s.version}, "
+                            f"not the current version {self.spec_version}",
+                        )
                     )
         return problems
-
-
-AFTER_CONTACT = (
-    "known only after sales contact (known_at: after_contact); it would leak the outcome"
-)
-
-
-def is_after_contact(problem: str) -> bool:
-    """Whether a `training_problems` line is a feature known only after contact (which
-    `--allow-unreviewed` does not admit), rather than a review still to do."""
-    return problem.endswith(AFTER_CONTACT)
 
 
 def norm_value(value: Any) -> str:

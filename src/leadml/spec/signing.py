@@ -12,7 +12,7 @@ from pathlib import Path
 import yaml
 
 from leadml.errors import SpecError
-from leadml.spec.features import REQUIRED_SIGNOFFS, FeatureSpec, SignOff, is_todo, parse_spec
+from leadml.spec.features import REQUIRED_SIGNOFFS, FeatureSpec, SignOff, parse_spec
 from leadml.spec.files import read_yaml
 
 ITEM = re.compile(
@@ -42,8 +42,7 @@ def features_to_sign(spec: FeatureSpec, names: list[str] | None, source: str) ->
         )
     todo = []
     for name in wanted:
-        f = spec.feature(name)
-        fields = [k for k in ("description", "owner", "missing") if is_todo(getattr(f, k))]
+        fields = spec.feature(name).todo_fields()
         if fields:
             todo.append(f"{name} ({', '.join(fields)})")
     if todo:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
-from typing import Any
 
 from leadml.evaluation import metrics as evaluate
 from leadml.scoring.info import ModelInfo
+from leadml.scoring.scorer import LeadScorer
 from leadml.spec.config import CALIBRATION_DATA
 from leadml.training.pipeline import TrainResult
 
@@ -25,6 +25,14 @@ def write_model_card(result: TrainResult, out_dir: Path) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
     for item in result.artifacts.iterdir():
         shutil.copy2(item, out_dir / item.name)
+    path = out_dir / "README.md"
+    path.write_text(card_text(result))
+    return path
+
+
+def card_text(result: TrainResult) -> str:
+    """The card's README.md: windows, the side-by-side metrics, the plots (files beside it),
+    the leakage audit."""
     info, m = result.lead_model.info, result.metrics
     test = result.windows["test"]
     lines = [
@@ -81,18 +89,16 @@ def write_model_card(result: TrainResult, out_dir: Path) -> Path:
         else "Suspected leaks: "
         + ", ".join(f"{r.feature} (AUC {r.auc:.3f})" for r in suspects.itertuples())
     )
-    path = out_dir / "README.md"
-    path.write_text("\n".join(lines) + "\n")
-    return path
+    return "\n".join(lines) + "\n"
 
 
-def _refit_words(scorer: Any) -> str:
+def _refit_words(scorer: LeadScorer) -> str:
     """How the booster was trained, when it was trained again on the calibration window."""
-    if not getattr(scorer, "refitted_", False):
+    if not scorer.refitted_:
         return ""
-    stopped = getattr(scorer, "stopping_iteration_", None)
     return (
-        f" Booster: early stopping chose {stopped} rounds on the calibration window, then it was "
+        f" Booster: early stopping chose {scorer.stopping_iteration_} rounds on the calibration "
+        "window, then it was "
         f"trained again on the training and calibration windows ({scorer.best_iteration_} rounds);"
         " the calibrator learned from scores made in time order, never in-sample."
     )

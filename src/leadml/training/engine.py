@@ -24,6 +24,8 @@ from leadml.spec.features import FeatureSpec
 from leadml.training.windows import Window, seen_categories, split_windows, window_info
 
 Say = Callable[[str], None]
+# what a line training says may start with, for the caller to show (`leadml train` colours them)
+UNREVIEWED, SUSPECTED_LEAK, NO_BIND = "unreviewed:", "suspected leak:", "capacity does not bind:"
 Progress = Callable[[int, int], None]
 
 

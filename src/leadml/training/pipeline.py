@@ -13,18 +13,27 @@ import pandas as pd
 from leadml.data.fingerprint import WindowInfo
 from leadml.errors import ConfigError, DataError, SpecError
 from leadml.evaluation.audit import leakage_audit
-from leadml.evaluation.capacity import capacity_use, threshold_from_capacity, weeks_and_capacity
+from leadml.evaluation.capacity import capacity_use, threshold_from_capacity
 from leadml.rules.definition import AgreedRules, load_rules
 from leadml.scoring.calibration import Calibrator, fit_calibrator
 from leadml.scoring.info import ModelInfo, TrainedLeads
 from leadml.scoring.lead_model import LeadModel
 from leadml.scoring.scorer import LeadScorer
 from leadml.spec.config import TrainingConfig
-from leadml.spec.features import FeatureSpec, is_after_contact, load_spec
+from leadml.spec.features import FeatureSpec, load_spec
 from leadml.training.artifacts import write_artifacts
-from leadml.training.engine import LocalEngine, Progress, Say, TrainingData, TrainingEngine
+from leadml.training.engine import (
+    NO_BIND,
+    SUSPECTED_LEAK,
+    UNREVIEWED,
+    LocalEngine,
+    Progress,
+    Say,
+    TrainingData,
+    TrainingEngine,
+)
 from leadml.training.measure import WindowScores, band_tables, score_test, window_metrics
-from leadml.training.windows import Window, split_order_of
+from leadml.training.windows import Window, capacity_of, split_order_of
 
 
 def _silent(message: str) -> None:
@@ -102,9 +111,7 @@ def check_inputs(
     spec = load_spec(config.spec)
     order = check_weeks_and_order(config, spec)
     rules = load_rules(config.rules, spec)
-    problems = spec.training_problems()
-    after = [p for p in problems if is_after_contact(p)]
-    review = [p for p in problems if not is_after_contact(p)]
+    review, after = spec.review_problems(), spec.after_contact_problems()
     blocked = ([] if allow_unreviewed else review) + ([] if allow_after_contact else after)
     if blocked:
         fixes = []
@@ -127,11 +134,11 @@ def check_inputs(
             + ". Such an experiment can never be promoted."
         )
     for p in review:
-        say(f"unreviewed: {p}")
+        say(f"{UNREVIEWED} {p}")
     for p in after:
-        say(f"suspected leak: {p}")
+        say(f"{SUSPECTED_LEAK} {p}")
     say(f"Windows: {ModelInfo(split=config.split.method, split_order=order).split_words()}")
-    return spec, rules, problems
+    return spec, rules, review + after
 
 
 def check_weeks_and_order(config: TrainingConfig, spec: FeatureSpec) -> dict[str, str] | None:
@@ -181,16 +188,16 @@ def warn_capacity(
     test = scores.capacity_use
     if not test.binds:
         say(
-            f"capacity does not bind: {test.describe('the test window')}; recorded as "
+            f"{NO_BIND} {test.describe('the test window')}; recorded as "
             f"test_capacity_binds = 0, so beating the rules on recall at capacity proves "
             f"nothing. {fix}."
         )
     if config.capacity.threshold is not None:
         return
-    cal = capacity_use(calibration.weeks, weeks_and_capacity(calibration.frame, config.capacity)[1])
+    cal = capacity_use(calibration.weeks, capacity_of(calibration, config))
     if not cal.binds:
         say(
-            f"capacity does not bind: {cal.describe('the calibration window')}; the sales-ready "
+            f"{NO_BIND} {cal.describe('the calibration window')}; the sales-ready "
             f"threshold derived there is {threshold:.3f}, so nearly every lead is called "
             f"sales-ready. {fix}, or fix capacity.threshold."
         )
@@ -203,7 +210,7 @@ def run_audit(
     audit = leakage_audit(loaded.audit_X, loaded.audit_y, spec, config.checks.leak_auc)
     for row in audit[audit.suspect].itertuples():
         say(
-            f"suspected leak: {row.feature} alone reaches AUC {row.auc:.3f} "
+            f"{SUSPECTED_LEAK} {row.feature} alone reaches AUC {row.auc:.3f} "
             f"(bound {config.checks.leak_auc})"
         )
     return audit
@@ -243,7 +250,7 @@ def assemble(
     threshold = config.capacity.threshold or threshold_from_capacity(
         scorer.predict_proba(cal.X)[:, 1],
         cal.weeks,
-        weeks_and_capacity(cal.frame, config.capacity)[1],
+        capacity_of(cal, config),
     )
     metrics = {"threshold": float(threshold), "best_iteration": float(scorer.best_iteration_)}
     for method, loss in scorer.calibration_losses_.items():
@@ -273,7 +280,7 @@ def learned_from(calibration: Window, scorer: LeadScorer) -> TrainedLeads | None
     """The leads the model learned from (`Window.trained`); a booster trained again on the
     training and calibration windows (`LeadScorer.refitted_`) trained on both."""
     seen = calibration.trained
-    if seen is None or not getattr(scorer, "refitted_", False):
+    if seen is None or not scorer.refitted_:
         return seen
     return TrainedLeads(np.union1d(seen.train, seen.calibration), seen.calibration)
 
