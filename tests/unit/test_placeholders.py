@@ -96,6 +96,39 @@ def test_a_placeholder_written_as_a_number_in_a_numeric_column(spec):
 
 
 @pytest.mark.parametrize(
+    "written", [["12", "-1.0", " -1 ", ""], [12, -1, 30, -1], ["12", "-1", "3", "-1.00"]]
+)
+def test_a_numeric_placeholder_matches_however_the_file_writes_the_number(spec, written):
+    leads = _leads(spec)
+    leads["employees"] = written
+    checked = check_leads(leads, spec, require_label=True)
+    assert checked.frame["employees"].isna().tolist() == [False, True, written[2] == " -1 ", True]
+
+
+def test_a_yes_no_feature_reads_a_numeric_placeholder_as_missing(demo):
+    flag = next(f.name for f in demo.features if f.kind == "boolean")
+    spec = _with(demo, **{flag: ["-1"]})
+    leads = _leads(spec)
+    leads[flag] = ["yes", "-1.0", "no", "-1"]
+    checked = check_leads(leads, spec, require_label=True)
+    assert checked.frame[flag].tolist()[0] == 1.0 and checked.frame[flag].isna().sum() == 2
+    score, _ = request_models(spec)  # and the API: -1 sent as a number or as text
+    body = {"leads": [_lead(**{flag: -1}), _lead(**{flag: "-1"}), _lead(**{flag: True})]}
+    X = LeadReader(spec).encode(score.model_validate_json(json.dumps(body)).leads)
+    j = spec.names.index(flag)
+    assert np.isnan(X[:2, j]).all() and X[2, j] == 1.0
+
+
+@pytest.mark.parametrize("placeholder", ["No", "0", "true"])
+def test_a_yes_no_placeholder_cannot_be_a_yes_or_a_no(demo, placeholder):
+    flag = next(f.name for f in demo.features if f.kind == "boolean")
+    with pytest.raises(SpecError, match="reads them as yes/no values"):
+        _with(demo, **{flag: [placeholder]})
+    with pytest.raises(SpecError, match=f"feature '{flag}'"):
+        _with(demo, spec_wide=[placeholder])
+
+
+@pytest.mark.parametrize(
     ("change", "message"),
     [
         (

@@ -16,6 +16,7 @@ from leadml.spec.features import Feature, FeatureSpec, norm_value
 
 log = logging.getLogger(__name__)
 MAX_EXAMPLES = 5
+ORDER = "__order__"  # checked leads' copy of the column a time split is ordered by
 NA_WORDS = {"", "NA", "N/A", "nan", "NaN", "null", "NULL", "None"}  # missing, in a number column
 # a date written day and month first, year last (03/04/2025, 3.4.25 10:00): which is the month?
 DAY_MONTH = re.compile(r"^\s*(\d{1,2})[/.\-](\d{1,2})[/.\-](?:\d{4}|\d{2})(?!\d)")
@@ -60,6 +61,11 @@ def normalised(series: pd.Series) -> pd.Series:
     return pd.Series(normed[codes], index=series.index, dtype=object)
 
 
+def as_numbers(raw: pd.Series) -> pd.Series:
+    """A column's values as numbers, whatever its type; NaN where missing or not a number."""
+    return pd.to_numeric(raw.astype(object).where(raw.notna()), errors="coerce")
+
+
 def coerce_feature(
     frame: pd.DataFrame,
     spec: FeatureSpec,
@@ -82,19 +88,29 @@ def coerce_feature(
 
 
 def _plain(value: object) -> str:
-    """A value as a placeholder is written: text trimmed, a whole number without '.0'."""
-    if isinstance(value, float | np.floating) and float(value).is_integer():
-        return str(int(value))
-    return str(value).strip()
+    """A value as placeholders are compared: text trimmed; a number (or text that reads as one:
+    '-1', '-1.0', ' 999 ') in one spelling, a whole number without '.0'."""
+    text = str(value).strip()
+    if isinstance(value, bool | np.bool_):
+        return text
+    try:
+        number = float(text)
+    except ValueError:
+        return text
+    if not np.isfinite(number):
+        return text
+    return str(int(number)) if number.is_integer() else repr(number)
 
 
 def without_placeholders(raw: pd.Series, placeholders: frozenset[str]) -> pd.Series:
-    """`raw` with each placeholder value ('Select', 'N/A', '-1' for the number -1) made missing;
-    each distinct value is compared once, so this is cheap on large columns."""
+    """`raw` with each placeholder value ('Select', 'N/A'; the number -1 for '-1', whether the
+    file writes -1, -1.0 or '-1.0') made missing; each distinct value is compared once, so this
+    is cheap on large columns."""
     if not placeholders:
         return raw
+    wanted = {_plain(p) for p in placeholders}
     codes, uniques = pd.factorize(raw, use_na_sentinel=True)
-    hit = np.array([_plain(u) in placeholders for u in uniques] + [False], dtype=bool)[codes]
+    hit = np.array([_plain(u) in wanted for u in uniques] + [False], dtype=bool)[codes]
     return raw.where(~hit) if hit.any() else raw
 
 
@@ -176,6 +192,7 @@ def check_leads(
     unseen: dict[str, int] | None = None,
     first_row: int = 0,
     first_id: int | None = None,
+    order_by: str | None = None,
 ) -> CheckedLeads:
     """Check leads against the spec and return them typed; one DataError lists every problem.
 
@@ -185,6 +202,8 @@ def check_leads(
     A part of a larger file or dataset names its rows from `first_row` + 1 (rows before it in
     its file) and, without an id column, numbers its leads from `first_id` + 1 (rows before it
     in the whole data; default `first_row`).
+    `order_by` names a column to carry as it is, as `__order__` (a time split's `split.order_by`:
+    the split and the drift view read it), when the data has it.
     """
     if spec.lead_id and not require_id and spec.lead_id not in frame.columns:
         spec = spec.model_copy(update={"lead_id": None})
@@ -198,6 +217,8 @@ def check_leads(
         out["__timestamp__"] = _timestamps(frame, spec, problems)
     for f in spec.features:
         out[f.source] = coerce_feature(frame, spec, f, problems, unseen)
+    if order_by is not None and order_by in frame.columns:
+        out[ORDER] = frame[order_by].to_numpy()
     y, opn = _outcomes(frame, spec, problems) if require_label else (None, None)
     if problems:
         raise DataError(

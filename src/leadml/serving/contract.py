@@ -39,7 +39,8 @@ class Problem:
 
 
 def placeholder_numbers(placeholders: frozenset[str]) -> list[int | float]:
-    """The placeholders written as numbers ('-1', '999'): a numeric field sent -1 is missing."""
+    """The placeholders written as numbers ('-1', '999'): a numeric or yes/no field sent -1 is
+    missing."""
     numbers: list[int | float] = []
     for text in sorted(placeholders):
         try:
@@ -61,7 +62,7 @@ def _field_type(f: Feature, placeholders: frozenset[str] = frozenset()) -> Any:
     if f.kind == "numeric":
         lo, hi = f.range or (None, None)
         base = Annotated[float, Field(ge=lo, le=hi, allow_inf_nan=False)]
-        texts += tuple(placeholder_numbers(placeholders))
+    texts += tuple(placeholder_numbers(placeholders))  # -1 sent as a number
     return base | Literal[texts] if texts else base
 
 

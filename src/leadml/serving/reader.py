@@ -65,8 +65,8 @@ class LeadReader:
             for f, ph in zip(spec.features, blank, strict=True)
         ]
         # other kinds: the placeholders a lead may send (text, or a number for a numeric field)
-        numbers = [  # a numeric field's placeholders that read as numbers
-            placeholder_numbers(ph) if f.kind == "numeric" else []
+        numbers = [  # a numeric or yes/no field's placeholders that read as numbers
+            placeholder_numbers(ph) if f.kind != "categorical" else []
             for f, ph in zip(spec.features, blank, strict=True)
         ]
         self._blank: list[frozenset[Any]] = [

@@ -159,6 +159,8 @@ class Feature(_Strict):
                 )
         elif self.allowed is not None:
             raise ValueError(f"'allowed' applies to categorical features, not {self.kind}")
+        if self.kind == "boolean":
+            refuse_flag_placeholders(self.missing_values or [], "missing_values")
         if self.range is not None:
             if self.kind != "numeric":
                 raise ValueError("'range' applies to numeric features only")
@@ -261,6 +263,10 @@ class FeatureSpec(_Strict):
                     f"feature '{f.name}' allows {both}, which the spec's missing_values reads as "
                     "missing; remove it from one of them"
                 )
+            if f.kind == "boolean":
+                refuse_flag_placeholders(
+                    self.missing_values or [], f"the spec's missing_values (feature '{f.name}')"
+                )
         return self
 
     def placeholders(self, f: Feature) -> frozenset[str]:
@@ -347,6 +353,16 @@ class FeatureSpec(_Strict):
                         )
                     )
         return problems
+
+
+def refuse_flag_placeholders(values: list[str], where: str) -> None:
+    """A yes/no feature's placeholders cannot be a yes or a no ('0', 'No', 'true')."""
+    flags = [v for v in values if norm_value(v) in ("0", "1")]
+    if flags:
+        raise ValueError(
+            f"{where} lists {flags} for a boolean feature, which reads them as yes/no values; "
+            "a placeholder must mean 'not given'"
+        )
 
 
 def norm_value(value: Any) -> str:
