@@ -151,7 +151,7 @@ def test_reviewed_leak_passes_and_the_run_records_its_data_and_overlap(
     _, results = promote(NAME)
     [(ok, detail)] = _gates(results, "beats_champion")
     assert re.match(rf"log loss \d\.\d{{4}} {'<=' if ok else '>'} champion v{champion} ", detail)
-    assert "(same leads); overlap: " in detail and "test leads are dated within" in detail
+    assert "(same leads); overlap: 1,200 of these 1,200 test leads are leads it trained" in detail
 
     [(ok, detail)] = _gates(results, "leak_review")
     assert ok, detail

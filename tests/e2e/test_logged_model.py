@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import pickle
 import re
 import subprocess
 import sys
@@ -11,7 +12,9 @@ from pathlib import Path
 import mlflow.artifacts
 import pytest
 
+from leadml.registry.aliases import load_lead_model
 from leadml.registry.pyfunc import SCORING_REQUIREMENTS
+from leadml.scoring.info import TrainedLeads
 
 from ..conftest import environ
 
@@ -53,3 +56,22 @@ def test_its_pip_requirements_are_the_scoring_packages_pinned(registry):
     pinned = dict(line.split("==", 1) for line in lines if re.match(r"^[\w.\-]+==", line))
     assert set(pinned) == set(SCORING_REQUIREMENTS)
     assert "dask" not in pinned and "matplotlib" not in pinned and "bentoml" not in pinned
+
+
+def test_the_leads_it_learned_from_ride_beside_the_model_not_in_it(registry):
+    """Scoring loads the pickle only; evaluation asks for the trained leads (8 bytes a lead)."""
+    with environ(MLFLOW_TRACKING_URI=registry):
+        mlflow.set_tracking_uri(registry)
+        folder = Path(mlflow.artifacts.download_artifacts("models:/lead-qualifier@champion"))
+        served = pickle.loads((folder / "artifacts" / "lead_model.pkl").read_bytes())
+        assert served.info.trained_leads is None
+        beside = TrainedLeads.load(folder / "artifacts" / "trained_leads.npz")
+        scoring, _ = load_lead_model("lead-qualifier", "champion")
+        evaluating, _ = load_lead_model("lead-qualifier", "champion", trained_leads=True)
+    assert scoring.info.trained_leads is None
+    assert evaluating.info.trained_leads.summary() == beside.summary()
+    windows = evaluating.info.windows
+    assert beside.summary() == {
+        "train": windows["train"]["leads"],
+        "calibration": windows["calibration"]["leads"],
+    }

@@ -118,7 +118,7 @@ def test_paths_and_values_are_printed_as_written(leads):
     raw = yaml.safe_load(SPEC.read_text())
     raw["features"][0]["description"] = "Where the lead came from [see :warning: wiki]"
     Path("new.yaml").write_text(yaml.safe_dump(raw))
-    result = leadml("features", "diff", SPEC, "new.yaml")
+    result = leadml("features", "diff", SPEC, "new.yaml", code=1)
     assert "[see :warning: wiki]" in result.output
 
 

@@ -84,7 +84,7 @@ def test_a_messy_export_from_init_to_the_review_page(mlflow_tmp, tmp_path):
     page = leadml("compare", "--model", "challenger", "--data", export, "--out", "review.html")
     assert f"leads the model trained on ({len(raw) - len(test):,})" in page
     per_lead = pd.read_csv(tmp_path / "review.csv")
-    assert per_lead.columns[0] == "Lead Number"  # the export's own id column, to join back on
+    assert per_lead.columns[0] == "Prospect ID"  # the export's own id column, to join back on
     reasons = per_lead.filter(like="reason_").stack()
     assert len(reasons) > 0 and not reasons.str.contains("Select").any()  # a placeholder
     assert (tmp_path / "review.html").stat().st_size > 0
@@ -92,5 +92,5 @@ def test_a_messy_export_from_init_to_the_review_page(mlflow_tmp, tmp_path):
     # scores for the CRM keep its id column's name too
     leadml("predict", "--model", "challenger", "--data", tmp_path / "test.csv", "--out", "s.csv")
     scores = pd.read_csv(tmp_path / "s.csv")
-    assert scores.columns[0] == "Lead Number"
-    assert sorted(scores["Lead Number"]) == sorted(test["Lead Number"])
+    assert scores.columns[0] == "Prospect ID"
+    assert sorted(scores["Prospect ID"]) == sorted(test["Prospect ID"])

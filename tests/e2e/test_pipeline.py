@@ -192,7 +192,7 @@ def test_rules_score_and_features_commands(tmp_path, demo_leads):
     result = leadml("features", "check", unsigned, code=1)
     assert "lead_source: no sign-off from marketing" in result.output
 
-    diff = leadml("features", "diff", SPEC, unsigned)
+    diff = leadml("features", "diff", SPEC, unsigned, code=1)  # 1: the files differ
     assert "~ feature lead_source: review" in diff.output
 
 

@@ -4,7 +4,9 @@ window (no store: these read a run's recorded values)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -15,7 +17,8 @@ from leadml.registry.champion import COMPARED_TAG, OVERLAP_TAG, champion_overlap
 from leadml.registry.gates import RunRecord, check_gates, compare
 from leadml.registry.leaks import LEAK_TAG, leak_gates, record_from_metrics, record_tag
 from leadml.registry.tracking import _masked
-from leadml.scoring.info import ModelInfo
+from leadml.scoring.info import ModelInfo, TrainedLeads, lead_keys
+from leadml.spec import load_spec
 from leadml.training.windows import Window
 
 GATES = {"min_auc": 0.7, "max_ece": 0.02, "beat_rules": True, "beat_champion": True}
@@ -188,22 +191,44 @@ DATED = _info(
 )
 
 
+SPEC = load_spec(Path(__file__).resolve().parents[2] / "features" / "lead_features.yaml")
+
+
 def test_the_champion_overlap_is_counted_by_date_or_said_unknown():
-    after = champion_overlap(DATED, _window(["2024-05-02", "2024-05-03", "2024-06-01"]))
+    after = champion_overlap(DATED, SPEC, _window(["2024-05-02", "2024-05-03", "2024-06-01"]))
     assert after == (
         "no overlap: this test window (2024-05-02 to 2024-06-01) lies outside the champion's "
         "training and calibration windows (2024-01-01 to 2024-04-30)"
     )
-    inside = champion_overlap(DATED, _window(["2024-04-30", "2024-04-29", "2024-06-01"]))
+    inside = champion_overlap(DATED, SPEC, _window(["2024-04-30", "2024-04-29", "2024-06-01"]))
     assert inside.startswith(
         "overlap: 2 of these 3 test leads are dated within the champion's training and "
         "calibration windows (2024-01-01 to 2024-04-30)"
     )
     undated = _info(train={"leads": 10, "sales_ready": 2}, calibration={"leads": 5})
-    assert champion_overlap(undated, _window(["2024-05-02"] * 3)).startswith("overlap unknown")
-    assert champion_overlap(DATED, _window(None)) == (
+    assert champion_overlap(undated, SPEC, _window(["2024-05-02"] * 3)).startswith(
+        "overlap unknown"
+    )
+    assert champion_overlap(DATED, SPEC, _window(None)) == (
         "overlap unknown: this test window has no timestamps"
     )
+
+
+def test_the_champion_overlap_is_counted_lead_by_lead_when_it_records_its_leads():
+    """Dated outside its windows, yet two of the three test leads are leads it calibrated on
+    (dates say nothing of a lead the champion was trained on in another export)."""
+    test = _window(["2024-05-02", "2024-05-03", "2024-06-01"])
+    test.frame["lead_id"] = ["L1", "L2", "L9"]
+    keys = lead_keys(pd.DataFrame({"lead_id": ["L0", "L1", "L2", "L3"]}), SPEC)
+    info = dataclasses.replace(DATED, trained_leads=TrainedLeads.of(keys[:1], keys[1:]))
+    assert champion_overlap(info, SPEC, test) == (
+        "overlap: 2 of these 3 test leads are leads it trained or was calibrated on (by lead id "
+        "(lead_id)), so its log loss there favours it"
+    )
+    test.frame["lead_id"] = ["L7", "L8", "L9"]
+    assert champion_overlap(info, SPEC, test).startswith("no overlap: none of these 3 test leads")
+    del test.frame["lead_id"]  # its spec's id column is not in this window: by dates
+    assert champion_overlap(info, SPEC, test).startswith("no overlap: this test window")
 
 
 def test_compare_names_the_bound_as_given():

@@ -23,6 +23,7 @@ from leadml.spec import parse_spec
 from leadml.spec.config import TrainingConfig, load_config
 from leadml.training.windows import (
     leads_table,
+    order_column,
     order_values,
     split_order,
     split_order_of,
@@ -79,10 +80,24 @@ def test_what_orders_the_split(raw_spec, split, timestamp, expected):
     assert split_order_of(_config(**split), _spec(raw_spec, timestamp=timestamp)) == expected
 
 
-def test_order_by_a_column_the_spec_does_not_read_is_refused(raw_spec):
-    with pytest.raises(ConfigError, match="'lead_number' is not a column") as info:
-        split_order_of(_config(order_by="lead_number"), _spec(raw_spec, timestamp=None))
-    assert "lead id column (lead_id)" in str(info.value)
+def test_order_by_a_column_the_spec_does_not_read_is_carried_to_the_split(raw_spec):
+    """A lead number that is neither the id nor a feature orders the split; checking carries it."""
+    spec = _spec(raw_spec, timestamp=None)
+    config = _config(order_by="lead_number", test_share=0.1, calibration_share=0.1)
+    order = split_order_of(config, spec)
+    assert order == {"kind": "column", "column": "lead_number"}
+    raw = _leads(spec).drop(columns="created_at").iloc[::-1]  # newest first
+    raw["lead_number"] = np.arange(len(raw))[::-1] + 7_000
+    leads = check_leads(raw, spec, require_label=True, order_by=order_column(order))
+    windows = split_windows(leads, config, LeadEncoder(spec))
+    assert windows["test"].frame["lead_id"].tolist() == ["L36", "L37", "L38", "L39"]
+    table = leads_table(windows["test"], spec, "lead_number")
+    assert sorted(table["lead_number"]) == [7_036, 7_037, 7_038, 7_039]
+    unchecked = check_leads(raw.drop(columns="lead_number"), spec, require_label=True)
+    with pytest.raises(DataError, match=r"split\.order_by: the data has no column 'lead_number'"):
+        order_values(unchecked.frame, order, spec)
+    with pytest.raises(ConfigError, match="is the label column"):
+        split_order_of(_config(order_by="sales_ready"), spec)
 
 
 @pytest.mark.parametrize(
@@ -105,7 +120,7 @@ def test_a_lead_number_sorts_as_numbers_whatever_its_type(raw_spec):
     raw = _leads(spec).drop(columns="created_at")
     numbers = [100, 9, 10, *range(1000, 1037)]
     raw["lead_id"] = [str(n) for n in numbers]  # text, as an export might give them
-    leads = check_leads(raw, spec, require_label=True)
+    leads = check_leads(raw, spec, require_label=True, order_by="lead_id")
     order = {"kind": "column", "column": "lead_id"}
     assert order_values(leads.frame, order, spec)[:3].tolist() == [100.0, 9.0, 10.0]
     windows = split_windows(
@@ -119,7 +134,7 @@ def test_an_order_column_that_is_not_numbers_names_the_rows(raw_spec):
     spec = _spec(raw_spec, timestamp=None)
     raw = _leads(spec).drop(columns="created_at")
     raw.loc[3, "lead_id"] = "L-17b"
-    leads = check_leads(raw, spec, require_label=True)
+    leads = check_leads(raw, spec, require_label=True, order_by="lead_id")
     with pytest.raises(DataError) as info:
         order_values(leads.frame, {"kind": "column", "column": "lead_id"}, spec)
     message = str(info.value)

@@ -83,7 +83,7 @@ def test_the_messy_export_is_read_crlf_trailing_column_and_all(export):
 
 def test_init_drafts_files_leadml_loads(drafted):
     folder, spec, rules, config, printed = drafted
-    assert spec.lead_id == "Lead Number" and spec.timestamp is None
+    assert spec.lead_id == "Prospect ID" and spec.timestamp is None  # the id, by its name
     assert spec.label.column == "Converted" and spec.label.positive == ["1"]
     assert config.split.method == "time" and config.split.order_by == "Lead Number"
     assert config.spec == str(folder / "features.yaml") and config.rules == str(
@@ -119,7 +119,7 @@ def test_init_names_columns_kinds_placeholders_and_leaks(drafted):
         "SUSPECTED LEAK (Lead Status): its name says it is known after contact; alone it predicts"
         in text
     )
-    assert "'Prospect ID': unique per lead, a second id; left out" in text
+    assert "second id" not in text  # Lead Number orders the split; Prospect ID is the id
     assert "'Unnamed: 17': empty in every lead" in text
     assert "suspected leak" in printed and "'Select' read as missing" in printed
     for f in spec.features:
@@ -216,6 +216,38 @@ def test_no_date_and_no_lead_number_means_a_random_split_said_why(tmp_path):
     _, _, config, texts = _all(frame, tmp_path)
     assert config.split.method == "random" and config.split.order_by is None
     assert "no date column and no column of growing numbers" in texts["training.yaml"]
+
+
+def test_a_phone_number_is_neither_the_id_nor_the_order_nor_a_feature(tmp_path):
+    frame = _dated(["2025-01-01"]).drop(columns=["Created"])
+    frame["Phone Number"] = np.random.default_rng(1).permutation(200) + 4_470_000_000
+    _, spec, config, texts = _all(frame, tmp_path)
+    assert spec.lead_id == "Lead ID" and config.split.method == "random"
+    assert "phone_number" not in spec.names
+    assert "'Phone Number': a different whole number per lead" in texts["features.yaml"]
+
+
+def test_a_lead_number_out_of_row_order_orders_the_split_as_a_guess_to_confirm(tmp_path):
+    frame = _dated(["2025-01-01"]).drop(columns=["Created"])
+    frame["Lead No"] = np.random.default_rng(2).permutation(200) + 1_000  # the file sorted by name
+    _, spec, config, texts = _all(frame, tmp_path)
+    assert spec.lead_id == "Lead ID" and config.split.order_by == "Lead No"
+    assert (
+        "TODO: 'Lead No' is named like a lead number but its numbers do not follow"
+        in (texts["training.yaml"])
+    )
+    assert "lead_no" not in spec.names  # the order is not a feature
+
+
+def test_a_lead_number_in_order_orders_the_split_and_a_text_one_is_the_id(tmp_path):
+    frame = _dated(["2025-01-01"]).drop(columns=["Created", "Lead ID"])
+    frame["Lead Number"] = [f"L{i:05d}" for i in range(200)]  # text: an id, not an order
+    frame["Record Seq"] = np.arange(500, 300, -1)  # newest first
+    _, spec, config, texts = _all(frame, tmp_path)
+    assert spec.lead_id == "Lead Number" and config.split.order_by == "Record Seq"
+    assert "TODO" not in texts["training.yaml"].split("order_by:")[1].splitlines()[0]
+    checked = check_leads(frame, spec, require_label=True, order_by="Record Seq")
+    assert checked.frame["__order__"].tolist()[:2] == [500, 499]
 
 
 def test_no_outcome_column_is_refused_with_the_fix(tmp_path):

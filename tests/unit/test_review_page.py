@@ -215,7 +215,7 @@ def _model(split_order, split="time"):
 
 def test_drift_by_order_deciles_when_the_data_has_only_an_order_column():
     n = 200
-    frame = pd.DataFrame({"lead_number": np.arange(n, 0, -1) * 10})  # newest first
+    frame = pd.DataFrame({"__order__": np.arange(n, 0, -1) * 10})  # newest first, as carried
     y, p = (np.arange(n) % 5 == 0).astype(int), np.full(n, 0.2)
     drift, why = report._drift_view(
         _model({"kind": "column", "column": "lead_number"}), frame, y, p, p
@@ -223,6 +223,14 @@ def test_drift_by_order_deciles_when_the_data_has_only_an_order_column():
     assert why == "" and len(drift) == 10 and drift["leads"].eq(20).all()
     assert drift.columns[0] == "order_decile"
     assert drift.iloc[0, 0] == "01: lead_number 10-200" and drift.iloc[-1, 0].startswith("10:")
+    _, why = report._drift_view(
+        _model({"kind": "column", "column": "lead_number"}),
+        frame.drop(columns="__order__"),
+        y,
+        p,
+        p,
+    )
+    assert why == "No drift view: the data has no timestamp and no lead_number column."
     page = _text(report.render_html(_comparison(_leads(40, 40), drift=drift)))
     assert "per tenth of the leads in the order the model's time split used" in page
 

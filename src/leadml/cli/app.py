@@ -1,5 +1,6 @@
 """What every `leadml` command shares: the app, its consoles, one clear line for a user's
-mistake (`friendly`), progress bars, the engine option.
+mistake (`friendly`), the default files and how to name others, `--json` output, progress bars,
+the engine option.
 
 The command modules (`data`, `train`, `score`, `serve`) import their work inside each command,
 on purpose: `leadml --help` and a mistyped option answer at once instead of after the seconds
@@ -10,12 +11,14 @@ from __future__ import annotations
 
 import enum
 import functools
+import json
 import logging
+import math
 import os
 import sys
 from importlib.metadata import version as installed_version
 from pathlib import Path
-from typing import IO, Annotated, NoReturn
+from typing import IO, Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console, Group
@@ -89,6 +92,14 @@ ForceOption = Annotated[
         "--force", help="Overwrite an existing output file (never one the command reads)."
     ),
 ]
+JsonOption = Annotated[
+    bool,
+    typer.Option(
+        "--json",
+        help="Print one JSON document on stdout instead of text (warnings and notes still go "
+        "to stderr; the exit code is the same).",
+    ),
+]
 
 
 def _version(show: bool) -> None:
@@ -146,7 +157,20 @@ def project_config(folder: Path | None = None) -> Path | None:
 
 def default_config() -> Path:
     """`leadml train`'s config when --config is not given: the project's, else the demo's."""
-    return project_config() or Path(DEFAULT_CONFIG)
+    return project_config() or default_file(
+        DEFAULT_CONFIG, "name the config: leadml train --config PATH"
+    )
+
+
+def default_file(default: str, how: str) -> Path:
+    """A command's input file when the user named none: `default`, from the current folder.
+    When it is not there, one clear error saying `how` to name another file."""
+    path = Path(default)
+    if path.is_file():
+        return path
+    raise LeadmlError(
+        f"{default} not found (run from the project folder, or {how}; `leadml init` drafts one)"
+    )
 
 
 def model_name(name: str | None, config: Path | None) -> str:
@@ -200,6 +224,28 @@ def say(text: str, style: str = "", *, to: Console = console) -> None:
     to.print(Text(text, style=style), soft_wrap=True)
 
 
+def print_json(document: dict[str, Any]) -> None:
+    """`document` as a command's one JSON document on stdout (`--json`), never through rich
+    (which wraps and reads markup): numbers stay numbers, and a number that is not one (NaN,
+    infinite: a metric not measured) is null, as JSON has no NaN."""
+    typer.echo(json.dumps(_plain(document), indent=2, allow_nan=False))
+
+
+def _plain(value: Any) -> Any:
+    """`value` as JSON's types: mappings, lists, strings, finite numbers, booleans, null."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, Path):
+        return str(value)
+    if not isinstance(value, str | int | float | bool) and hasattr(value, "item"):
+        value = value.item()  # a numpy number
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
 def warn(text: str) -> None:
     """A warning line on stderr: the label styled, the text as written."""
     err.print(Text.assemble(("warning:", "yellow"), " ", text), soft_wrap=True)
@@ -228,6 +274,8 @@ def _quiet_libraries() -> None:
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
     configure()
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    # an MLflow server's run link on stdout (leadml prints its own, where it belongs)
+    os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
 
 
 def _progress() -> Progress:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -15,12 +15,15 @@ from leadml.cli.app import (
     DEFAULT_RULES,
     DEFAULT_SPEC,
     ForceOption,
+    JsonOption,
     _progress,
     app,
     check_outputs,
+    default_file,
     err,
     features_app,
     friendly,
+    print_json,
     rules_app,
     say,
     warn,
@@ -67,30 +70,62 @@ def synth(
 @features_app.command("check")
 @friendly
 def features_check(
-    file: Annotated[Path, typer.Argument(help="Feature spec YAML.")] = Path(DEFAULT_SPEC),
+    file: Annotated[
+        Path | None,
+        typer.Argument(help=f"Feature spec YAML (default: {DEFAULT_SPEC}).", show_default=False),
+    ] = None,
     rules: Annotated[Path | None, typer.Option(help="Also check this agreed-rules file.")] = None,
+    json_out: JsonOption = False,
 ) -> None:
-    """Validate a feature spec (and optionally its rules); exit 1 if it cannot train a model."""
+    """Validate a feature spec (and optionally its rules); exit 1 if it cannot train a model.
+    --json prints {"file", "features", "spec_version", "hash", "rules" (null without --rules),
+    "problems", "ok"}, whether or not it passes."""
     from leadml.rules.definition import load_rules
     from leadml.spec.features import is_todo, load_spec
 
+    file = file or default_file(DEFAULT_SPEC, "name the spec: leadml features check PATH")
     spec = load_spec(file)
-    say(
-        f"{file}: {len(spec.features)} features, spec version {spec.spec_version}, "
-        f"hash {spec.content_hash}"
-    )
+    if not json_out:  # said before the rules are read, which may fail
+        say(
+            f"{file}: {len(spec.features)} features, spec version {spec.spec_version}, "
+            f"hash {spec.content_hash}"
+        )
+    checked: dict[str, Any] | None = None
     if rules is not None:
         agreed = load_rules(rules, spec)
-        say(f"{rules}: {len(agreed.rules)} rules, valid against the spec")
         drafted = [r.name for r in agreed.rules if is_todo(r.description)]
+        checked = {"file": str(rules), "rules": len(agreed.rules), "todo": drafted}
+    problems = spec.training_problems()
+    if json_out:
+        print_json(
+            {
+                "file": str(file),
+                "features": len(spec.features),
+                "spec_version": spec.spec_version,
+                "hash": spec.content_hash,
+                "rules": checked,
+                "problems": problems,
+                "ok": not problems,
+            }
+        )
+    else:
+        _say_checked(checked, problems)
+    if problems:
+        raise typer.Exit(1)
+
+
+def _say_checked(checked: dict[str, Any] | None, problems: list[str]) -> None:
+    """The rest of `features check` in words: the rules, and what blocks training."""
+    if checked is not None:
+        say(f"{checked['file']}: {checked['rules']} rules, valid against the spec")
+        drafted = checked["todo"]
         if drafted:
             say(f"{len(drafted)} rule(s) still TODO (examples to replace): {', '.join(drafted)}")
-    problems = spec.training_problems()
     if problems:
         say(f"{len(problems)} problem(s) block training:", "yellow")
         for p in problems:
             say(f"  - {p}")
-        raise typer.Exit(1)
+        return
     say("Every feature is signed off by sales and marketing.", "green")
 
 
@@ -143,13 +178,22 @@ def features_sign(
 def features_diff(
     old: Annotated[Path, typer.Argument(help="The spec or rules file before the change.")],
     new: Annotated[Path, typer.Argument(help="The spec or rules file after the change.")],
+    json_out: JsonOption = False,
 ) -> None:
-    """What a reviewer must look at: added, removed and changed features or rules."""
+    """What a reviewer must look at: added (+), removed (-) and changed (~) features or rules,
+    and what to do about them (!). Exit status, as `diff`: 0 when a reviewer has nothing to
+    see, 1 when the files differ, 2 on an error (a file missing or invalid). --json prints
+    {"old", "new", "differs", "changes"}, each change a line as printed."""
     from leadml.rules.review import diff_files
 
     lines = diff_files(old, new)
-    for line in lines or ["no differences a reviewer needs to see"]:
-        say(line, {"+": "green", "-": "red", "~": "yellow"}.get(line[:1], ""))
+    if json_out:
+        print_json({"old": str(old), "new": str(new), "differs": bool(lines), "changes": lines})
+    else:
+        for line in lines or ["no differences a reviewer needs to see"]:
+            say(line, {"+": "green", "-": "red", "~": "yellow"}.get(line[:1], ""))
+    if lines:
+        raise typer.Exit(1)
 
 
 @rules_app.command("score")
@@ -158,8 +202,12 @@ def rules_score(
     data: Annotated[str, typer.Option(help="Leads: CSV, Parquet or a database URL.")],
     out: Annotated[Path, typer.Option(help="Output: .csv or .parquet.")],
     query: Annotated[str | None, typer.Option(help="SQL query for a database URL.")] = None,
-    spec: Annotated[Path, typer.Option(help="Feature spec.")] = Path(DEFAULT_SPEC),
-    rules: Annotated[Path, typer.Option(help="Agreed rules.")] = Path(DEFAULT_RULES),
+    spec: Annotated[
+        Path | None, typer.Option(help=f"Feature spec (default: {DEFAULT_SPEC}).")
+    ] = None,
+    rules: Annotated[
+        Path | None, typer.Option(help=f"Agreed rules (default: {DEFAULT_RULES}).")
+    ] = None,
     force: ForceOption = False,
 ) -> None:
     """Score leads with the agreed rules alone: points, rules that fired, verdict."""
@@ -170,6 +218,8 @@ def rules_score(
     from leadml.spec.features import load_spec
 
     check_outputs(data, {"--out": out}, force=force, tables=True)
+    spec = spec or default_file(DEFAULT_SPEC, "name the spec: leadml rules score --spec PATH")
+    rules = rules or default_file(DEFAULT_RULES, "name the rules: leadml rules score --rules PATH")
     feature_spec = load_spec(spec)
     agreed = load_rules(rules, feature_spec)
     unseen: dict[str, int] = {}

@@ -115,6 +115,8 @@ def _report(draft: Draft, paths: dict[str, Path]) -> None:
     say(f"  lead id: {draft.lead_id or 'none (leads named by row number)'}")
     if draft.timestamp:
         say(f"  timestamp: {draft.timestamp}")
+    elif draft.order_note:
+        warn(f"no timestamp; the time split is ordered by {draft.order_by}: {draft.order_note}")
     elif draft.order_by:
         say(f"  no timestamp; the time split is ordered by {draft.order_by} (split.order_by)")
     else:

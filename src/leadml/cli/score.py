@@ -5,7 +5,7 @@ Each command imports its work when it runs (see `leadml.cli.app`)."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -13,6 +13,7 @@ from leadml.cli.app import (
     ConfigOption,
     Engine,
     ForceOption,
+    JsonOption,
     NameOption,
     SchedulerOption,
     _check_engine,
@@ -24,6 +25,7 @@ from leadml.cli.app import (
     friendly,
     metrics_table,
     model_name,
+    print_json,
     say,
     warn,
 )
@@ -117,8 +119,11 @@ def evaluate(
     exclude_trained: ExcludeTrainedOption = False,
     name: NameOption = None,
     config: ConfigOption = None,
+    json_out: JsonOption = False,
 ) -> None:
-    """Score leads with known outcomes and compare the model with the agreed rules."""
+    """Score leads with known outcomes and compare the model with the agreed rules. --json
+    prints {"model", "version", "alias", "data", "leads", "excluded", "seen", "metrics":
+    {"model", "rules"}, "capacity"}; a metric that could not be measured is null."""
     name = model_name(name, config)
     from leadml.data.check import check_leads
     from leadml.data.read import read_leads
@@ -126,20 +131,51 @@ def evaluate(
     from leadml.evaluation.capacity import capacity_use, weeks_and_capacity
     from leadml.registry.aliases import load_lead_model
 
-    lead_model, resolved = load_lead_model(name, model)
+    lead_model, resolved = load_lead_model(name, model, trained_leads=True)
     leads = check_leads(read_leads(data, query), lead_model.spec, require_label=True, unseen={})
     if leads.y is None or len(leads.y) == 0:
         raise DataError(f"{data}: no lead has a decided outcome to evaluate against")
-    leads, _ = _unseen_only(lead_model, leads, data, exclude_trained)
+    leads, seen = _unseen_only(lead_model, leads, data, exclude_trained)
     scored = lead_model.score_checked(leads, reasons=0)
     weeks, per_week = weeks_and_capacity(leads.frame, _capacity(lead_model, capacity))
-    _warn_capacity(capacity_use(weeks, per_week))
+    use = capacity_use(weeks, per_week)
+    _warn_capacity(use)
     both = {
         who: ev.score_metrics(leads.y, scored[col].to_numpy(), weeks, per_week)
         for who, col in (("model", "probability"), ("rules", "rules_probability"))
     }
+    if json_out:
+        seen_count = None if seen is None else 0 if exclude_trained else int(seen.seen.sum())
+        print_json(_evaluation(name, resolved, data, leads, seen_count, both, use))
+        return
     title = f"{name} v{resolved.version} on {data} ({len(scored):,} leads)"
     console.print(metrics_table(title, both["model"], both["rules"]))
+
+
+def _evaluation(
+    name: str, resolved, data: str, leads, seen: int | None, both: dict, use
+) -> dict[str, Any]:
+    """`leadml evaluate --json`: the model, the leads measured on (and those left out, by
+    reason; `seen`: how many of them the model trained or was calibrated on, null when it does
+    not record them), each side's metrics, and the sales capacity measured with (`CapacityUse`;
+    undated leads are one week)."""
+    return {
+        "model": name,
+        "version": resolved.version,
+        "alias": resolved.alias,
+        "data": data,
+        "leads": len(leads.y),
+        "excluded": dict(leads.excluded),
+        "seen": seen,
+        "metrics": both,
+        "capacity": {
+            "leads_per_week": use.capacity,
+            "weeks": use.weeks,
+            "leads_worked": use.worked,
+            "worked_share": use.worked_share,
+            "binds": use.binds,
+        },
+    }
 
 
 @app.command()
@@ -271,11 +307,18 @@ def compare(
     from leadml.evaluation.report import compare as build
     from leadml.evaluation.report import write_comparison
     from leadml.registry.aliases import load_lead_model
+    from leadml.training.windows import order_column
 
     csv = csv or out.with_suffix(".csv")
     check_outputs(data, {"--out": out, "--csv": csv}, force=force)
-    lead_model, resolved = load_lead_model(name, model)
-    leads = check_leads(read_leads(data, query), lead_model.spec, require_label=True, unseen={})
+    lead_model, resolved = load_lead_model(name, model, trained_leads=True)
+    leads = check_leads(
+        read_leads(data, query),
+        lead_model.spec,
+        require_label=True,
+        unseen={},
+        order_by=order_column(lead_model.info.split_order),  # the drift view's deciles
+    )
     for reason, count in leads.excluded.items():
         say(f"Excluded {count:,} lead(s): {reason}", to=err)
     if leads.y is None or len(leads.y) == 0:

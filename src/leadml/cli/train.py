@@ -5,8 +5,10 @@ Each command imports its work when it runs (see `leadml.cli.app`)."""
 from __future__ import annotations
 
 import contextlib
-import os
+import glob
+import shlex
 import shutil
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -18,6 +20,7 @@ from leadml.cli.app import (
     ConfigOption,
     Engine,
     ForceOption,
+    JsonOption,
     NameOption,
     SchedulerOption,
     _check_engine,
@@ -31,8 +34,10 @@ from leadml.cli.app import (
     friendly,
     metrics_table,
     model_name,
+    print_json,
     say,
 )
+from leadml.errors import LeadmlError
 
 
 @app.command()
@@ -87,7 +92,10 @@ def train(
     _check_engine(engine, scheduler, query)
     config = config or default_config()
     cfg = load_config(config)
+    _check_named(config, "spec", cfg.spec)
     check_weeks_and_order(cfg, load_spec(cfg.spec))  # before a cluster starts
+    _check_named(config, "rules", cfg.rules)
+    _check_data(config, cfg.data.path, data)
     if test_out is not None:
         check_outputs(data or cfg.data.path, {"--test-out": test_out}, force=force, tables=True)
     if register:
@@ -122,12 +130,37 @@ def train(
         _print_registered(result, cfg, card)
 
 
+def _check_named(config: Path, key: str, path: str) -> None:
+    """The `spec` or `rules` file the config names (or defaults to) is there: else one clear
+    error saying where to name another."""
+    if not Path(path).is_file():
+        raise LeadmlError(
+            f"{config}: {key} {path} not found (name the file in the config, `{key}: PATH`, "
+            "found from the current folder, the config's or the one above it)"
+        )
+
+
+def _check_data(config: Path, source: str | None, data: str | None) -> None:
+    """The config's leads (a file, folder or glob; not a database) are there, unless --data
+    replaces them: else one clear error saying how to name others."""
+    if data is not None or source is None or "://" in source:
+        return
+    if Path(source).exists() or glob.glob(source):
+        return
+    raise LeadmlError(
+        f"{config}: data {source} not found (give the leads with --data FILE, or name them in "
+        "the config, `data: {path: FILE}`)"
+    )
+
+
 def _write_test_window(result, out: Path) -> None:
     """The test window's leads, as the spec reads them (the file appears when complete)."""
     from leadml.data.read import write_table
-    from leadml.training.windows import leads_table
+    from leadml.training.windows import leads_table, order_column
 
-    write_table(leads_table(result.test, result.lead_model.spec), out)
+    lead_model = result.lead_model
+    order_by = order_column(lead_model.info.split_order)
+    write_table(leads_table(result.test, lead_model.spec, order_by), out)
     say(f"Test window: {len(result.test.y):,} leads -> {out}", to=err)
 
 
@@ -202,18 +235,48 @@ def _print_registered(result, cfg, card: Path) -> None:
     )
     if not result.reviewed:
         say("Run tagged reviewed=false: it can never be promoted.", "yellow")
+    say(_run_link(result.run_id))
     name = cfg.tracking.registered_model
     named = "" if name == model_name(None, None) else f" --name {name}"
-    ui = (
-        "make mlflow-ui"
-        if "MLFLOW_TRACKING_URI" not in os.environ
-        else (f"mlflow ui --backend-store-uri {tracking_uri()}")
-    )
     say(
-        f"Next: `{ui}` and open http://127.0.0.1:5000 for the run and its plots; "
-        f"`leadml promote{named}` to make it champion through the gates; "
+        f"Next: `leadml promote{named}` to make it champion through the gates; "
         f"the model card: {card}"
     )
+
+
+def _run_link(run_id: str) -> str:
+    """Where to see the run `leadml train` logged, and its plots, in MLflow's UI."""
+    from leadml.registry.failures import store_errors
+    from leadml.registry.store import client, tracking_uri
+
+    with store_errors(f"reading training run {run_id}"):
+        experiment_id = client().get_run(run_id).info.experiment_id
+    return run_address(tracking_uri(), experiment_id, run_id)
+
+
+def run_address(uri: str, experiment_id: str, run_id: str) -> str:
+    """A run's page in MLflow's UI, in words: its address on a tracking server (`uri` http or
+    https), or for a local store (SQLite, a folder) how to open it with `mlflow ui` and the run's
+    address there; for other stores (Databricks, a database server, whose URI may hold a
+    password), the experiment and run ids."""
+    page = f"#/experiments/{experiment_id}/runs/{run_id}"
+    scheme = uri.partition(":")[0] if ":" in uri else ""
+    if scheme in ("http", "https"):
+        return f"The run in MLflow: {uri.rstrip('/')}/{page}"
+    if scheme in ("sqlite", "file") or not (scheme or uri.startswith("databricks")):
+        return (
+            f"The run in MLflow: `{_mlflow_command()} ui --backend-store-uri {shlex.quote(uri)}`, "
+            f"then open http://127.0.0.1:5000/{page}"
+        )
+    return f"The run in MLflow: experiment {experiment_id}, run {run_id}"
+
+
+def _mlflow_command() -> str:
+    """`mlflow` when it is on PATH, else the one installed beside this Python (`.venv/bin`)."""
+    if shutil.which("mlflow"):
+        return "mlflow"
+    beside = Path(sys.executable).parent / "mlflow"
+    return shlex.quote(str(beside)) if beside.is_file() else "mlflow"
 
 
 def _print_summary(result, cfg, card: Path) -> None:
@@ -233,21 +296,32 @@ def promote(
     model: Annotated[str, typer.Option(help="The version or alias to promote.")] = "challenger",
     name: NameOption = None,
     config: ConfigOption = None,
+    json_out: JsonOption = False,
 ) -> None:
-    """Make a model champion only if it passes every gate of its training config."""
+    """Make a model champion only if it passes every gate of its training config; exit 1 when
+    it does not. --json prints {"model", "version", "promoted", "gates": [{"gate", "passed",
+    "detail"}]}, whether or not it is promoted."""
     name = model_name(name, config)
     from leadml.registry.failures import store_errors
     from leadml.registry.promotion import promote as do_promote
 
     with store_errors(f"promoting '{model}' of model '{name}'"):
         candidate, results = do_promote(name, model)
-    for gate, ok, detail in results:
-        mark = ("pass", "green") if ok else ("FAIL", "red")
-        console.print(Text.assemble("  ", mark, f"  {gate}: {detail}"), soft_wrap=True)
-    if not all(ok for _, ok, _ in results):
+    promoted = all(ok for _, ok, _ in results)
+    if json_out:
+        gates = [{"gate": gate, "passed": ok, "detail": detail} for gate, ok, detail in results]
+        print_json(
+            {"model": name, "version": candidate.version, "promoted": promoted, "gates": gates}
+        )
+    else:
+        for gate, ok, detail in results:
+            mark = ("pass", "green") if ok else ("FAIL", "red")
+            console.print(Text.assemble("  ", mark, f"  {gate}: {detail}"), soft_wrap=True)
+    if not promoted:
         failed = ", ".join(g for g, ok, _ in results if not ok)
         fail("not promoted", f"version {candidate.version} failed {failed}", code=1)
-    say(f"Version {candidate.version} of {name} is now champion.")
+    if not json_out:
+        say(f"Version {candidate.version} of {name} is now champion.")
 
 
 @app.command()

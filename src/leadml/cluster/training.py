@@ -34,6 +34,7 @@ from leadml.training.engine import TrainingData
 from leadml.training.windows import (
     Window,
     make_window,
+    order_column,
     order_values,
     split_order,
     split_order_of,
@@ -49,18 +50,20 @@ STOPPING_ROWS = 250_000  # early stopping's sample of a larger calibration windo
 
 
 def check_part(
-    path: str, spec: FeatureSpec, first_id: int = 0
+    path: str, spec: FeatureSpec, first_id: int = 0, order_by: str | None = None
 ) -> tuple[CheckedLeads, pd.DataFrame] | None:
     """Read and check one partition of history (runs on a worker); a DataError names the file.
 
     Returns the checked leads and the file's last five raw rows (the model's input example),
     or None for a partition without rows. Without an id column, leads are numbered from
-    `first_id` + 1 (the rows in the partitions before this one)."""
+    `first_id` + 1 (the rows in the partitions before this one); `order_by` is the column a time
+    split is ordered by, carried (`order_column`)."""
     raw = read_leads(path)
     if raw.empty:
         return None
     try:
-        return check_leads(raw, spec, require_label=True, first_id=first_id), raw.tail(5)
+        checked = check_leads(raw, spec, require_label=True, first_id=first_id, order_by=order_by)
+        return checked, raw.tail(5)
     except DataError as exc:
         raise DataError(f"{path}: {exc}") from None
 
@@ -176,7 +179,12 @@ def _check_parts(
     first_ids = _first_ids(spec, files, client)
     parts = [
         client.submit(
-            check_part, str(p.resolve()), spec, first, key=f"leadml-check-{token}-{i:05d}"
+            check_part,
+            str(p.resolve()),
+            spec,
+            first,
+            order_column(order),
+            key=f"leadml-check-{token}-{i:05d}",
         )
         for i, (p, first) in enumerate(zip(files, first_ids, strict=True))
     ]
@@ -367,16 +375,18 @@ def fit_booster(
     calibration: Window,
     progress: Callable[[int, int], None] | None,
     say: Say,
+    leads: int | None = None,
 ) -> LeadScorer:
     """Train the booster with LightGBM's Dask interface, early-stopped on the calibration
-    window (`CalibrationStopper`), then calibrate there as `LeadScorer.fit` does."""
+    window (`CalibrationStopper`), then calibrate there as `LeadScorer.fit` does; `leads` in
+    the training window size the parameters as in one process (`LeadScorer.booster_params`)."""
 
     encoder = LeadEncoder(scorer.spec)
     topic = f"leadml-train-{uuid.uuid4().hex[:8]}"
     total = scorer.num_boost_round
     if progress is not None:
         client.subscribe_topic(topic, lambda event: progress(int(event[1]), total))
-    params = scorer.booster_params()
+    params = scorer.booster_params(leads)
     X_cal, y_cal = calibration.X, calibration.y
     if len(X_cal) > STOPPING_ROWS:  # every worker holds these leads
         keep = np.sort(
@@ -406,7 +416,7 @@ def fit_booster(
             client.unsubscribe_topic(topic)
     booster = model.booster_
     best = int(booster.best_iteration or booster.current_iteration())
-    return scorer.adopt(booster, best, calibration.X, calibration.y)
+    return scorer.adopt(booster, best, calibration.X, calibration.y, params=params)
 
 
 class DaskEngine:
@@ -427,6 +437,12 @@ class DaskEngine:
                 "model.calibration_data: cross_fit trains its fold boosters in one process; "
                 "use --engine pandas, or calibration_data: window on a cluster"
             )
+        if config.model.refit:
+            raise ConfigError(
+                "model.refit: true retrains the booster on both windows in one process; use "
+                "--engine pandas (a history small enough to refit is small enough for it), or "
+                "leave refit unset on a cluster"
+            )
 
     def check(self, config: TrainingConfig, source: str, query: str | None) -> None:
         self.refuse(config)
@@ -445,6 +461,7 @@ class DaskEngine:
         progress: Callable[[int, int], None] | None,
         say: Say,
     ) -> LeadScorer:
+        leads = data.windows["train"]["leads"]
         return fit_booster(
-            scorer, self.client, data.train_X, data.train_y, data.calibration, progress, say
+            scorer, self.client, data.train_X, data.train_y, data.calibration, progress, say, leads
         )

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from leadml.data.check import DAY_MONTH, normalised
+from leadml.data.check import DAY_MONTH, as_numbers, normalised
 from leadml.errors import DataError
 from leadml.spec.features import FEATURE_NAME, norm_value
 
@@ -29,6 +29,10 @@ OUTCOME_WORDS = {"converted", "conversion", "won", "sales_ready", "salesready", 
                  "outcome", "target", "label", "purchased", "qualified", "closed_won"}  # fmt: skip
 ID_WORDS = {"id", "uuid", "guid", "key"}
 ORDER_WORDS = {"number", "no", "num", "nr", "seq", "sequence", "counter", "index"}
+# unique per lead, yet not an id or an order: a contact detail ("Phone Number", "Zip No")
+CONTACT_WORDS = {"phone", "mobile", "cell", "tel", "telephone", "fax", "zip", "postal",
+                 "postcode", "ssn", "passport", "iban", "card", "email", "mail"}  # fmt: skip
+UNIQUE_MIN_ROWS = 50  # whole numbers unique across at least this many leads: an id, not a count
 DATE_WORDS = ("creat", "date", "time", "timestamp", "submitted", "received", "added")
 AFTER_CONTACT_WORDS = {"status", "stage", "tags", "tag", "quality", "score", "outcome", "result",
                        "reason", "lost", "closed", "owner", "notes", "disposition"}  # fmt: skip
@@ -100,6 +104,7 @@ class Draft:
     timestamp_format: str | None = None
     timestamp_note: str = ""
     order_by: str | None = None
+    order_note: str = ""  # when order_by is a guess: what to confirm
     label: str = ""
     positive: list[Any] = field(default_factory=list)
     negative: list[Any] = field(default_factory=list)
@@ -197,31 +202,50 @@ def _unique_complete(series: pd.Series) -> bool:
     return bool(series.notna().all() and series.is_unique)
 
 
-def _find_order(frame: pd.DataFrame, skip: set[str]) -> str | None:
-    """A column of numbers that grow (or shrink) with the file's rows, like a lead number."""
+def _find_order(frame: pd.DataFrame, skip: set[str]) -> tuple[str | None, bool]:
+    """(column, sure): a unique column of whole numbers that grow (or shrink) with the file's
+    rows, like a lead number (sure); else one named like a lead number whose numbers do not
+    follow the rows (a guess, to confirm); else (None, False). Contact details are never it."""
+    guess = None
     for column in frame.columns:
-        if column in skip or not _unique_complete(frame[column]):
+        if column in skip or _words(column) & CONTACT_WORDS:
+            continue
+        if not _unique_complete(frame[column]):
             continue
         numbers = _numbers(frame[column])
-        if numbers is None or len(numbers) < 3:
+        if numbers is None or len(numbers) < 3 or not (numbers % 1 == 0).all():
             continue
         steps = np.diff(numbers.to_numpy())
-        monotone = (steps > 0).all() or (steps < 0).all()
-        if monotone or (_words(column) & ORDER_WORDS and (numbers % 1 == 0).all()):
-            return str(column)
-    return None
+        if (steps > 0).all() or (steps < 0).all():
+            return str(column), True
+        if guess is None and _words(column) & ORDER_WORDS:
+            guess = str(column)
+    return guess, False
 
 
 def _find_id(frame: pd.DataFrame, skip: set[str]) -> list[str]:
-    """Columns named like an id, unique and never empty, holding text or whole numbers."""
+    """Columns named like an id ('Prospect ID', or 'Lead Number' holding text or whole
+    numbers), unique and never empty; those named id, uuid, guid or key first."""
     found = []
     for column in frame.columns:
-        if column in skip or not _words(column) & ID_WORDS or not _unique_complete(frame[column]):
+        words = _words(column)
+        if column in skip or not words & (ID_WORDS | ORDER_WORDS) or words & CONTACT_WORDS:
+            continue
+        if not _unique_complete(frame[column]):
             continue
         numbers = _numbers(frame[column])
         if numbers is None or (numbers % 1 == 0).all():
             found.append(str(column))
-    return found
+    return sorted(found, key=lambda c: not _words(c) & ID_WORDS)
+
+
+def _unique_numbers(raw: pd.Series) -> bool:
+    """Whole numbers, a different one per lead, across many leads: an id or a contact detail
+    (a phone number), whatever its name; never a count or an amount."""
+    if len(raw) < UNIQUE_MIN_ROWS or not _unique_complete(raw):
+        return False
+    numbers = _numbers(raw)
+    return numbers is not None and bool((numbers % 1 == 0).all())
 
 
 def _find_label(frame: pd.DataFrame, label: str | None) -> str:
@@ -330,7 +354,7 @@ def _profile(raw: pd.Series, column: Column) -> None:
     elif numbers is not None:
         column.kind = "numeric"
         column.seen = (float(numbers.min()), float(numbers.median()), float(numbers.max()))
-        encoded = pd.to_numeric(raw.astype(object).where(raw.notna()), errors="coerce")
+        encoded = as_numbers(raw)
         column.values = encoded.to_numpy(dtype="float64")  # placeholders: NaN
     else:
         counts = present.astype(str).value_counts()
@@ -375,16 +399,20 @@ def draft_from(
     y = _label_values(frame, draft)
     other_dates = _find_timestamp(frame.drop(columns=[draft.label]), draft)
     roles = {draft.label, *([draft.timestamp] if draft.timestamp else [])}
-    order = None if draft.timestamp else _find_order(frame, roles)
+    order, sure = (None, False) if draft.timestamp else _find_order(frame, roles)
     ids = _find_id(frame, roles)
-    if order is not None:  # the split reads it through the lead id (it is unique)
-        draft.order_by = draft.lead_id = order
-        for other in ids:
-            if other != order:
-                draft.notes.append(f"'{other}': unique per lead, a second id; left out")
-    elif ids:
-        draft.lead_id = ids[0]
-        draft.notes += [f"'{c}': unique per lead, a second id; left out" for c in ids[1:]]
+    draft.lead_id = ids[0] if ids else order
+    draft.order_by = order
+    if order is not None and not sure:
+        draft.order_note = (
+            f"'{order}' is named like a lead number but its numbers do not follow the file's "
+            "rows: confirm they grow with time (a newer lead, a higher number)"
+        )
+    draft.notes += [
+        f"'{c}': unique per lead, a second id; left out"
+        for c in ids
+        if c not in (draft.lead_id, order)
+    ]
     roles |= set(ids) | ({order} if order else set())
     known = ~np.isnan(y)
     for name in frame.columns:
@@ -393,6 +421,8 @@ def draft_from(
         column = Column(column=str(name))
         if name in other_dates:
             column.left_out = "dates, not a feature (derive a number such as days since, upstream)"
+        elif _unique_numbers(frame[name]):
+            column.left_out = "a different whole number per lead: an id or a contact detail"
         else:
             _profile(frame[name], column)
         if column.kind and auc is not None and column.values is not None and known.any():

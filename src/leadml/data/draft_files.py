@@ -38,7 +38,9 @@ def spec_yaml(draft: Draft) -> str:
         out.append("lead_id: null   # no unique id column found: leads are named by row number")
     else:
         note = "   # unique in every lead" + (
-            ", and grows with time: it orders the split" if draft.order_by else ""
+            ", and grows with time: it orders the split"
+            if draft.order_by == draft.lead_id and not draft.order_note
+            else ""
         )
         out.append(f"lead_id: {quote(draft.lead_id)}{note}")
     if draft.timestamp is None:
@@ -171,6 +173,12 @@ def training_yaml(draft: Draft, name: str, spec_file: str, rules_file: str) -> s
     out.append("split:")
     if draft.timestamp:
         out.append("  method: time   # oldest leads train, newest test, by the spec's timestamp")
+    elif draft.order_by and draft.order_note:
+        out += [
+            "  method: time",
+            f"  order_by: {quote(draft.order_by)}   # {TODO}: {draft.order_note}; else set "
+            "method: random",
+        ]
     elif draft.order_by:
         out += [
             "  method: time",

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from leadml.data.check import CheckedLeads
+from leadml.data.check import ORDER, CheckedLeads, as_numbers
 from leadml.data.outputs import text_writer, write_files
 from leadml.evaluation import metrics as evaluate
 from leadml.evaluation import plots
@@ -267,11 +267,9 @@ def _drift_view(
         return _drift(_deciles(np.arange(len(frame)), "row"), "order_decile", y, p, rp), ""
     if order.get("kind") == "column":
         column = order["column"]
-        spec = lead_model.spec
-        name = spec.id_column if column == spec.lead_id else column
-        if name in frame:
-            raw = frame[name]
-            values = pd.to_numeric(raw.astype(object).where(raw.notna()), errors="coerce")
+        if ORDER in frame:  # the column, carried by `check_leads(order_by=...)`
+            raw = frame[ORDER]
+            values = as_numbers(raw)
             if values.notna().all() and len(values):
                 deciles = _deciles(values.to_numpy(), column)
                 return _drift(deciles, "order_decile", y, p, rp), ""

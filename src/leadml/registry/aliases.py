@@ -13,6 +13,7 @@ import mlflow.pyfunc
 from leadml.errors import RegistryError
 from leadml.registry.failures import failure
 from leadml.registry.store import client, tracking_uri
+from leadml.scoring.info import TrainedLeads
 from leadml.scoring.lead_model import LeadModel
 
 
@@ -50,8 +51,12 @@ def current(name: str, alias: str) -> Resolved | None:
         return None
 
 
-def load_lead_model(name: str, ref: str) -> tuple[LeadModel, Resolved]:
-    """Load the lead model pinned by alias or version (never 'latest')."""
+def load_lead_model(
+    name: str, ref: str, *, trained_leads: bool = False
+) -> tuple[LeadModel, Resolved]:
+    """Load the lead model pinned by alias or version (never 'latest'); with `trained_leads`,
+    also the leads it trained and was calibrated on (`ModelInfo.trained_leads`, which
+    evaluation reads; scoring leaves them on disk)."""
     resolved = resolve(name, ref)
     check_artifacts(resolved)
     # MLflow puts the model's copy of the leadml code first on sys.path; leadml is already
@@ -67,7 +72,14 @@ def load_lead_model(name: str, ref: str) -> tuple[LeadModel, Resolved]:
         ) from None
     finally:
         sys.path[:] = saved_path
-    return pyfunc.unwrap_python_model().lead_model, resolved
+    python_model = pyfunc.unwrap_python_model()
+    lead_model = python_model.lead_model
+    path = python_model.trained_leads_path
+    if not trained_leads:  # models logged before the artifact carry them in the pickle
+        lead_model.info.trained_leads = None
+    elif path is not None:
+        lead_model.info.trained_leads = TrainedLeads.load(path)
+    return lead_model, resolved
 
 
 # what loading a lead model reads, inside the version's artifact folder (see registry.pyfunc)

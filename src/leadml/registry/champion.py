@@ -15,8 +15,9 @@ from leadml.evaluation.capacity import weeks_and_capacity
 from leadml.evaluation.metrics import score_metrics
 from leadml.registry.aliases import current, load_lead_model
 from leadml.registry.store import CHAMPION
-from leadml.scoring.info import ModelInfo
+from leadml.scoring.info import ModelInfo, key_words, lead_keys
 from leadml.spec.config import TrainingConfig
+from leadml.spec.features import FeatureSpec
 
 if TYPE_CHECKING:  # for types only: the pipeline brings plotting, which scoring never needs
     from leadml.training.pipeline import TrainResult
@@ -46,7 +47,7 @@ def champion_on_test(name: str, result: TrainResult, config: TrainingConfig) -> 
     if test is None:
         return ChampionComparison(compared="no test window to compare on")
     try:
-        model, _ = load_lead_model(name, champion.version)
+        model, _ = load_lead_model(name, champion.version, trained_leads=True)
         scored = model.score_checked(CheckedLeads(test.frame, test.y), reasons=0)
         metrics = score_metrics(
             test.y,
@@ -59,14 +60,37 @@ def champion_on_test(name: str, result: TrainResult, config: TrainingConfig) -> 
     return ChampionComparison(
         {f"test_champion_{k}": float(v) for k, v in metrics.items()},
         champion.version,
-        champion_overlap(model.info, test),
+        champion_overlap(model.info, model.spec, test),
     )
 
 
-def champion_overlap(info: ModelInfo, test: Window) -> str:
-    """Whether the champion (its `info`) may have trained or calibrated on the test window's
-    leads, judged by dates: the test leads dated within its training or calibration window.
-    Starts with "no overlap", "overlap" or "overlap unknown"."""
+def champion_overlap(info: ModelInfo, spec: FeatureSpec, test: Window) -> str:
+    """Whether the champion (its `info` and `spec`) trained or calibrated on the test window's
+    leads: counted lead by lead when it records them (`ModelInfo.trained_leads`), else judged
+    by dates (the test leads dated within its training or calibration window). Starts with
+    "no overlap", "overlap" or "overlap unknown"."""
+    if info.trained_leads is not None:
+        try:
+            keys = lead_keys(test.frame, spec)
+        except KeyError:  # its spec names leads by a column this window lacks: by dates
+            pass
+        else:
+            train, calibration = info.trained_leads.find(keys)
+            return _counted(int((train | calibration).sum()), len(keys), spec)
+    return _by_dates(info, test)
+
+
+def _counted(seen: int, total: int, spec: FeatureSpec) -> str:
+    matched = key_words(spec)
+    if not seen:
+        return f"no overlap: none of these {total:,} test leads is one it learned from ({matched})"
+    return (
+        f"overlap: {seen:,} of these {total:,} test leads are leads it trained or was "
+        f"calibrated on ({matched}), so its log loss there favours it"
+    )
+
+
+def _by_dates(info: ModelInfo, test: Window) -> str:
     found = [_span(info.windows.get(w, {})) for w in SEEN_WINDOWS]
     spans = [span for span in found if span is not None]
     if len(spans) < len(found):

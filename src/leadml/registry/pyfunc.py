@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import pickle
 import tempfile
 import warnings
@@ -17,6 +19,8 @@ from mlflow.types.schema import AnyType, ColSpec, Schema
 
 from leadml.scoring.lead_model import LeadModel
 
+TRAINED_LEADS = "trained_leads"  # the artifact beside the pickle: `TrainedLeads`, 8 bytes a lead
+
 
 class LeadModelPyfunc(PythonModel):
     """The MLflow face of a LeadModel: `predict` returns the scored leads frame."""
@@ -24,6 +28,8 @@ class LeadModelPyfunc(PythonModel):
     def load_context(self, context) -> None:
         with open(context.artifacts["lead_model"], "rb") as fh:
             self.lead_model: LeadModel = pickle.load(fh)
+        # the leads it learned from: read only by what asks (`load_lead_model(trained_leads=True)`)
+        self.trained_leads_path: str | None = context.artifacts.get(TRAINED_LEADS)
 
     def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
         reasons = int((params or {}).get("reasons", 3))
@@ -63,13 +69,20 @@ def log_lead_model(lead_model: LeadModel, input_example: pd.DataFrame) -> str:
         warnings.simplefilter("ignore", UserWarning)
         inferred = infer_signature(input_example, output, params={"reasons": 3})
     signature = ModelSignature(input_schema(lead_model), inferred.outputs, inferred.params)
+    trained = lead_model.info.trained_leads
+    served = copy.copy(lead_model)  # what scoring loads: not the leads it learned from
+    served.info = dataclasses.replace(lead_model.info, trained_leads=None)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "lead_model.pkl"
-        path.write_bytes(pickle.dumps(lead_model))
+        path.write_bytes(pickle.dumps(served))
+        artifacts = {"lead_model": str(path)}
+        if trained is not None:
+            artifacts[TRAINED_LEADS] = str(Path(tmp) / f"{TRAINED_LEADS}.npz")
+            trained.save(Path(artifacts[TRAINED_LEADS]))
         info = mlflow.pyfunc.log_model(
             name="lead_model",
             python_model=str(Path(__file__).with_name("pyfunc_entry.py")),
-            artifacts={"lead_model": str(path)},
+            artifacts=artifacts,
             signature=signature,
             input_example=input_example,
             pip_requirements=_requirements(),

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from leadml.data.check import ORDER
 from leadml.data.fingerprint import DataFingerprint, WindowInfo, row_hashes
 from leadml.spec.features import FeatureSpec
 
@@ -23,7 +25,7 @@ def lead_keys(frame: pd.DataFrame, spec: FeatureSpec) -> np.ndarray:
     spec has none (leads are numbered by row), its timestamp and feature values."""
     if spec.lead_id:
         return pd.util.hash_array(frame[spec.id_column].to_numpy(dtype=object))
-    return row_hashes(frame.drop(columns=[spec.id_column]))
+    return row_hashes(frame.drop(columns=[spec.id_column, ORDER], errors="ignore"))
 
 
 def key_words(spec: FeatureSpec) -> str:
@@ -51,6 +53,15 @@ class TrainedLeads:
 
     def summary(self) -> dict[str, int]:
         return {"train": len(self.train), "calibration": len(self.calibration)}
+
+    def save(self, path: Path) -> None:
+        with open(path, "wb") as fh:
+            np.savez(fh, train=self.train, calibration=self.calibration)
+
+    @classmethod
+    def load(cls, path: str | Path) -> TrainedLeads:
+        with np.load(path, allow_pickle=False) as saved:
+            return cls(saved["train"], saved["calibration"])
 
 
 def _isin_sorted(keys: np.ndarray, sorted_keys: np.ndarray) -> np.ndarray:

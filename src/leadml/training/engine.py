@@ -21,7 +21,14 @@ from leadml.scoring.encoding import LeadEncoder
 from leadml.scoring.scorer import LeadScorer
 from leadml.spec.config import TrainingConfig
 from leadml.spec.features import FeatureSpec
-from leadml.training.windows import Window, seen_categories, split_windows, window_info
+from leadml.training.windows import (
+    Window,
+    order_column,
+    seen_categories,
+    split_order_of,
+    split_windows,
+    window_info,
+)
 
 Say = Callable[[str], None]
 # what a line training says may start with, for the caller to show (`leadml train` colours them)
@@ -54,7 +61,8 @@ def load_local(
     """Read, check and split the history in this process."""
     say(f"Reading leads from {source}")
     raw = read_leads(source, query)
-    leads = check_leads(raw, spec, require_label=True)
+    order_by = order_column(split_order_of(config, spec))
+    leads = check_leads(raw, spec, require_label=True, order_by=order_by)
     windows = split_windows(leads, config, LeadEncoder(spec))
     train_w = windows["train"]
     return TrainingData(

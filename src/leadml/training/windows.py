@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from leadml.data.check import CheckedLeads
+from leadml.data.check import ORDER, CheckedLeads, as_numbers
 from leadml.data.fingerprint import WindowInfo
 from leadml.errors import ConfigError, DataError
 from leadml.evaluation.capacity import weeks_and_capacity
@@ -44,9 +44,9 @@ def split_order_of(config: TrainingConfig, spec: FeatureSpec) -> dict[str, str] 
         if spec.timestamp is None:
             raise ConfigError(_no_order(config))
         return {"kind": "timestamp", "column": spec.timestamp}
-    readable = {spec.lead_id, *(f.source for f in spec.features)} - {None}
     if by == FILE_ORDER:
-        if FILE_ORDER in readable:
+        read = {spec.lead_id, spec.timestamp, spec.label.column, *(f.source for f in spec.features)}
+        if FILE_ORDER in read:
             raise ConfigError(
                 f"split.order_by: {FILE_ORDER} means the file's row order, but {config.spec} "
                 f"also reads a column named {FILE_ORDER}; rename that column with `column:`"
@@ -54,14 +54,17 @@ def split_order_of(config: TrainingConfig, spec: FeatureSpec) -> dict[str, str] 
         return {"kind": "file_order", "column": FILE_ORDER}
     if by == spec.timestamp:
         return {"kind": "timestamp", "column": by}
-    if by not in readable:
+    if by == spec.label.column:
         raise ConfigError(
-            f"split.order_by: {by!r} is not a column {config.spec} reads; name its lead id "
-            f"column ({spec.lead_id or 'the spec has none'}) or a feature's column, holding "
-            f"numbers that grow with time, or {FILE_ORDER} if the file lists the oldest leads "
-            "first"
+            f"split.order_by: {by!r} is the label column of {config.spec}; name a column of "
+            "numbers that grow with time (a lead number)"
         )
     return {"kind": "column", "column": by}
+
+
+def order_column(order: dict[str, str] | None) -> str | None:
+    """The column checking carries for a split ordered by one (`check_leads(order_by=...)`)."""
+    return order["column"] if order is not None and order["kind"] == "column" else None
 
 
 def _no_order(config: TrainingConfig) -> str:
@@ -88,8 +91,13 @@ def order_values(
     if order["kind"] == "timestamp":
         return frame["__timestamp__"].to_numpy()
     column = order["column"]
-    raw = frame[spec.id_column if column == spec.lead_id else column]
-    numbers = pd.to_numeric(raw.astype(object).where(raw.notna()), errors="coerce")
+    if ORDER not in frame:
+        raise DataError(
+            f"split.order_by: the data has no column '{column}' (the training config orders "
+            "its time split by it)"
+        )
+    raw = frame[ORDER]
+    numbers = as_numbers(raw)
     bad = numbers.isna().to_numpy()
     if bad.any():
         ids, first = frame[spec.id_column], frame.attrs.get("first_row", 0)
@@ -177,15 +185,17 @@ def seen_categories(X: np.ndarray, spec: FeatureSpec) -> dict[str, list[str]]:
     return encoder.category_names(encoder.seen_codes(X))
 
 
-def leads_table(window: Window, spec: FeatureSpec) -> pd.DataFrame:
-    """A window's leads as the spec reads them (id, timestamp, features by their columns, the
-    label as its first positive or negative value): `leadml compare` and `evaluate` read it
-    back as the same leads."""
+def leads_table(window: Window, spec: FeatureSpec, order_by: str | None = None) -> pd.DataFrame:
+    """A window's leads as the spec reads them (id, timestamp, the split's `order_by` column,
+    features by their columns, the label as its first positive or negative value): `leadml
+    compare` and `evaluate` read it back as the same leads."""
     frame = window.frame
     out = pd.DataFrame({spec.id_column: frame[spec.id_column]})
     if spec.timestamp and "__timestamp__" in frame:
         ts = frame["__timestamp__"]
         out[spec.timestamp] = ts.dt.strftime(spec.timestamp_format) if spec.timestamp_format else ts
+    if order_by is not None and ORDER in frame and order_by not in out:
+        out[order_by] = frame[ORDER]
     for f in spec.features:
         out[f.source] = frame[f.source]
     label = spec.label
