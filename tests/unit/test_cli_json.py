@@ -29,7 +29,7 @@ from ..conftest import RULES, SPEC, environ
 runner = CliRunner()
 NAME = "lead-qualifier"
 # every metric `score_metrics` measures, as the JSON carries it for each side
-METRIC_KEYS = set(score_metrics(np.array([0, 1, 0, 1]), np.array([0.2, 0.7, 0.4, 0.6]), np.zeros(4), 1))
+METRIC_KEYS = set(score_metrics(np.array([0, 1, 0, 1]), np.linspace(0.2, 0.8, 4), np.zeros(4), 1))
 
 
 def leadml(*args, code: int = 0):
