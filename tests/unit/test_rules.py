@@ -197,6 +197,11 @@ def _points_not_int(d):
     _rule(d, "senior")["points"] = "lots"
 
 
+def _is_a_category(d):
+    r = _rule(d, "senior")
+    r["is"] = r.pop("in")[0]
+
+
 def _extra_top_key(d):
     d["threshold"] = 40
 
@@ -226,6 +231,10 @@ BAD = [
     (_missing_false, r"rule 'size_unknown': missing: Input should be True"),
     (_bad_rule_name, r"rule 'Senior Buyer': name: String should match pattern"),
     (_points_not_int, r"rule 'senior': points: Input should be a valid integer"),
+    (
+        _is_a_category,
+        r"rule 'senior': is: '\w+' is not true or false .*write `in: \[\w+\]`",
+    ),
     (_extra_top_key, r"threshold: Extra inputs are not permitted"),
     (_extra_group_key, r"groups: engagement\.limit: Extra inputs are not permitted"),
 ]

@@ -120,7 +120,10 @@ def _report(draft: Draft, paths: dict[str, Path]) -> None:
     elif draft.order_by:
         say(f"  no timestamp; the time split is ordered by {draft.order_by} (split.order_by)")
     else:
-        warn("no timestamp and no lead number: the training config uses a random split")
+        warn(
+            "no timestamp and no lead number: the training config uses a random split (if the "
+            "file lists the oldest leads first, set split.order_by: file_order for a time split)"
+        )
     if draft.timestamp_note and not draft.timestamp_format:
         warn(f"{draft.timestamp}: {draft.timestamp_note}")
     for c in features:

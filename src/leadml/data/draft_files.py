@@ -190,7 +190,8 @@ def training_yaml(draft: Draft, name: str, spec_file: str, rules_file: str) -> s
             "  method: random   # no date column and no column of growing numbers (a lead",
             "                   #   number) was found, so there is no honest time order: the",
             "                   #   windows are drawn at random. Add a date or a lead number",
-            "                   #   and use method: time",
+            "                   #   and use method: time; or, if the file lists the oldest",
+            "                   #   leads first, method: time with order_by: file_order",
         ]
     out += ["  calibration_share: 0.15", "  test_share: 0.15", "capacity:"]
     if draft.timestamp and draft.weekly:

@@ -13,7 +13,15 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from leadml.errors import DataError, SpecError
 from leadml.rules.engine import (
@@ -24,7 +32,7 @@ from leadml.rules.engine import (
     plan_for,
     total,
 )
-from leadml.spec.features import FeatureSpec, Kind
+from leadml.spec.features import FeatureSpec, Kind, norm_value
 from leadml.spec.files import diff_records, read_yaml
 
 
@@ -58,6 +66,16 @@ class Rule(_Strict):
     at_most: float | None = Field(default=None, allow_inf_nan=False)
     is_: bool | None = Field(default=None, alias="is")
     missing: Literal[True] | None = None
+
+    @field_validator("is_", mode="before")
+    @classmethod
+    def _a_flag(cls, value: Any) -> Any:
+        if isinstance(value, str) and norm_value(value) not in ("0", "1"):
+            raise ValueError(
+                f"{value!r} is not true or false (`is` is for a yes/no feature); for a value "
+                f"of a categorical feature write `in: [{value}]`"
+            )
+        return value
 
     @property
     def condition_kind(self) -> Kind | None:
