@@ -11,7 +11,7 @@ MODEL ?= champion
 SERVE_PORT ?= 3000
 
 .DEFAULT_GOAL := help
-.PHONY: help install browser demo serve bento test test-fast lint format mlflow-ui bench bench-serve bench-scale lock clean
+.PHONY: help install browser postgres demo serve bento test test-fast lint format mlflow-ui bench bench-serve bench-scale lock clean
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -45,12 +45,20 @@ browser: ## Install Debian's chromium (the review page's headless test) when it 
 	  || sudo apt-get install -y -qq chromium >/dev/null
 	@command -v chromium >/dev/null || { echo "chromium is missing: apt-get install chromium"; exit 1; }
 
-test: $(STAMP) browser ## Check the shipped feature specs and rules, then run the test suite (offline)
+postgres: ## Install Debian's PostgreSQL server when it is missing (the score log's tests start their own)
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null \
+	  || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null \
+	  || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; } \
+	  || sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null \
+	  || { echo "PostgreSQL is missing: apt-get install postgresql"; exit 1; }
+
+test: $(STAMP) browser postgres ## Check the shipped feature specs and rules, then run the test suite (offline)
 	$(BIN)/leadml features check features/lead_features.yaml --rules features/scoring_rules.yaml
 	$(BIN)/leadml features check features/bank_features.yaml --rules features/bank_rules.yaml
 	$(BIN)/python -m pytest -q
 
-test-fast: $(STAMP) ## Run only the fast tests (pytest -m "not slow": no training, Dask clusters or servers)
+test-fast: $(STAMP) postgres ## Run only the fast tests (pytest -m "not slow": no training, Dask clusters or servers)
 	$(BIN)/python -m pytest -q -m "not slow"
 
 lint: $(STAMP) ## Lint and check formatting with ruff, check the layers with import-linter, type-check src with mypy

@@ -152,3 +152,20 @@ def registry(tmp_path_factory, demo_leads):
     finally:
         os.chdir(cwd)
     return uri
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """A real PostgreSQL server for the session (`tests/postgres.py`)."""
+    from .postgres import postgres_server
+
+    with postgres_server() as server:
+        yield server
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def log_url(request, tmp_path) -> str:
+    """A new, empty score log database: a SQLite file, then a PostgreSQL database."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'scores.db'}"
+    return request.getfixturevalue("postgres").new_database()

@@ -35,7 +35,7 @@ class CheckedLeads:
         return self.frame.get("__timestamp__")
 
 
-def _rows(frame: pd.DataFrame, spec: FeatureSpec, mask: np.ndarray, values=None) -> str:
+def rows_named(frame: pd.DataFrame, spec: FeatureSpec, mask: np.ndarray, values=None) -> str:
     """Up to five offending rows, named by row number (1 = first data row; `first_row` in
     the frame's attrs: rows before it in its file) and lead id."""
     idx = np.flatnonzero(mask)
@@ -126,7 +126,7 @@ def _numbers(
         if bad.any():
             problems.append(
                 f"column '{f.source}' must be numeric; not a number in "
-                + _rows(frame, spec, bad, raw)
+                + rows_named(frame, spec, bad, raw)
             )
     if f.range is not None:
         lo, hi = f.range
@@ -138,7 +138,7 @@ def _numbers(
             bounds = f"{'' if lo is None else f'{lo:g}'} to {'' if hi is None else f'{hi:g}'}"
             problems.append(
                 f"column '{f.source}' must lie in the range {bounds.strip()}; outside in "
-                + _rows(frame, spec, out, raw)
+                + rows_named(frame, spec, out, raw)
             )
     return values
 
@@ -153,7 +153,7 @@ def _flags(
     if bad.any():
         problems.append(
             f"column '{f.source}' must be true/false (or 1/0, yes/no); got "
-            + _rows(frame, spec, bad, raw)
+            + rows_named(frame, spec, bad, raw)
         )
     return normed.map({"1": 1.0, "0": 0.0}).astype("float64")
 
@@ -178,7 +178,7 @@ def _categories(
     if bad.any():
         problems.append(
             f"column '{f.source}' has values outside the allowed set {sorted(allowed)}: "
-            + _rows(frame, spec, bad, raw)
+            + rows_named(frame, spec, bad, raw)
         )
     return text
 
@@ -219,7 +219,7 @@ def check_leads(
         out[f.source] = coerce_feature(frame, spec, f, problems, unseen)
     if order_by is not None and order_by in frame.columns:
         out[ORDER] = frame[order_by].to_numpy()
-    y, opn = _outcomes(frame, spec, problems) if require_label else (None, None)
+    y, opn = label_outcomes(frame, spec, problems) if require_label else (None, None)
     if problems:
         raise DataError(
             f"the data does not match the feature spec ({len(problems)} problem(s)):\n"
@@ -262,12 +262,12 @@ def _lead_ids(frame: pd.DataFrame, spec: FeatureSpec, start: int, problems: list
     if ids.isna().any():
         problems.append(
             f"column '{spec.lead_id}' (lead id) is empty in "
-            + _rows(frame, spec, ids.isna().to_numpy())
+            + rows_named(frame, spec, ids.isna().to_numpy())
         )
     dup = ids.duplicated(keep=False).to_numpy() & ids.notna().to_numpy()
     if dup.any():
         problems.append(
-            f"column '{spec.lead_id}' has duplicate lead ids: " + _rows(frame, spec, dup)
+            f"column '{spec.lead_id}' has duplicate lead ids: " + rows_named(frame, spec, dup)
         )
     return ids.astype("str")
 
@@ -296,7 +296,7 @@ def _timestamps(frame: pd.DataFrame, spec: FeatureSpec, problems: list[str]) -> 
         ts = pd.to_datetime(raw_ts, errors="coerce", utc=True, format="mixed")
     bad = ts.isna().to_numpy()
     if bad.any():
-        problems.append(f"column '{column}' has {what}: " + _rows(frame, spec, bad, raw_ts))
+        problems.append(f"column '{column}' has {what}: " + rows_named(frame, spec, bad, raw_ts))
     if isinstance(ts.dtype, pd.DatetimeTZDtype):
         ts = ts.dt.tz_convert("UTC").dt.tz_localize(None)
     return ts
@@ -316,13 +316,13 @@ def _ambiguous(
     rows = np.append(either, False)[codes]  # code -1 (a missing value) takes the last entry
     problems.append(
         f"column '{spec.timestamp}' has dates that read as two different days (day/month or "
-        "month/day?): " + _rows(frame, spec, rows, raw_ts) + ". Set timestamp_format in the "
+        "month/day?): " + rows_named(frame, spec, rows, raw_ts) + ". Set timestamp_format in the "
         "feature spec (e.g. timestamp_format: '%d/%m/%Y %H:%M') or export ISO dates "
         "(2025-04-03T09:30:00)"
     )
 
 
-def _outcomes(
+def label_outcomes(
     frame: pd.DataFrame, spec: FeatureSpec, problems: list[str]
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per lead: sales-ready (1) or not (0) by the label definition, and whether its outcome
@@ -337,6 +337,6 @@ def _outcomes(
         problems.append(
             f"column '{label.column}' (label) has values outside the label definition "
             f"(positive {label.positive}, negative {label.negative}, open {label.open}): "
-            + _rows(frame, spec, bad, frame[label.column])
+            + rows_named(frame, spec, bad, frame[label.column])
         )
     return pos.astype(np.int8), opn

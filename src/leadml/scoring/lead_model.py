@@ -245,6 +245,16 @@ class LeadModel:
         Unknown categories are scored as missing; `frame.attrs["unseen"]` counts them.
         `first_row`/`first_id`: for a part of larger data, as `check_leads` takes them.
         """
+        checked, unseen = self.check(leads, first_row, first_id)
+        out = self.score_checked(checked, reasons, progress)
+        out.attrs["unseen"] = unseen
+        return out
+
+    def check(
+        self, leads: pd.DataFrame, first_row: int = 0, first_id: int | None = None
+    ) -> tuple[CheckedLeads, dict[str, int]]:
+        """Raw leads checked and typed for scoring (`score` = `check` + `score_checked`), and
+        the unknown categories counted per feature (scored as missing)."""
         unseen: dict[str, int] = {}
         checked = check_leads(
             leads,
@@ -254,9 +264,7 @@ class LeadModel:
             first_row=first_row,
             first_id=first_id,
         )
-        out = self.score_checked(checked, reasons, progress)
-        out.attrs["unseen"] = unseen
-        return out
+        return checked, unseen
 
     def score_checked(
         self,

@@ -1,0 +1,64 @@
+"""The score log's tables, as SQLAlchemy Core (Alembic's migrations make them; this is what the
+code reads and writes)."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    SmallInteger,
+    String,
+    Table,
+    Text,
+)
+
+metadata = MetaData()
+ROW_ID = BigInteger().with_variant(Integer, "sqlite")  # SQLite numbers rows only as INTEGER
+
+# one row per score handed out; re-scoring a lead adds a row, nothing is updated
+scores = Table(
+    "scores",
+    metadata,
+    Column("id", ROW_ID, primary_key=True, autoincrement=True),
+    Column("lead_id", String(256), nullable=False),
+    Column("scored_at", DateTime(timezone=True), nullable=False),
+    Column("source", String(16), nullable=False),  # api, predict
+    Column("model_name", String(256), nullable=False),
+    Column("model_version", String(32), nullable=False),
+    Column("model_alias", String(64)),
+    Column("spec_hash", String(32), nullable=False),
+    Column("rules_hash", String(32), nullable=False),
+    Column("features", Text, nullable=False),  # JSON: the spec's columns as scored
+    Column("probability", Float, nullable=False),
+    Column("band", String(8), nullable=False),
+    Column("sales_ready", Boolean, nullable=False),
+    Column("rules_points", Float, nullable=False),
+    Column("rules_probability", Float, nullable=False),
+    Column("rules_sales_ready", Boolean, nullable=False),
+    Column("reasons", Text, nullable=False),  # JSON: {"reason_1": text, ...}, strongest first
+    Column("holdout", Boolean, nullable=False),
+    Index("ix_scores_lead_id", "lead_id"),
+    Index("ix_scores_scored_at", "scored_at"),
+)
+
+# one row per outcome the CRM reports; the same outcome again is not a new row, a changed one is
+outcomes = Table(
+    "outcomes",
+    metadata,
+    Column("id", ROW_ID, primary_key=True, autoincrement=True),
+    Column("lead_id", String(256), nullable=False),
+    Column("outcome", SmallInteger, nullable=False),  # 1 sales-ready, 0 not
+    Column("value", String(256), nullable=False),  # as the CRM wrote it ('Won')
+    Column("decided_at", DateTime(timezone=True)),
+    Column("received_at", DateTime(timezone=True), nullable=False),
+    Column("source", String(16), nullable=False),  # api, file
+    Index("ix_outcomes_lead_id", "lead_id"),
+)
+
+SCORE_COLUMNS = [c.name for c in scores.columns if c.name != "id"]

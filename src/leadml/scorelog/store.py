@@ -1,0 +1,290 @@
+"""The score log's database: where it is (`log_url`), its schema brought up to date by Alembic,
+and bulk writes (COPY on PostgreSQL, one executemany on SQLite) and reads."""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pandas as pd
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import bindparam, create_engine, event, select, text
+from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+
+from leadml.errors import LeadmlError
+from leadml.scorelog.outcomes import ID, MAX_UNKNOWN, OutcomeCounts, changes
+from leadml.scorelog.schema import SCORE_COLUMNS, outcomes, scores
+
+ENV = "LEADML_SCORE_LOG"
+OFF = "off"
+DEFAULT_FILE = "scores.db"
+MIGRATIONS = Path(__file__).with_name("migrations")
+COPY_ROWS = 50_000  # rows a write sends at a time
+LOOKUP_ALL = 20_000  # outcomes for more leads than this read the lookup table whole
+
+
+class ScoreLogError(LeadmlError):
+    """The score log cannot be reached or written; the message names the database."""
+
+
+def log_url(tracking_uri: str | None = None) -> str | None:
+    """Where scores are recorded: `LEADML_SCORE_LOG` (a database URL, or `off` for nowhere);
+    by default a SQLite file `scores.db` beside MLflow's SQLite file (`tracking_uri`), else in
+    the current folder. `postgresql://` URLs use the psycopg driver."""
+    given = os.environ.get(ENV, "").strip()
+    if given.lower() == OFF:
+        return None
+    if given:
+        if given.startswith(("postgresql://", "postgres://")):
+            given = "postgresql+psycopg://" + given.split("://", 1)[1]
+        return given
+    folder = Path.cwd()
+    if tracking_uri and tracking_uri.startswith("sqlite:///"):
+        folder = Path(tracking_uri.removeprefix("sqlite:///")).parent
+    return f"sqlite:///{folder / DEFAULT_FILE}"
+
+
+def shown(url: str) -> str:
+    """A URL as it may be printed: without its password."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return url
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    """WAL: readers never block the writer; NORMAL sync is durable across a process crash."""
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+@functools.cache
+def _head() -> str:
+    """The newest migration's revision."""
+    return ScriptDirectory(str(MIGRATIONS)).get_current_head() or ""
+
+
+class ScoreLog:
+    """One score log database. `ScoreLog(url)` connects lazily; `open` also brings its schema
+    to the newest migration (run once per process; safe when several start together)."""
+
+    def __init__(self, url: str):
+        self.url = url
+        try:
+            kind = make_url(url).get_backend_name()
+        except ArgumentError as exc:
+            raise ScoreLogError(f"{ENV}: {url!r} is not a database URL ({exc})") from None
+        self.kind = kind
+        self.engine: Engine = create_engine(url, pool_pre_ping=True)
+        if kind == "sqlite":
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+
+    @classmethod
+    def open(cls, url: str) -> ScoreLog:
+        log = cls(url)
+        log.upgrade()
+        return log
+
+    def __repr__(self) -> str:
+        return f"ScoreLog({shown(self.url)!r})"
+
+    def failure(self, doing: str, exc: Exception) -> ScoreLogError:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return ScoreLogError(f"score log {shown(self.url)}: {doing} failed: {first}")
+
+    # -- schema ---------------------------------------------------------------------------------
+    def revision(self) -> str | None:
+        """The migration the database is at (None: no tables yet)."""
+        with self.engine.connect() as conn:
+            return MigrationContext.configure(conn).get_current_revision()
+
+    def upgrade(self) -> None:
+        """Create or migrate the tables to the newest revision (Alembic)."""
+        if self.kind == "sqlite":
+            Path(make_url(self.url).database or DEFAULT_FILE).parent.mkdir(
+                parents=True, exist_ok=True
+            )
+        try:
+            if self.revision() == _head():
+                return
+            with self.engine.begin() as conn:
+                if self.kind == "postgresql":  # two processes starting together: one migrates
+                    conn.execute(text("SELECT pg_advisory_xact_lock(4411)"))
+                config = Config()
+                config.set_main_option("script_location", str(MIGRATIONS))
+                config.attributes["connection"] = conn
+                command.upgrade(config, "head")
+        except SQLAlchemyError as exc:
+            raise self.failure("creating its tables", exc) from None
+
+    # -- scores ---------------------------------------------------------------------------------
+    def write_scores(self, rows: pd.DataFrame) -> int:
+        """Append score rows (`score_rows`): COPY on PostgreSQL, executemany elsewhere, in
+        batches of COPY_ROWS, in one transaction. Returns the rows written."""
+        if rows.empty:
+            return 0
+        try:
+            with self.engine.begin() as conn:
+                for part in _batches(rows[SCORE_COLUMNS]):
+                    self._insert(conn, part)
+        except SQLAlchemyError as exc:
+            raise self.failure(f"writing {len(rows):,} score(s)", exc) from None
+        return len(rows)
+
+    def _insert(self, conn: Connection, part: pd.DataFrame) -> None:
+        values = _plain_rows(part, text_dates=self.kind == "sqlite")
+        if self.kind == "postgresql":
+            driver = conn.connection.driver_connection  # psycopg's, in this transaction
+            assert driver is not None
+            with driver.cursor().copy(
+                f"COPY scores ({', '.join(SCORE_COLUMNS)}) FROM STDIN"
+            ) as copy:
+                for row in values:
+                    copy.write_row(row)
+            return
+        if self.kind == "sqlite":  # the driver's own executemany: no per-value processing
+            marks = ", ".join("?" * len(SCORE_COLUMNS))
+            columns = ", ".join(SCORE_COLUMNS)
+            conn.exec_driver_sql(f"INSERT INTO scores ({columns}) VALUES ({marks})", values)
+            return
+        conn.execute(scores.insert(), [dict(zip(SCORE_COLUMNS, r, strict=True)) for r in values])
+
+    def read_scores(
+        self, since: datetime | None = None, until: datetime | None = None
+    ) -> pd.DataFrame:
+        """Score rows scored in [since, until), oldest first."""
+        query = select(scores).order_by(scores.c.scored_at, scores.c.id)
+        if since is not None:
+            query = query.where(scores.c.scored_at >= self._when(since))
+        if until is not None:
+            query = query.where(scores.c.scored_at < self._when(until))
+        return self._read(query, "reading scores", ("scored_at",))
+
+    def _when(self, value: datetime) -> datetime:
+        """A bound as this database compares it: UTC (SQLite keeps times without a zone)."""
+        utc = _utc(value)
+        return utc.replace(tzinfo=None) if self.kind == "sqlite" else utc
+
+    def count_scores(self) -> int:
+        try:
+            with self.engine.connect() as conn:
+                return int(conn.execute(text("SELECT count(*) FROM scores")).scalar_one())
+        except SQLAlchemyError as exc:
+            raise self.failure("counting scores", exc) from None
+
+    # -- outcomes -------------------------------------------------------------------------------
+    def record_outcomes(
+        self, rows: pd.DataFrame, source: str, still_open: int = 0
+    ) -> OutcomeCounts:
+        """Record outcomes (`outcome_rows`): a lead's first outcome and each change are new
+        rows, the same outcome again is counted unchanged; leads never scored are recorded
+        and counted (the CRM may report leads scored before the log began)."""
+        counts = OutcomeCounts(received=len(rows) + still_open, still_open=still_open)
+        if rows.empty:
+            return counts
+        leads = list(dict.fromkeys(rows[ID]))
+        now = datetime.now(UTC)
+        try:
+            with self.engine.begin() as conn:
+                if self.kind == "postgresql":  # one writer of outcomes at a time
+                    conn.execute(text("SELECT pg_advisory_xact_lock(4412)"))
+                last = dict(
+                    self._lookup(conn, "SELECT lead_id, outcome FROM outcomes", "id", leads)
+                )
+                new = changes(rows, last)
+                found = self._lookup(conn, "SELECT DISTINCT lead_id FROM scores", "lead_id", leads)
+                scored = {lead for (lead,) in found}
+                if len(new):
+                    conn.execute(
+                        outcomes.insert(),
+                        [
+                            {
+                                "lead_id": r.lead_id,
+                                "outcome": int(r.outcome),
+                                "value": r.value,
+                                "decided_at": None if pd.isna(r.decided_at) else r.decided_at,
+                                "received_at": now,
+                                "source": source,
+                            }
+                            for r in new.itertuples(index=False)
+                        ],
+                    )
+        except SQLAlchemyError as exc:
+            raise self.failure(f"recording {len(rows):,} outcome(s)", exc) from None
+        unknown = [lead for lead in leads if lead not in scored]
+        counts.recorded, counts.unchanged = len(new), len(rows) - len(new)
+        counts.unknown, counts.unknown_ids = len(unknown), unknown[:MAX_UNKNOWN]
+        return counts
+
+    @staticmethod
+    def _lookup(conn: Connection, query: str, order: str, leads: list[str]) -> list[tuple]:
+        """`query`'s rows (their first column a lead id) for these leads, sorted by `order`:
+        by `IN` lists for a few leads, else the whole table read and filtered here."""
+        if len(leads) > LOOKUP_ALL:
+            wanted = set(leads)
+            found = conn.exec_driver_sql(f"{query} ORDER BY {order}").all()
+            return [tuple(r) for r in found if r[0] in wanted]
+        rows: list[tuple] = []
+        for start in range(0, len(leads), 500):
+            part = leads[start : start + 500]
+            where = text(f"{query} WHERE lead_id IN :ids ORDER BY {order}").bindparams(
+                bindparam("ids", expanding=True)
+            )
+            rows += [tuple(r) for r in conn.execute(where, {"ids": part}).all()]
+        return rows
+
+    def read_outcomes(self) -> pd.DataFrame:
+        """Every outcome row, in the order received."""
+        query = select(outcomes).order_by(outcomes.c.id)
+        return self._read(query, "reading outcomes", ("decided_at", "received_at"))
+
+    def _read(self, query, doing: str, dates: tuple[str, ...]) -> pd.DataFrame:
+        try:
+            with self.engine.connect() as conn:
+                frame = pd.read_sql(query, conn)
+        except SQLAlchemyError as exc:
+            raise self.failure(doing, exc) from None
+        for column in dates:
+            frame[column] = pd.to_datetime(frame[column], utc=True, format="ISO8601")
+        return frame
+
+
+def _batches(rows: pd.DataFrame) -> Iterator[pd.DataFrame]:
+    for start in range(0, len(rows), COPY_ROWS):
+        yield rows.iloc[start : start + COPY_ROWS]
+
+
+def _plain_rows(part: pd.DataFrame, text_dates: bool) -> list[tuple]:
+    """Rows as the drivers take them: Python scalars, None for missing, timestamps in UTC
+    (with `text_dates`, as SQLAlchemy writes them to SQLite)."""
+    columns = []
+    for name in SCORE_COLUMNS:
+        values = part[name]
+        if name == "scored_at":
+            stamps = [_utc(v) for v in values]
+            columns.append([_sqlite_text(v) for v in stamps] if text_dates else stamps)
+        elif values.dtype == bool:
+            columns.append(values.tolist())
+        else:
+            columns.append(values.astype(object).where(values.notna(), None).tolist())
+    return list(zip(*columns, strict=True))
+
+
+def _utc(value: datetime) -> datetime:
+    """A time in UTC (a time without a zone is taken as UTC)."""
+    return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _sqlite_text(value: datetime) -> str:
+    """SQLAlchemy's text form of a time in SQLite (UTC, no zone)."""
+    return value.strftime("%Y-%m-%d %H:%M:%S.%f")

@@ -1,0 +1,145 @@
+"""The score log on a real SQLite file and a real PostgreSQL server: Alembic makes its tables,
+scores are appended in bulk and read back as written, outcomes are checked against the label
+definition and recorded once each."""
+
+from __future__ import annotations
+
+import json
+import pickle
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pandas as pd
+import pytest
+from sqlalchemy import inspect
+
+from leadml.data import read_leads
+from leadml.errors import DataError
+from leadml.scorelog import ModelRef, ScoreLog, log_url, score_rows
+from leadml.scorelog.outcomes import outcome_rows
+from leadml.scorelog.store import ENV, ScoreLogError, _head
+
+from ..conftest import ROOT, environ
+
+PICKLED = ROOT / "tests" / "data" / "pickled_model"
+
+
+@pytest.fixture(scope="module")
+def scored():
+    """A real lead model's scores of real leads, and what it checked: (model, checked, scored)."""
+    model = pickle.loads((PICKLED / "lead_model.pkl").read_bytes())
+    checked, _ = model.check(read_leads(PICKLED / "leads.csv"))
+    return model, checked, model.score_checked(checked, reasons=3)
+
+
+def _rows(scored, **kwargs) -> pd.DataFrame:
+    model, checked, out = scored
+    return score_rows(model, ModelRef("lead-qualifier", "3", "champion"), checked, out, **kwargs)
+
+
+def test_open_makes_the_tables_by_migration_and_again_changes_nothing(log_url):
+    log = ScoreLog.open(log_url)
+    assert log.revision() == _head() == "0001"
+    tables = set(inspect(log.engine).get_table_names())
+    assert {"scores", "outcomes", "alembic_version"} <= tables
+    ScoreLog.open(log_url)  # a second process starting: already at head
+    assert log.count_scores() == 0
+
+
+def test_scores_are_written_in_bulk_and_read_back_as_scored(log_url, scored):
+    model, _, out = scored
+    log = ScoreLog.open(log_url)
+    when = datetime(2025, 11, 29, 10, 30, 15, 123456, tzinfo=UTC)  # before the api rows
+    holdout = np.arange(len(out)) % 7 == 0
+    assert log.write_scores(
+        _rows(scored, source="predict", holdout=holdout, scored_at=when)
+    ) == len(out)
+    log.write_scores(_rows(scored, source="api"))  # re-scoring adds rows, never updates
+    back = log.read_scores()
+    assert len(back) == 2 * len(out) == log.count_scores()
+    first = back[back["source"] == "predict"].reset_index(drop=True)
+    assert (first["scored_at"] == pd.Timestamp(when)).all()
+    assert first["lead_id"].tolist() == out["lead_id"].astype(str).tolist()
+    np.testing.assert_allclose(first["probability"], out["probability"], rtol=0, atol=0)
+    assert first["band"].tolist() == out["band"].astype(str).tolist()
+    assert first["holdout"].astype(bool).tolist() == holdout.tolist()
+    assert first["rules_sales_ready"].astype(bool).tolist() == out["rules_sales_ready"].tolist()
+    assert set(first["model_alias"]) == {"champion"} and set(first["model_version"]) == {"3"}
+    assert set(first["spec_hash"]) == {model.spec.content_hash}
+    features = json.loads(first["features"].iloc[0])
+    assert set(features) == {f.source for f in model.spec.features}
+    assert json.loads(first["reasons"].iloc[0])["reason_1"] == out["reason_1"].iloc[0]
+    later = log.read_scores(since=when + timedelta(microseconds=1))
+    assert len(later) == len(out) and set(later["source"]) == {"api"}
+
+
+def test_outcomes_are_checked_against_the_label_and_recorded_once(log_url, scored):
+    model, _, out = scored
+    spec = model.spec
+    log = ScoreLog.open(log_url)
+    log.write_scores(_rows(scored, source="predict"))
+    first, second = out["lead_id"].iloc[0], out["lead_id"].iloc[1]
+    yes, no = spec.label.positive[0], spec.label.negative[0]
+    sent = pd.DataFrame(
+        {
+            "lead_id": [first, second, "never-scored", first],
+            "outcome": [yes, no, yes, yes],
+            "decided_at": ["2026-11-01T09:00:00Z", "", "2026-11-02", "2026-11-01T09:00:00Z"],
+        }
+    )
+    rows, still_open = outcome_rows(
+        sent, spec, id_column="lead_id", value_column="outcome", decided_column="decided_at"
+    )
+    counts = log.record_outcomes(rows, "api", still_open)
+    assert (counts.recorded, counts.unchanged, counts.unknown) == (3, 1, 1)
+    assert counts.unknown_ids == ["never-scored"]
+    again = log.record_outcomes(rows, "api")  # the same outcomes twice: one outcome each
+    assert (again.recorded, again.unchanged) == (0, 4)
+    changed, _ = outcome_rows(
+        pd.DataFrame({"lead_id": [first], "outcome": [no]}),
+        spec,
+        id_column="lead_id",
+        value_column="outcome",
+    )
+    assert log.record_outcomes(changed, "file").recorded == 1  # a changed outcome: a new row
+    recorded = log.read_outcomes()
+    mine = recorded[recorded["lead_id"] == first]
+    assert mine["outcome"].tolist() == [1, 0] and mine["source"].tolist() == ["api", "file"]
+    assert mine["decided_at"].iloc[0] == pd.Timestamp("2026-11-01T09:00:00Z")
+    assert recorded["received_at"].notna().all()
+
+
+def test_an_outcome_outside_the_label_definition_names_its_row(scored):
+    spec = scored[0].spec
+    sent = pd.DataFrame(
+        {
+            "id": ["L1", "", "L3"],
+            "won": [spec.label.positive[0], "no", "maybe"],
+            "when": ["x", "", ""],
+        }
+    )
+    with pytest.raises(DataError) as refused:
+        outcome_rows(sent, spec, id_column="id", value_column="won", decided_column="when")
+    message = str(refused.value)
+    assert "column 'id' has empty lead ids: row 2" in message
+    assert "(label) has values outside the label definition" in message and "'maybe'" in message
+    assert "column 'when' must hold ISO 8601 times" in message and "row 1 (lead L1): 'x'" in message
+    with pytest.raises(DataError, match="the outcomes lack column"):
+        outcome_rows(sent, spec, id_column="lead", value_column="won")
+
+
+def test_where_the_log_lives(tmp_path):
+    with environ(**{ENV: None}):
+        assert log_url(f"sqlite:///{tmp_path}/mlflow.db") == f"sqlite:///{tmp_path}/scores.db"
+    with environ(**{ENV: "OFF"}):
+        assert log_url() is None
+    with environ(**{ENV: "postgresql://u:secret@db/leads"}):
+        assert log_url() == "postgresql+psycopg://u:secret@db/leads"
+
+
+def test_a_database_that_cannot_be_reached_is_named_without_its_password():
+    log = ScoreLog("postgresql+psycopg://leadml:secret@127.0.0.1:9/none?connect_timeout=2")
+    with pytest.raises(ScoreLogError) as failed:
+        log.upgrade()
+    assert "score log postgresql+psycopg://leadml:***@127.0.0.1:9/none" in str(failed.value)
+    assert "secret" not in str(failed.value)
