@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 from leadml import synth
 from leadml.cli import app
 from leadml.data import partition_files
+from leadml.scorelog import ScoreLog
 from tests.conftest import SPEC, environ, write_config
 
 pytestmark = pytest.mark.slow  # starts Dask clusters and uses the trained `registry`
@@ -43,16 +44,17 @@ def parts(tmp_path_factory):
     return path
 
 
-def _predict(registry: str, *args: str):
-    with environ(MLFLOW_TRACKING_URI=registry):
+def _predict(registry: str, *args: str, log: str | None = None):
+    """`leadml predict`, recording to the score log `log` (default: the registry's)."""
+    with environ(MLFLOW_TRACKING_URI=registry, LEADML_SCORE_LOG=log):
         return runner.invoke(app, ["predict", *args])
 
 
-def _predict_dask(registry: str, client, data, out, *args: str):
+def _predict_dask(registry: str, client, data, out, *args: str, log: str | None = None):
     """`leadml predict --engine dask` on the test's cluster."""
     address = client.scheduler.address
     engine = ["--engine", "dask", "--scheduler", address]
-    return _predict(registry, "--data", str(data), "--out", str(out), *engine, *args)
+    return _predict(registry, "--data", str(data), "--out", str(out), *engine, *args, log=log)
 
 
 def _leftovers(folder: Path) -> list[str]:
@@ -68,18 +70,34 @@ def test_synth_writes_the_same_leads_as_parts(parts, demo_frame):
 
 @pytest.mark.parametrize("reasons", ["0", "3"])
 def test_predict_equals_pandas_row_for_row(registry, parts, client, tmp_path, reasons):
+    """And both record the same scores in the score log (the workers write their partitions)."""
     dask_out, pandas_out = tmp_path / "scores", tmp_path / "scores.parquet"
-    result = _predict_dask(registry, client, parts, dask_out, "--reasons", reasons)
+    dask_log, pandas_log = (f"sqlite:///{tmp_path / n}.db" for n in ("dask", "pandas"))
+    result = _predict_dask(registry, client, parts, dask_out, "--reasons", reasons, log=dask_log)
     assert result.exit_code == 0, result.output
     assert "Scored 30,000 leads" in result.output and "3 Parquet part(s)" in result.output
+    assert "Recorded 30,000 scores in the score log" in result.output
     result = _predict(
-        registry, "--data", str(parts), "--reasons", reasons, "--out", str(pandas_out)
+        registry,
+        "--data",
+        str(parts),
+        "--reasons",
+        reasons,
+        "--out",
+        str(pandas_out),
+        log=pandas_log,
     )
     assert result.exit_code == 0, result.output
     got, want = pd.read_parquet(dask_out), pd.read_parquet(pandas_out)
     assert len(got) == 30_000 and got["probability"].between(0, 1).all()
     pd.testing.assert_frame_equal(got, want)
     assert (dask_out / "_leadml.json").exists() and _leftovers(tmp_path) == []
+    logged = [ScoreLog(url).read_scores().sort_values("lead_id") for url in (dask_log, pandas_log)]
+    columns = ["lead_id", "probability", "band", "features", "reasons", "rules_points"]
+    pd.testing.assert_frame_equal(
+        logged[0][columns].reset_index(drop=True), logged[1][columns].reset_index(drop=True)
+    )
+    assert logged[0]["job"].nunique() == 1 and logged[0]["job"].iloc[0].startswith("predict-")
 
 
 def test_predict_reads_a_glob_of_csv_files(registry, parts, client, tmp_path):
@@ -129,11 +147,14 @@ def test_bad_partition_stops_the_job_naming_the_file(
 
 
 def test_a_lead_in_two_partitions_is_refused(registry, parts, client, tmp_path):
+    """Nothing is published, and the workers' rows in the score log are removed."""
     data = _copy_parts(parts, tmp_path / "in")
     shutil.copy(data / "part-00000.parquet", data / "part-00003.parquet")
     out = tmp_path / "scores"
-    result = _predict_dask(registry, client, str(data), str(out))
+    log = f"sqlite:///{tmp_path / 'scores.db'}"
+    result = _predict_dask(registry, client, str(data), str(out), log=log)
     assert result.exit_code == 2, result.output
+    assert ScoreLog(log).count_scores() == 0
     assert "10,000 lead id(s) occur more than once" in result.output
     assert "part-00000.parquet" in result.output and "part-00003.parquet" in result.output
     assert not out.exists() and _leftovers(tmp_path) == []

@@ -14,8 +14,9 @@ import pytest
 from sqlalchemy import inspect
 
 from leadml.data import read_leads
-from leadml.errors import DataError
+from leadml.errors import ConfigError, DataError
 from leadml.scorelog import ModelRef, ScoreLog, log_url, score_rows
+from leadml.scorelog.holdout import Holdout
 from leadml.scorelog.outcomes import outcome_rows
 from leadml.scorelog.store import ENV, ScoreLogError, _head
 
@@ -34,7 +35,8 @@ def scored():
 
 def _rows(scored, **kwargs) -> pd.DataFrame:
     model, checked, out = scored
-    return score_rows(model, ModelRef("lead-qualifier", "3", "champion"), checked, out, **kwargs)
+    ref = ModelRef("lead-qualifier", "3", "champion")
+    return score_rows(model, ref, checked, out, job=kwargs.pop("job", "job-1"), **kwargs)
 
 
 def test_open_makes_the_tables_by_migration_and_again_changes_nothing(log_url):
@@ -143,3 +145,26 @@ def test_a_database_that_cannot_be_reached_is_named_without_its_password():
         log.upgrade()
     assert "score log postgresql+psycopg://leadml:***@127.0.0.1:9/none" in str(failed.value)
     assert "secret" not in str(failed.value)
+
+
+def test_rows_of_leads_scored_without_reasons(scored):
+    model, checked, _ = scored
+    plain = model.score_checked(checked, reasons=0)
+    rows = score_rows(model, ModelRef("m", "1"), checked, plain, source="predict", job="j")
+    assert len(rows) == len(plain) and set(rows["reasons"]) == {"{}"}
+    assert rows["model_alias"].isna().all() and not rows["holdout"].any()
+
+
+def test_the_holdout_is_a_stable_salted_share_of_lead_ids():
+    ids = [f"L{i}" for i in range(20_000)]
+    five = Holdout(0.05, "ours")
+    flags = five.flags(ids)
+    assert 0.045 < flags.mean() < 0.055
+    assert (five.flags(ids[::-1])[::-1] == flags).all()  # by the id alone, in any order
+    assert (Holdout(0.05, "theirs").flags(ids) != flags).sum() > 1_000  # the salt moves it
+    assert not Holdout().flags(ids).any()  # off by default
+    with environ(LEADML_HOLDOUT="0.1", LEADML_HOLDOUT_SALT="s"):
+        assert Holdout.from_env() == Holdout(0.1, "s")
+    for bad in ("5%", "1.5", "-0.1"):
+        with environ(LEADML_HOLDOUT=bad), pytest.raises(ConfigError, match="LEADML_HOLDOUT="):
+            Holdout.from_env()

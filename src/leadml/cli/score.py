@@ -202,6 +202,10 @@ def predict(
     name = model_name(name, config)
     from leadml.data.read import read_leads, write_table
     from leadml.registry.aliases import load_lead_model
+    from leadml.scorelog import ModelRef, score_rows
+    from leadml.scorelog.holdout import Holdout
+    from leadml.scorelog.rows import new_job
+    from leadml.scorelog.store import shown
     from leadml.scoring.lead_model import as_exported
 
     _check_engine(engine, scheduler, query)
@@ -210,22 +214,44 @@ def predict(
     else:
         check_outputs(data, {"--out": out}, force=force, tables=True)
     lead_model, resolved = load_lead_model(name, model)
+    log = score_log()  # before any work: a database that cannot be reached stops the job
+    holdout = Holdout.from_env()
+    ref = ModelRef(name, resolved.version, resolved.alias)
     if engine == Engine.dask:
-        _predict_dask(lead_model, resolved, data, out, reasons, scheduler, name)
+        from leadml.cluster.scoring import LogTarget
+
+        target = None if log is None else LogTarget(log.url, ref, new_job("predict"), holdout)
+        _predict_dask(lead_model, resolved, data, out, reasons, scheduler, name, target)
         return
     leads = read_leads(data, query)
+    checked, unseen = lead_model.check(leads)
     with _progress() as bar:
         task = bar.add_task("Scoring leads (reasons take longest)", total=len(leads))
-        scored = lead_model.score(
-            leads, reasons=reasons, progress=lambda done, total: bar.update(task, completed=done)
+        scored = lead_model.score_checked(
+            checked, reasons=reasons, progress=lambda done, total: bar.update(task, completed=done)
         )
+    flags = holdout.flags(scored["lead_id"])
+    if holdout.share:
+        scored["holdout"] = flags
     write_table(as_exported(scored, lead_model.spec), out)
-    _warn_unseen(scored.attrs.get("unseen", {}))
+    _warn_unseen(unseen)
     say(
         f"Scored {len(scored):,} leads with {name} v{resolved.version}: "
         f"{int(scored['sales_ready'].sum()):,} sales-ready by the model, "
         f"{int(scored['rules_sales_ready'].sum()):,} by the rules -> {out}"
     )
+    if log is not None:
+        rows = score_rows(
+            lead_model,
+            ref,
+            checked,
+            scored,
+            source="predict",
+            job=new_job("predict"),
+            holdout=flags,
+        )
+        written = log.write_scores(rows)
+        say(f"Recorded {written:,} scores in the score log {shown(log.url)}", to=err)
 
 
 def _page_notes(lead_model, leads, seen, exclude_trained: bool) -> tuple[str, ...]:
@@ -243,6 +269,15 @@ def _page_notes(lead_model, leads, seen, exclude_trained: bool) -> tuple[str, ..
     return tuple(notes)
 
 
+def score_log():
+    """The score log this machine records to (opened and migrated), or None when it is off."""
+    from leadml.registry.store import tracking_uri
+    from leadml.scorelog import ScoreLog, log_url
+
+    url = log_url(tracking_uri())
+    return None if url is None else ScoreLog.open(url)
+
+
 def _check_dask_out(data: str, out: Path) -> None:
     """Before any work: --out names a folder that may be written (`leadml.data.folders`)."""
     from leadml.cluster.scoring import check_target
@@ -254,9 +289,10 @@ def _check_dask_out(data: str, out: Path) -> None:
     check_target(data, out)
 
 
-def _predict_dask(lead_model, resolved, data, out, reasons, scheduler, name) -> None:
+def _predict_dask(lead_model, resolved, data, out, reasons, scheduler, name, log) -> None:
     from leadml.cluster.connect import connect
     from leadml.cluster.scoring import score_partitions
+    from leadml.scorelog.store import shown
 
     to_err = lambda m: say(m, to=err)  # noqa: E731
     with connect(scheduler, say=to_err) as client, _progress() as bar:
@@ -274,6 +310,7 @@ def _predict_dask(lead_model, resolved, data, out, reasons, scheduler, name) -> 
             info={"model": name, "version": resolved.version, "alias": resolved.alias},
             progress=update,
             say=to_err,
+            log=log,
         )
     _warn_unseen(summary.unseen)
     say(
@@ -281,6 +318,8 @@ def _predict_dask(lead_model, resolved, data, out, reasons, scheduler, name) -> 
         f"Parquet part(s): {summary.sales_ready:,} sales-ready by the model, "
         f"{summary.rules_sales_ready:,} by the rules -> {out}"
     )
+    if log is not None:
+        say(f"Recorded {summary.logged:,} scores in the score log {shown(log.url)}", to=err)
 
 
 @app.command()

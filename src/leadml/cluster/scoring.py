@@ -9,6 +9,7 @@ folders that a killed job left behind).
 
 from __future__ import annotations
 
+import functools
 import itertools
 import pickle
 import uuid
@@ -28,6 +29,8 @@ from leadml.data import folders
 from leadml.data.columns import text_hashes
 from leadml.data.read import partition_files, read_batches
 from leadml.errors import DataError
+from leadml.scorelog import ModelRef, ScoreLog, score_rows
+from leadml.scorelog.holdout import Holdout
 from leadml.scoring.lead_model import LeadModel, as_exported
 from leadml.spec.features import FeatureSpec
 
@@ -46,6 +49,7 @@ class ScoreSummary:
     sales_ready: int
     rules_sales_ready: int
     unseen: dict[str, int] = field(default_factory=dict)
+    logged: int = 0  # scores recorded in the score log
 
 
 def _input_columns(model: LeadModel) -> list[str]:
@@ -68,6 +72,23 @@ def _loaded(model: LeadModel | bytes, job: str | None) -> LeadModel:
     return found
 
 
+@dataclass(frozen=True)
+class LogTarget:
+    """Where a scoring job records its scores: the score log's URL, the model, the job's name
+    (its rows carry it: a failed job's rows are removed) and the holdout."""
+
+    url: str
+    model: ModelRef
+    job: str
+    holdout: Holdout
+
+
+@functools.cache
+def _opened_log(url: str) -> ScoreLog:
+    """One connection pool per worker process and score log (the schema is made already)."""
+    return ScoreLog(url)
+
+
 def score_file(
     model: LeadModel | bytes,
     path: str,
@@ -76,6 +97,7 @@ def score_file(
     batch_rows: int = BATCH_ROWS,
     job: str | None = None,
     first_id: int = 0,
+    log: LogTarget | None = None,
 ) -> dict[str, Any]:
     """Score one partition into one Parquet part, batch by batch (runs on a worker).
 
@@ -88,7 +110,7 @@ def score_file(
     """
     model = _loaded(model, job)
     writer: pq.ParquetWriter | None = None
-    rows = ready = rules_ready = 0
+    rows = ready = rules_ready = logged = 0
     unseen: Counter[str] = Counter()
     hashes = []
     try:
@@ -96,17 +118,23 @@ def score_file(
             if batch.empty:
                 continue
             try:
-                scored = model.score(
-                    batch, reasons=reasons, first_row=rows, first_id=first_id + rows
-                )
+                checked, found = model.check(batch, first_row=rows, first_id=first_id + rows)
             except DataError as exc:
                 raise DataError(f"{path}: {exc}") from None
-            unseen.update(scored.attrs.get("unseen", {}))
-            scored.attrs = {}
+            scored = model.score_checked(checked, reasons=reasons)
+            unseen.update(found)
+            flags = log.holdout.flags(scored["lead_id"]) if log is not None else None
+            if log is not None and log.holdout.share:
+                scored["holdout"] = flags
             table = pa.Table.from_pandas(as_exported(scored, model.spec), preserve_index=False)
             if writer is None:
                 writer = pq.ParquetWriter(part, table.schema)
             writer.write_table(table.cast(writer.schema))
+            if log is not None:  # from the worker, batch by batch
+                rows_out = score_rows(
+                    model, log.model, checked, scored, source="predict", job=log.job, holdout=flags
+                )
+                logged += _opened_log(log.url).write_scores(rows_out)
             hashes.append(text_hashes(scored["lead_id"]))
             rows += len(scored)
             ready += int(scored["sales_ready"].sum())
@@ -120,6 +148,7 @@ def score_file(
         "rules_sales_ready": rules_ready,
         "unseen": dict(unseen),
         "ids": np.concatenate(hashes) if hashes else np.empty(0, dtype=np.uint64),
+        "logged": logged,
     }
 
 
@@ -187,12 +216,14 @@ def score_partitions(
     info: dict[str, Any] | None = None,
     progress: Callable[[int, int, int], None] | None = None,
     say: Say | None = None,
+    log: LogTarget | None = None,
 ) -> ScoreSummary:
     """Score every partition of `source` into a folder of Parquet parts at `out`, in order.
 
     `progress(parts_done, parts, leads_done)` is called as partitions finish; `say` hears of
-    unfinished output folders of earlier, killed jobs that were removed. On any failure the
-    remaining work is cancelled and nothing is left at `out`.
+    unfinished output folders of earlier, killed jobs that were removed. With `log`, each
+    worker records its partition's scores in the score log. On any failure the remaining work
+    is cancelled and nothing is left at `out`, nor in the log.
     """
     files = partition_files(source)
     out = Path(out)
@@ -201,7 +232,7 @@ def score_partitions(
     tmp = folders.staging(out, KIND_SCORES, say=say)
     futures: list[Future] = []
     try:
-        futures = _submit(client, model, files, first_ids, tmp, reasons)
+        futures = _submit(client, model, files, first_ids, tmp, reasons, log)
         found = _gather(futures, progress)
         summary = _summarise(found, files, source, out, tmp)
         manifest = {
@@ -219,6 +250,8 @@ def score_partitions(
     except BaseException:
         client.cancel(futures)
         folders.discard(tmp, settle=1.0)  # a task already running may still write a part
+        if log is not None:  # after the settle: a running task's batch may have landed
+            ScoreLog(log.url).discard_job(log.job)
         raise
 
 
@@ -229,6 +262,7 @@ def _submit(
     first_ids: list[int],
     tmp: Path,
     reasons: int,
+    log: LogTarget | None = None,
 ) -> list[Future]:
     """One `score_file` task per partition, each writing its part into `tmp`.
 
@@ -249,6 +283,7 @@ def _submit(
             reasons,
             job=token,
             first_id=first_ids[i],
+            log=log,
             key=f"leadml-score-{token}-{i:05d}",
         )
         for i, path in enumerate(files)
@@ -292,4 +327,5 @@ def _summarise(
         sales_ready=sum(r["sales_ready"] for r in found),
         rules_sales_ready=sum(r["rules_sales_ready"] for r in found),
         unseen=dict(unseen),
+        logged=sum(r["logged"] for r in found),
     )

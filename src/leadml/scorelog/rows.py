@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -22,12 +23,17 @@ class ModelRef:
     alias: str | None = None
 
 
+def new_job(source: str) -> str:
+    """A name for one scoring job, unique across machines: its rows in the log carry it."""
+    return f"{source}-{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
+
+
 def _json_lines(frame: pd.DataFrame) -> list[str]:
     """Each row of `frame` as one JSON object (missing values null), by pandas' own writer."""
-    if frame.empty:
-        return []
-    if len(frame.columns) == 0:
+    if len(frame.columns) == 0:  # (`frame.empty` is true here, whatever its rows)
         return ["{}"] * len(frame)
+    if len(frame) == 0:
+        return []
     text = frame.to_json(orient="records", lines=True, date_format="iso", double_precision=15)
     return text.rstrip("\n").split("\n")
 
@@ -45,11 +51,13 @@ def score_rows(
     scored: pd.DataFrame,
     *,
     source: str,
+    job: str,
     holdout: np.ndarray | None = None,
     scored_at: datetime | None = None,
 ) -> pd.DataFrame:
     """The score log's rows for `scored` (`LeadModel.score_checked` of `checked`): one per lead,
-    the columns of `leadml.scorelog.schema.scores` in order."""
+    the columns of `leadml.scorelog.schema.scores` in order. `source` says what scored (api,
+    predict), `job` which run of it (`new_job`), `holdout` which leads are in the holdout."""
     spec = lead_model.spec
     n = len(scored)
     when = scored_at or datetime.now(UTC)
@@ -58,6 +66,7 @@ def score_rows(
         "lead_id": checked.frame[spec.id_column].astype(str).to_numpy(),
         "scored_at": np.full(n, when, dtype=object),
         "source": np.full(n, source, dtype=object),
+        "job": np.full(n, job, dtype=object),
         "model_name": np.full(n, model.name, dtype=object),
         "model_version": np.full(n, model.version, dtype=object),
         "model_alias": np.full(n, model.alias, dtype=object),

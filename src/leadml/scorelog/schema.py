@@ -29,6 +29,7 @@ scores = Table(
     Column("lead_id", String(256), nullable=False),
     Column("scored_at", DateTime(timezone=True), nullable=False),
     Column("source", String(16), nullable=False),  # api, predict
+    Column("job", String(64), nullable=False),  # the predict job or API process that scored
     Column("model_name", String(256), nullable=False),
     Column("model_version", String(32), nullable=False),
     Column("model_alias", String(64)),

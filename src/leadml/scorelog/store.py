@@ -100,7 +100,10 @@ class ScoreLog:
 
     def failure(self, doing: str, exc: Exception) -> ScoreLogError:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        return ScoreLogError(f"score log {shown(self.url)}: {doing} failed: {first}")
+        return ScoreLogError(
+            f"score log {shown(self.url)}: {doing} failed: {first} ({ENV} names the database; "
+            f"{ENV}=off records nothing)"
+        )
 
     # -- schema ---------------------------------------------------------------------------------
     def revision(self) -> str | None:
@@ -158,6 +161,15 @@ class ScoreLog:
             conn.exec_driver_sql(f"INSERT INTO scores ({columns}) VALUES ({marks})", values)
             return
         conn.execute(scores.insert(), [dict(zip(SCORE_COLUMNS, r, strict=True)) for r in values])
+
+    def discard_job(self, job: str) -> int:
+        """Remove the rows a failed job wrote (a Dask job whose output was not published)."""
+        try:
+            with self.engine.begin() as conn:
+                gone = conn.execute(scores.delete().where(scores.c.job == job))
+        except SQLAlchemyError as exc:
+            raise self.failure(f"removing the scores of job {job}", exc) from None
+        return int(gone.rowcount or 0)
 
     def read_scores(
         self, since: datetime | None = None, until: datetime | None = None

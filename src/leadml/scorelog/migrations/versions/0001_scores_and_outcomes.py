@@ -23,6 +23,7 @@ def upgrade() -> None:
         sa.Column("lead_id", sa.String(256), nullable=False),
         sa.Column("scored_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("source", sa.String(16), nullable=False),
+        sa.Column("job", sa.String(64), nullable=False),
         sa.Column("model_name", sa.String(256), nullable=False),
         sa.Column("model_version", sa.String(32), nullable=False),
         sa.Column("model_alias", sa.String(64)),

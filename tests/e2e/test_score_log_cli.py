@@ -1,0 +1,101 @@
+"""`leadml predict` records every score it hands out, and `leadml outcomes load` feeds outcomes
+back, on SQLite and on a real PostgreSQL server; the holdout flag is stable per lead; a score log
+that cannot be reached stops predict before any work, and `off` records nothing."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from leadml.cli import app
+from leadml.scorelog import ScoreLog
+
+from ..conftest import environ
+
+pytestmark = pytest.mark.slow  # reads the trained `registry`
+
+runner = CliRunner()
+
+
+def leadml(registry: str, log: str | None, *args, code: int = 0, **env):
+    with environ(MLFLOW_TRACKING_URI=registry, LEADML_SCORE_LOG=log, **env):
+        result = runner.invoke(app, [str(a) for a in args])
+    assert result.exit_code == code, result.output
+    return result
+
+
+@pytest.fixture
+def leads(demo_frame, tmp_path):
+    path = tmp_path / "leads.csv"
+    demo_frame.tail(500).drop(columns=["sales_ready"]).to_csv(path, index=False)
+    return path
+
+
+def test_predict_records_every_score_and_outcomes_come_back(registry, log_url, leads, tmp_path):
+    out = tmp_path / "scores.csv"
+    result = leadml(
+        registry, log_url, "predict", "--data", leads, "--out", out, LEADML_HOLDOUT="0.2"
+    )
+    assert "Recorded 500 scores in the score log" in result.output
+    scored = pd.read_csv(out)
+    log = ScoreLog(log_url)
+    rows = log.read_scores()
+    assert len(rows) == 500 and rows["lead_id"].tolist() == scored["lead_id"].tolist()
+    np.testing.assert_allclose(rows["probability"], scored["probability"], atol=1e-12)
+    assert rows["holdout"].astype(bool).tolist() == scored["holdout"].tolist()
+    assert 0.12 < scored["holdout"].mean() < 0.28  # about a fifth
+    assert set(rows["model_alias"]) == {"champion"} and set(rows["source"]) == {"predict"}
+
+    # scored again: a new row each, and every lead stays in or out of the holdout
+    leadml(
+        registry, log_url, "predict", "--data", leads, "--out", out, "--force", LEADML_HOLDOUT="0.2"
+    )
+    again = log.read_scores()
+    assert len(again) == 1000 and again["job"].nunique() == 2
+    assert (again.groupby("lead_id")["holdout"].nunique() == 1).all()
+
+    # outcomes from the CRM's export: checked, recorded once, leads never scored counted
+    outcomes = pd.DataFrame(
+        {
+            "lead_id": [*scored["lead_id"].head(3), "L-unknown"],
+            "sales_ready": [1, 0, 1, 0],
+            "decided_at": ["2026-11-01T10:00:00Z", "2026-11-02", "", "2026-11-03"],
+        }
+    )
+    outcomes.to_csv(tmp_path / "outcomes.csv", index=False)
+    loaded = leadml(
+        registry, log_url, "outcomes", "load", "--data", tmp_path / "outcomes.csv", "--json"
+    )
+    counts = json.loads(loaded.stdout)
+    assert counts["received"] == 4 and counts["recorded"] == 4 and counts["unchanged"] == 0
+    assert counts["unknown_leads"] == 1 and counts["unknown_lead_ids"] == ["L-unknown"]
+    again = leadml(registry, log_url, "outcomes", "load", "--data", tmp_path / "outcomes.csv")
+    assert "4 outcomes from" in again.output and "0 recorded, 4 already known" in again.output
+    recorded = log.read_outcomes()
+    assert len(recorded) == 4 and recorded["outcome"].tolist() == [1, 0, 1, 0]
+
+
+def test_a_wrong_outcome_names_its_row_and_records_nothing(registry, tmp_path):
+    log = f"sqlite:///{tmp_path / 'scores.db'}"
+    bad = tmp_path / "outcomes.csv"
+    pd.DataFrame({"lead_id": ["L1", "L2"], "sales_ready": [1, "maybe"]}).to_csv(bad, index=False)
+    result = leadml(registry, log, "outcomes", "load", "--data", bad, code=2)
+    assert "row 2 (lead L2): 'maybe'" in result.output and "Traceback" not in result.output
+    assert ScoreLog(log).read_outcomes().empty
+
+
+def test_off_records_nothing_and_an_unreachable_log_stops_predict_first(registry, leads, tmp_path):
+    out = tmp_path / "s.csv"
+    result = leadml(registry, "off", "predict", "--data", leads, "--out", out)
+    assert "score log" not in result.output and out.exists()
+    down = "postgresql://leadml:secret@127.0.0.1:9/none?connect_timeout=2"
+    refused = leadml(
+        registry, down, "predict", "--data", leads, "--out", tmp_path / "t.csv", code=2
+    )
+    assert "score log postgresql+psycopg://leadml:***@127.0.0.1:9/none" in refused.output
+    assert "LEADML_SCORE_LOG=off records nothing" in refused.output
+    assert not (tmp_path / "t.csv").exists() and "secret" not in refused.output
