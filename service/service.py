@@ -20,6 +20,7 @@ import bentoml  # noqa: E402
 import orjson  # noqa: E402
 from _bentoml_sdk.io_models import IOMixin  # noqa: E402  (bentoml is pinned: 1.4.39)
 from fastapi import FastAPI  # noqa: E402
+from starlette.concurrency import run_in_threadpool  # noqa: E402
 from starlette.requests import Request  # noqa: E402
 from starlette.responses import Response  # noqa: E402
 
@@ -34,7 +35,8 @@ from leadml.serving import (  # noqa: E402
 from leadml.serving.docs import DOCS_PATHS, docs_routes, openapi_document  # noqa: E402
 from leadml.serving.gate import OPEN_PATHS, ApiGate, release_request_timers  # noqa: E402
 from leadml.serving.logs import summarise_client_mistakes  # noqa: E402
-from leadml.serving.metrics import label_unknown_paths  # noqa: E402
+from leadml.serving.metrics import count_score_log, label_unknown_paths  # noqa: E402
+from leadml.serving.outcomes import OutcomesRequest, record_outcomes  # noqa: E402
 
 log = logging.getLogger("leadml.service")
 release_request_timers()
@@ -91,6 +93,28 @@ def describe_model() -> dict:
     return core.describe()
 
 
+@model_info.post(
+    "/outcomes",
+    summary="What became of scored leads",
+    tags=["Service APIs"],
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": OutcomesRequest.model_json_schema()}},
+        }
+    },
+)
+async def outcomes(request: Request) -> Response:
+    """Record outcomes in the score log: each a value of the spec's label definition; the same
+    outcome twice is one outcome, a changed one is recorded with its time. Lead ids the log
+    never scored are recorded and reported (`unknown_lead_ids`)."""
+    body = await request.body()
+    status, answer, headers = await run_in_threadpool(
+        record_outcomes, body, core.spec, core.score_log
+    )
+    return Response(orjson.dumps(answer), status, headers, media_type="application/json")
+
+
 @bentoml.asgi_app(model_info, path="/")
 @bentoml.service(
     name="lead_qualifier",
@@ -103,8 +127,14 @@ class LeadService:
 
     def __init__(self) -> None:
         self.core = core
+        self.core.start_recording(count=count_score_log)  # each worker records its own scores
         gc.collect()
         gc.freeze()  # the model, libraries and app stay out of every later garbage collection
+
+    @bentoml.on_shutdown
+    def _flush_score_log(self) -> None:
+        """On SIGTERM: every queued score written to the score log, or spooled to disk."""
+        self.core.stop_recording()
 
     def __is_ready__(self) -> bool:
         return self.core is not None

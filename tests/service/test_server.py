@@ -14,6 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 from leadml.process import free_port, running
+from leadml.scorelog import ScoreLog
 
 from .conftest import KEY, environ
 
@@ -138,3 +139,28 @@ def test_bentoml_build_packages_the_service(registry, tmp_path):
     assert (bento / "src" / "service" / "service.py").is_file()
     assert list((bento / "env" / "python" / "wheels").glob("leadml-*.whl"))
     assert "/score" in (bento / "apis" / "openapi.yaml").read_text()
+
+
+def test_sigterm_writes_every_queued_score(registry, leads, tmp_path):
+    """Scores queued for the score log when the server is stopped are written before it exits
+    (written only at shutdown here: every 10 minutes otherwise)."""
+    log = f"sqlite:///{tmp_path / 'scores.db'}"
+    env = {
+        "MLFLOW_TRACKING_URI": registry,
+        "LEADML_API_KEYS": KEY,
+        "LEADML_INSECURE_DEV": "",
+        "LEADML_SCORE_LOG": log,
+        "LEADML_SCORE_LOG_FLUSH_MS": "600000",
+        "BENTOML_HOME": str(tmp_path / "bentoml"),
+    }
+    command = [LEADML, "serve", "--model", "champion", "--port", "{port}"]
+    with running(command, env=env, cwd=tmp_path, log=tmp_path / "server.log") as base:
+        auth = {"Authorization": f"Bearer {KEY}"}
+        with httpx.Client(base_url=base, headers=auth, timeout=30) as client:
+            for k in range(5):
+                batch = [{**lead, "lead_id": f"{k}-{lead['lead_id']}"} for lead in leads]
+                assert client.post("/score", json={"leads": batch}).status_code == 200
+            metrics = client.get("/metrics").text
+        assert 'leadml_score_log_rows_total{state="queued"} 100.0' in metrics
+        assert ScoreLog(log).count_scores() == 0  # still queued
+    assert ScoreLog(log).count_scores() == 100

@@ -12,7 +12,7 @@ import pandas as pd
 
 from leadml.data.read import refuse_duplicate_columns
 from leadml.errors import DataError
-from leadml.spec.features import Feature, FeatureSpec, norm_value
+from leadml.spec.features import Feature, FeatureSpec, Label, norm_value
 
 log = logging.getLogger(__name__)
 MAX_EXAMPLES = 5
@@ -322,21 +322,33 @@ def _ambiguous(
     )
 
 
+def label_codes(values: pd.Series, label: Label) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per value: (sales-ready by the label definition, still open, outside the definition)."""
+    normed = normalised(values).fillna("")
+    pos = normed.isin({norm_value(v) for v in label.positive}).to_numpy()
+    neg = normed.isin({norm_value(v) for v in label.negative}).to_numpy()
+    opn = normed.isin({norm_value(v) for v in label.open}).to_numpy() & ~pos & ~neg
+    return pos, opn, ~(pos | neg | opn)
+
+
 def label_outcomes(
     frame: pd.DataFrame, spec: FeatureSpec, problems: list[str]
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per lead: sales-ready (1) or not (0) by the label definition, and whether its outcome
     is still open; values outside the definition are problems."""
     label = spec.label
-    normed = normalised(frame[label.column]).fillna("")
-    pos = normed.isin({norm_value(v) for v in label.positive}).to_numpy()
-    neg = normed.isin({norm_value(v) for v in label.negative}).to_numpy()
-    opn = normed.isin({norm_value(v) for v in label.open}).to_numpy() & ~pos & ~neg
-    bad = ~(pos | neg | opn)
+    pos, opn, bad = label_codes(frame[label.column], label)
     if bad.any():
         problems.append(
-            f"column '{label.column}' (label) has values outside the label definition "
-            f"(positive {label.positive}, negative {label.negative}, open {label.open}): "
+            f"column '{label.column}' (label) has {outside(label)}: "
             + rows_named(frame, spec, bad, frame[label.column])
         )
     return pos.astype(np.int8), opn
+
+
+def outside(label: Label) -> str:
+    """What a value outside the label definition is, in words."""
+    return (
+        f"values outside the label definition (positive {label.positive}, negative "
+        f"{label.negative}, open {label.open})"
+    )

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,9 +26,9 @@ class Holdout:
     salt: str = DEFAULT_SALT
 
     @classmethod
-    def from_env(cls) -> Holdout:
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> Holdout:
         """`LEADML_HOLDOUT` (a share such as 0.05; unset or 0: off) and `LEADML_HOLDOUT_SALT`."""
-        raw = os.environ.get(SHARE_ENV, "").strip()
+        raw = env.get(SHARE_ENV, "").strip()
         try:
             share = float(raw) if raw else 0.0
         except ValueError:
@@ -38,7 +38,7 @@ class Holdout:
                 f"{SHARE_ENV}={raw!r}: give the share of leads held out, from 0 (off) to below 1, "
                 "such as 0.05"
             )
-        return cls(share, os.environ.get(SALT_ENV, "").strip() or DEFAULT_SALT)
+        return cls(share, env.get(SALT_ENV, "").strip() or DEFAULT_SALT)
 
     def flags(self, lead_ids: Iterable[str]) -> np.ndarray:
         """Per lead id: whether it is in the holdout."""

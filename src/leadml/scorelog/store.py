@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -34,11 +34,11 @@ class ScoreLogError(LeadmlError):
     """The score log cannot be reached or written; the message names the database."""
 
 
-def log_url(tracking_uri: str | None = None) -> str | None:
+def log_url(tracking_uri: str | None = None, env: Mapping[str, str] = os.environ) -> str | None:
     """Where scores are recorded: `LEADML_SCORE_LOG` (a database URL, or `off` for nowhere);
     by default a SQLite file `scores.db` beside MLflow's SQLite file (`tracking_uri`), else in
     the current folder. `postgresql://` URLs use the psycopg driver."""
-    given = os.environ.get(ENV, "").strip()
+    given = env.get(ENV, "").strip()
     if given.lower() == OFF:
         return None
     if given:
@@ -85,7 +85,13 @@ class ScoreLog:
         except ArgumentError as exc:
             raise ScoreLogError(f"{ENV}: {url!r} is not a database URL ({exc})") from None
         self.kind = kind
-        self.engine: Engine = create_engine(url, pool_pre_ping=True)
+        # a database that does not answer is given up on, not waited for (the API spools)
+        connect_args = (
+            {"connect_timeout": 5, "options": "-c statement_timeout=300000"}
+            if kind == "postgresql"
+            else {}
+        )
+        self.engine: Engine = create_engine(url, pool_pre_ping=True, connect_args=connect_args)
         if kind == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
 

@@ -9,16 +9,24 @@ The BentoML service (`service/service.py`) is a thin shell around `LeadScoringAP
 from __future__ import annotations
 
 import math
+from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 import numpy as np
 import orjson
+import pandas as pd
 from pydantic import BaseModel, ValidationError
 
 from leadml.registry.aliases import load_lead_model
+from leadml.scorelog import ModelRef, ScoreLog
+from leadml.scorelog.holdout import Holdout
+from leadml.scorelog.rows import new_job
+from leadml.scorelog.schema import SCORE_COLUMNS
 from leadml.scoring.lead_model import LeadModel, Reasons, Scores
 from leadml.serving.contract import DEFAULT_REASONS, Problem, duplicate_leads, request_problems
 from leadml.serving.reader import EncodedLeads, LeadReader
+from leadml.serving.recorder import Count, ScoreRecorder
 from leadml.serving.settings import Served, ServiceSettings, UnknownFields
 
 __all__ = ["EncodedLeads", "LeadScoringAPI", "load_api"]
@@ -27,11 +35,15 @@ RulesAnswer = tuple[float, tuple[str, ...], bool, float]  # points, fired, verdi
 
 
 def load_api(settings: ServiceSettings) -> LeadScoringAPI:
-    """The scoring API for the registered model the settings name (alias or version)."""
+    """The scoring API for the registered model the settings name (alias or version), with
+    its score log opened (the recorder starts with `LeadScoringAPI.start_recording`)."""
     settings.check_keys()
+    score_log = ScoreLog.open(settings.score_log) if settings.score_log else None
     lead_model, resolved = load_lead_model(settings.model_name, settings.model_ref)
     served = Served(resolved.name, resolved.version, resolved.alias, resolved.run_id)
-    return LeadScoringAPI(lead_model, served, settings.unknown_fields)
+    api = LeadScoringAPI(lead_model, served, settings.unknown_fields, settings.holdout)
+    api.score_log, api.settings = score_log, settings
+    return api
 
 
 def _validated(model: type[BaseModel], body: bytes) -> BaseModel | ValidationError:
@@ -78,12 +90,23 @@ class LeadScoringAPI:
     """Everything the scoring API does, framework-free: read, score, write, describe."""
 
     def __init__(
-        self, lead_model: LeadModel, served: Served, unknown_fields: UnknownFields = "reject"
+        self,
+        lead_model: LeadModel,
+        served: Served,
+        unknown_fields: UnknownFields = "reject",
+        holdout: Holdout | None = None,
     ):
         self.model = lead_model
         self.served = served
         self.unknown_fields = unknown_fields
+        self.holdout = holdout or Holdout()
+        self.score_log: ScoreLog | None = None  # where `start_recording` records scores
+        self.settings = ServiceSettings()  # the spool's place and size, how often to write
+        self.recorder: ScoreRecorder | None = None
+        self.job = new_job("api")
         self.spec = lead_model.spec
+        self._sources = [f.source for f in self.spec.features]
+        self._ref = ModelRef(served.name, served.version, served.alias)
         self.reader = LeadReader(self.spec)
         self.id_key = self.reader.id_key
         self.known = self.reader.known
@@ -130,15 +153,82 @@ class LeadScoringAPI:
 
     def _scored(
         self, leads: list[dict[str, Any]], explain: bool, reasons: int
-    ) -> tuple[Scores, list[tuple[str, ...]]]:
+    ) -> tuple[Scores, list[tuple[str, ...]], list[bool]]:
+        """The scores, warnings and holdout flags of validated leads; the scores are queued
+        for the score log (the request never waits on it)."""
         X = self.encode(leads)
-        return self.model.score_encoded(X, reasons if explain else 0), self.warnings(leads, X)
+        s = self.model.score_encoded(X, reasons if explain else 0)
+        flags = [False] * len(leads)
+        if self.holdout.share:  # by the lead id: a lead without one is never held out
+            given = [i for i, lead in enumerate(leads) if lead.get(self.id_key) is not None]
+            held = self.holdout.flags(leads[i][self.id_key] for i in given).tolist()
+            for i, h in zip(given, held, strict=True):
+                flags[i] = h
+        if self.recorder is not None:
+            when = datetime.now(UTC)
+            self.recorder.record(partial(self.log_rows, leads, s, flags, when), len(leads))
+        return s, self.warnings(leads, X), flags
+
+    # -- the score log ---------------------------------------------------------------------------
+    def start_recording(self, count: Count | None = None) -> None:
+        """Start recording scores to the score log (one recorder per process), if it is on."""
+        if self.score_log is not None and self.recorder is None:
+            s = self.settings
+            self.recorder = ScoreRecorder(
+                self.score_log,
+                s.spool,
+                max_spool_bytes=s.spool_bytes,
+                interval=s.flush_seconds,
+                count=count,
+            ).start()
+
+    def stop_recording(self) -> None:
+        """Write (or spool) every queued score: on shutdown."""
+        if self.recorder is not None:
+            self.recorder.stop()
+            self.recorder = None
+
+    def log_rows(
+        self, leads: list[dict[str, Any]], s: Scores, flags: list[bool], when: datetime
+    ) -> pd.DataFrame:
+        """The score log's rows for scored leads (on the recorder's thread): the features as
+        the lead sent them."""
+        n, model, ref = len(leads), self.model, self._ref
+        sources, dumps = self._sources, orjson.dumps
+        texts = s.reasons.texts if s.reasons is not None else []
+        reason_keys = [f"reason_{k + 1}" for k in range(len(texts))]
+        rows = {
+            "lead_id": ["" if (v := lead.get(self.id_key)) is None else str(v) for lead in leads],
+            "scored_at": [when] * n,
+            "source": ["api"] * n,
+            "job": [self.job] * n,
+            "model_name": [ref.name] * n,
+            "model_version": [ref.version] * n,
+            "model_alias": [ref.alias] * n,
+            "spec_hash": [self.spec.content_hash] * n,
+            "rules_hash": [model.rules.content_hash] * n,
+            "features": [dumps({k: lead.get(k) for k in sources}).decode() for lead in leads],
+            "probability": s.probability,
+            "band": s.band_letters(),
+            "sales_ready": s.sales_ready.astype(bool),
+            "rules_points": s.rules.points.astype(float),
+            "rules_probability": s.rules_probability,
+            "rules_sales_ready": s.rules.verdict.astype(bool),
+            "reasons": [
+                dumps(dict(zip(reason_keys, per_lead, strict=True))).decode()
+                for per_lead in zip(*texts, strict=True)
+            ]
+            if texts
+            else ["{}"] * n,
+            "holdout": flags,
+        }
+        return pd.DataFrame(rows, columns=SCORE_COLUMNS)
 
     def score(
         self, leads: list[dict[str, Any]], explain: bool = True, reasons: int = DEFAULT_REASONS
     ) -> dict[str, Any]:
         """The POST /score response for validated leads, in request order."""
-        s, warnings = self._scored(leads, explain, reasons)
+        s, warnings, flags = self._scored(leads, explain, reasons)
         answers, rules_of = s.distinct_rules()
         why = _reasons_json(s.reasons, self._names) if s.reasons else [None] * len(leads)
         out = [
@@ -150,9 +240,10 @@ class LeadScoringAPI:
                 "reasons": reasons_of,
                 "rules": _rules_json(answers[k]),
                 "agreement": agree,
+                "holdout": held,
                 "warnings": list(warned),
             }
-            for lead, prob, band, yes, reasons_of, k, agree, warned in zip(
+            for lead, prob, band, yes, reasons_of, k, agree, held, warned in zip(
                 leads,
                 s.probability.tolist(),
                 s.band_letters(),
@@ -160,6 +251,7 @@ class LeadScoringAPI:
                 why,
                 rules_of,
                 s.agreement_words(),
+                flags,
                 warnings,
                 strict=True,
             )
@@ -174,7 +266,7 @@ class LeadScoringAPI:
         lead's JSON is joined from those pieces and its id and probability."""
         if len(leads) == 1:
             return orjson.dumps(self.score(leads, explain, reasons))
-        s, warned = self._scored(leads, explain, reasons)
+        s, warned, flags = self._scored(leads, explain, reasons)
         answers, rules_of = s.distinct_rules()
         bands, agreements = s.band_letters(), s.agreement_words()
         n, dumps = len(leads), orjson.dumps
@@ -184,7 +276,8 @@ class LeadScoringAPI:
             for yes in (True, False)
         }
         rules = [b',"rules":%b,"agreement":' % dumps(_rules_json(r)) for r in answers]
-        agree = {x: b'%b,"warnings":' % dumps(x) for x in set(agreements)}
+        agree = {x: b'%b,"holdout":' % dumps(x) for x in set(agreements)}
+        held = {True: b'true,"warnings":', False: b'false,"warnings":'}
         warnings = {w: dumps(w) + b"}" for w in set(warned)}
         why = _reasons_json(s.reasons, self._names) if s.reasons else None
         columns = [
@@ -196,6 +289,7 @@ class LeadScoringAPI:
             list(map(dumps, why)) if why is not None else [b"null"] * n,
             list(map(rules.__getitem__, rules_of)),
             list(map(agree.__getitem__, agreements)),
+            list(map(held.__getitem__, flags)),
             list(map(warnings.__getitem__, warned)),
         ]
         pieces: list[bytes] = [b""] * (n * len(columns))

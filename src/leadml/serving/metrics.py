@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
+import prometheus_client
 from bentoml._internal.server.http import instruments  # bentoml is pinned: 1.4.39
 
 OTHER = "other"
@@ -57,3 +58,14 @@ def label_unknown_paths(known: Iterable[str]) -> None:
                     setattr(self, name, KnownEndpoints(getattr(self, name), routes))
 
         cls._setup = _setup  # type: ignore[method-assign]
+
+
+# the score log's rows in each state: queued by a request, written, spooled to disk while the
+# database did not answer, dropped because the spool was full (`leadml.serving.recorder`)
+SCORE_LOG_ROWS = prometheus_client.Counter(
+    "leadml_score_log_rows", "Scores for the score log, by state.", ["state"]
+)
+
+
+def count_score_log(state: str, rows: int) -> None:
+    SCORE_LOG_ROWS.labels(state).inc(rows)

@@ -4,12 +4,25 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
 
 from leadml.errors import ConfigError
+from leadml.registry.store import tracking_uri
+from leadml.scorelog.holdout import Holdout
+from leadml.scorelog.store import log_url
 from leadml.serving.gate import load_api_keys
 
 DEFAULT_MAX_BATCH = 1_000
+SPOOL = "score-log-spool"
+DEFAULT_SPOOL_MB = 512
+
+
+def _default_spool(score_log: str | None) -> Path:
+    """Beside a SQLite score log; else in the current folder."""
+    if score_log and score_log.startswith("sqlite:///"):
+        return Path(score_log.removeprefix("sqlite:///")).parent / SPOOL
+    return Path.cwd() / SPOOL
 
 
 @dataclass(frozen=True)
@@ -35,6 +48,11 @@ class ServiceSettings:
     insecure_dev: bool = False
     workers: int = 1
     access_log: bool = False  # per-request log lines; /metrics counts and times requests
+    score_log: str | None = None  # the score log's URL (None: off)
+    spool: Path = Path(SPOOL)  # where scores wait while the score log does not answer
+    spool_bytes: int = DEFAULT_SPOOL_MB << 20
+    flush_seconds: float = 0.25  # how often queued scores are written
+    holdout: Holdout = field(default_factory=Holdout)
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> ServiceSettings:
@@ -66,6 +84,8 @@ class ServiceSettings:
                 "so what is served is what was promoted"
             )
         max_batch = number("LEADML_MAX_BATCH", DEFAULT_MAX_BATCH, 1)
+        score_log = log_url(env.get("MLFLOW_TRACKING_URI") or tracking_uri(), env)
+        spool = env.get("LEADML_SCORE_LOG_SPOOL", "").strip()
         return cls(
             model_name=env.get("LEADML_MODEL_NAME", "").strip() or "lead-qualifier",
             model_ref=ref,
@@ -76,6 +96,11 @@ class ServiceSettings:
             insecure_dev=flag("LEADML_INSECURE_DEV", False),
             workers=number("LEADML_WORKERS", 1, 1),
             access_log=flag("LEADML_ACCESS_LOG", False),
+            score_log=score_log,
+            spool=Path(spool) if spool else _default_spool(score_log),
+            spool_bytes=number("LEADML_SCORE_LOG_SPOOL_MB", DEFAULT_SPOOL_MB, 1) << 20,
+            flush_seconds=number("LEADML_SCORE_LOG_FLUSH_MS", 250, 10) / 1000,
+            holdout=Holdout.from_env(env),
         )
 
     def check_keys(self) -> None:

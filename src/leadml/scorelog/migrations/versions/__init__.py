@@ -1,0 +1,1 @@
+"""The score log's migrations, oldest first."""
