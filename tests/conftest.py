@@ -157,7 +157,7 @@ def registry(tmp_path_factory, demo_leads):
 @pytest.fixture(scope="session")
 def postgres():
     """A real PostgreSQL server for the session (`tests/postgres.py`)."""
-    from .postgres import postgres_server
+    from leadml.scorelog.local_postgres import postgres_server
 
     with postgres_server() as server:
         yield server

@@ -11,11 +11,21 @@ import numpy as np
 import pytest
 
 from leadml.scorelog import ScoreLog
+from leadml.scorelog.local_postgres import postgres_server
+from leadml.scorelog.rows import features_frame
 
-from ..postgres import postgres_server
 from .conftest import http
 
 pytestmark = pytest.mark.slow
+
+
+def _written(url: str, n: int, timeout: float = 60) -> int:
+    """The score log's rows once it holds `n` (the writer process writes the spool)."""
+    log = ScoreLog(url)
+    deadline = time.monotonic() + timeout
+    while (found := log.count_scores()) < n and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return found
 
 
 def _service(load_service, url: str, tmp_path, **env):
@@ -34,6 +44,7 @@ def test_every_score_is_recorded_as_answered(load_service, log_url, leads, tmp_p
         one = client.post("/score", json={"leads": leads[:1]}).json()["leads"]
         batch = client.post("/score", json={"leads": many}).json()["leads"]  # columnar reader
         module.core.recorder.flush()
+        assert _written(log_url, 801) == 801
     answered = one + batch
     rows = (
         ScoreLog(log_url).read_scores().set_index("lead_id").loc[[a["lead_id"] for a in answered]]
@@ -44,9 +55,18 @@ def test_every_score_is_recorded_as_answered(load_service, log_url, leads, tmp_p
     assert rows["holdout"].astype(bool).tolist() == [a["holdout"] for a in answered]
     assert 0.2 < np.mean([a["holdout"] for a in batch]) < 0.4
     assert rows["rules_points"].tolist() == [a["rules"]["points"] for a in answered]
-    assert json.loads(rows["reasons"].iloc[0])["reason_1"] == one[0]["reasons"][0]["text"]
-    sent = {k: v for k, v in leads[0].items() if k != "lead_id"}
-    assert json.loads(rows["features"].iloc[0]) == sent
+    reasons = json.loads(rows["reasons"].iloc[0])  # {feature: size}, strongest first
+    assert list(reasons.items()) == [(r["feature"], r["size"]) for r in one[0]["reasons"]]
+    spec = module.core.spec
+    sent = features_frame(rows["features"].iloc[:1], spec).iloc[0].to_dict()
+    given = {f.source: leads[0].get(f.source) for f in spec.features}
+    for f in spec.features:
+        if given[f.source] is None:
+            assert sent[f.source] is None, f.source
+        elif f.kind == "boolean":
+            assert sent[f.source] == float(given[f.source]), f.source
+        else:
+            assert sent[f.source] == given[f.source], f.source
     assert set(rows["source"]) == {"api"} and set(rows["model_alias"]) == {"champion"}
 
 
@@ -55,6 +75,7 @@ def test_outcomes_are_posted_back(load_service, log_url, leads, tmp_path):
     with http(module) as client:
         client.post("/score", json={"leads": leads[:3]})
         module.core.recorder.flush()
+        assert _written(log_url, 3) == 3
         ids = [lead["lead_id"] for lead in leads[:3]]
         body = {
             "outcomes": [
@@ -106,13 +127,15 @@ def test_a_database_down_mid_load_loses_no_row(load_service, leads, tmp_path):
     with postgres_server() as server:
         url = server.new_database()
         module = _service(load_service, url, tmp_path, LEADML_SCORE_LOG_FLUSH_MS="50")
-        sent = 0
+        sent, waited = 0, []
+        spool = tmp_path / "spool"
         with http(module) as client:
             recorder = module.core.recorder
             for round_ in range(3):
                 if round_ == 1:
                     server.stop()
                 if round_ == 2:
+                    waited = sorted(spool.glob("*.scores"))  # kept on disk while it was down
                     server.restart()
                 for k in range(10):
                     batch = [
@@ -123,13 +146,10 @@ def test_a_database_down_mid_load_loses_no_row(load_service, leads, tmp_path):
                     assert r.status_code == 200 and time.perf_counter() - started < 2.0
                     sent += len(batch)
                 time.sleep(0.3)
-            recorder.retry_after = 0
-            deadline = time.monotonic() + 30
-            while recorder.counts["written"] < sent and time.monotonic() < deadline:
-                time.sleep(0.2)
+            assert _written(url, sent) == sent  # the writer, once the database is back
             counts = dict(recorder.counts)
-        assert counts["queued"] == sent == counts["written"] and counts["dropped"] == 0
-        assert counts["spooled"] > 0  # the rows that waited on disk
+        assert counts["queued"] == sent == counts["spooled"] and counts["dropped"] == 0
+        assert waited  # segments waited in the spool while the database was down
         log = ScoreLog(url)
         assert log.count_scores() == sent and log.read_scores()["lead_id"].is_unique
-        assert not list((tmp_path / "spool").glob("*.parquet"))
+        assert not list(spool.glob("*.scores*"))  # all written, none left

@@ -15,10 +15,13 @@ from sqlalchemy import inspect
 
 from leadml.data import read_leads
 from leadml.errors import ConfigError, DataError
-from leadml.scorelog import ModelRef, ScoreLog, log_url, score_rows
+from leadml.scorelog import ModelRef, ScoreBatch, ScoreLog, log_url
 from leadml.scorelog.holdout import Holdout
 from leadml.scorelog.outcomes import outcome_rows
+from leadml.scorelog.rows import features_frame
+from leadml.scorelog.schema import SCORE_COLUMNS
 from leadml.scorelog.store import ENV, ScoreLogError, _head
+from leadml.scoring.encoding import LeadEncoder
 
 from ..conftest import ROOT, environ
 
@@ -27,16 +30,21 @@ PICKLED = ROOT / "tests" / "data" / "pickled_model"
 
 @pytest.fixture(scope="module")
 def scored():
-    """A real lead model's scores of real leads, and what it checked: (model, checked, scored)."""
+    """A real lead model's scores of real leads: (model, checked leads, encoded, Scores, frame)."""
     model = pickle.loads((PICKLED / "lead_model.pkl").read_bytes())
     checked, _ = model.check(read_leads(PICKLED / "leads.csv"))
-    return model, checked, model.score_checked(checked, reasons=3)
+    X = LeadEncoder(model.spec).transform(checked.frame)
+    s = model.score_encoded(X, reasons=3)
+    return model, checked, X, s, model.scores_frame(checked, s)
 
 
-def _rows(scored, **kwargs) -> pd.DataFrame:
-    model, checked, out = scored
+def _batch(scored, reasons: bool = True, **kwargs) -> ScoreBatch:
+    model, _, X, s, out = scored
+    if not reasons:
+        s = model.score_encoded(X, reasons=0)
     ref = ModelRef("lead-qualifier", "3", "champion")
-    return score_rows(model, ref, checked, out, job=kwargs.pop("job", "job-1"), **kwargs)
+    ids = out["lead_id"].astype(str).tolist()
+    return ScoreBatch.of(model, ref, ids, X, s, job=kwargs.pop("job", "job-1"), **kwargs)
 
 
 def test_open_makes_the_tables_by_migration_and_again_changes_nothing(log_url):
@@ -49,14 +57,13 @@ def test_open_makes_the_tables_by_migration_and_again_changes_nothing(log_url):
 
 
 def test_scores_are_written_in_bulk_and_read_back_as_scored(log_url, scored):
-    model, _, out = scored
+    model, checked, _, _, out = scored
     log = ScoreLog.open(log_url)
     when = datetime(2025, 11, 29, 10, 30, 15, 123456, tzinfo=UTC)  # before the api rows
     holdout = np.arange(len(out)) % 7 == 0
-    assert log.write_scores(
-        _rows(scored, source="predict", holdout=holdout, scored_at=when)
-    ) == len(out)
-    log.write_scores(_rows(scored, source="api"))  # re-scoring adds rows, never updates
+    first_batch = _batch(scored, source="predict", holdout=holdout, scored_at=when)
+    assert log.write_scores([first_batch], model.spec) == len(out)
+    log.write_scores([_batch(scored, source="api")], model.spec)  # re-scored: rows are added
     back = log.read_scores()
     assert len(back) == 2 * len(out) == log.count_scores()
     first = back[back["source"] == "predict"].reset_index(drop=True)
@@ -68,18 +75,28 @@ def test_scores_are_written_in_bulk_and_read_back_as_scored(log_url, scored):
     assert first["rules_sales_ready"].astype(bool).tolist() == out["rules_sales_ready"].tolist()
     assert set(first["model_alias"]) == {"champion"} and set(first["model_version"]) == {"3"}
     assert set(first["spec_hash"]) == {model.spec.content_hash}
-    features = json.loads(first["features"].iloc[0])
-    assert set(features) == {f.source for f in model.spec.features}
-    assert json.loads(first["reasons"].iloc[0])["reason_1"] == out["reason_1"].iloc[0]
+    # the features as scored, read back by the spec: what checking made of the leads
+    features = features_frame(first["features"], model.spec)
+    expected = checked.frame[[f.source for f in model.spec.features]].astype(object)
+    for f in model.spec.features:
+        got, want = features[f.source], expected[f.source]
+        assert (got.isna() == want.isna()).all(), f.source
+        known = want.notna()
+        if f.kind == "categorical":
+            assert (got[known] == want[known]).all(), f.source
+        else:
+            np.testing.assert_allclose(got[known].astype(float), want[known].astype(float))
+    reasons = json.loads(first["reasons"].iloc[0])
+    assert set(reasons) <= set(model.spec.names) and len(reasons) == 3
     later = log.read_scores(since=when + timedelta(microseconds=1))
     assert len(later) == len(out) and set(later["source"]) == {"api"}
 
 
 def test_outcomes_are_checked_against_the_label_and_recorded_once(log_url, scored):
-    model, _, out = scored
+    model, *_, out = scored
     spec = model.spec
     log = ScoreLog.open(log_url)
-    log.write_scores(_rows(scored, source="predict"))
+    log.write_scores([_batch(scored, source="predict")], spec)
     first, second = out["lead_id"].iloc[0], out["lead_id"].iloc[1]
     yes, no = spec.label.positive[0], spec.label.negative[0]
     sent = pd.DataFrame(
@@ -148,11 +165,12 @@ def test_a_database_that_cannot_be_reached_is_named_without_its_password():
 
 
 def test_rows_of_leads_scored_without_reasons(scored):
-    model, checked, _ = scored
-    plain = model.score_checked(checked, reasons=0)
-    rows = score_rows(model, ModelRef("m", "1"), checked, plain, source="predict", job="j")
-    assert len(rows) == len(plain) and set(rows["reasons"]) == {"{}"}
-    assert rows["model_alias"].isna().all() and not rows["holdout"].any()
+    model = scored[0]
+    rows = _batch(scored, reasons=False, source="predict").rows(model.spec)
+    assert len(rows) == len(scored[4]) and {r[SCORE_COLUMNS.index("reasons")] for r in rows} == {
+        "{}"
+    }
+    assert not any(r[SCORE_COLUMNS.index("holdout")] for r in rows)
 
 
 def test_the_holdout_is_a_stable_salted_share_of_lead_ids():

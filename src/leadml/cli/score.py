@@ -202,10 +202,10 @@ def predict(
     name = model_name(name, config)
     from leadml.data.read import read_leads, write_table
     from leadml.registry.aliases import load_lead_model
-    from leadml.scorelog import ModelRef, score_rows
+    from leadml.scorelog import ModelRef, ScoreBatch, new_job
     from leadml.scorelog.holdout import Holdout
-    from leadml.scorelog.rows import new_job
     from leadml.scorelog.store import shown
+    from leadml.scoring.encoding import LeadEncoder
     from leadml.scoring.lead_model import as_exported
 
     _check_engine(engine, scheduler, query)
@@ -225,11 +225,13 @@ def predict(
         return
     leads = read_leads(data, query)
     checked, unseen = lead_model.check(leads)
+    X = LeadEncoder(lead_model.spec).transform(checked.frame)
     with _progress() as bar:
         task = bar.add_task("Scoring leads (reasons take longest)", total=len(leads))
-        scored = lead_model.score_checked(
-            checked, reasons=reasons, progress=lambda done, total: bar.update(task, completed=done)
+        s = lead_model.score_encoded(
+            X, reasons=reasons, progress=lambda done, total: bar.update(task, completed=done)
         )
+    scored = lead_model.scores_frame(checked, s)
     flags = holdout.flags(scored["lead_id"])
     if holdout.share:
         scored["holdout"] = flags
@@ -241,16 +243,10 @@ def predict(
         f"{int(scored['rules_sales_ready'].sum()):,} by the rules -> {out}"
     )
     if log is not None:
-        rows = score_rows(
-            lead_model,
-            ref,
-            checked,
-            scored,
-            source="predict",
-            job=new_job("predict"),
-            holdout=flags,
-        )
-        written = log.write_scores(rows)
+        ids = scored["lead_id"].astype(str).tolist()
+        job = new_job("predict")
+        batch = ScoreBatch.of(lead_model, ref, ids, X, s, source="predict", job=job, holdout=flags)
+        written = log.write_scores([batch], lead_model.spec)
         say(f"Recorded {written:,} scores in the score log {shown(log.url)}", to=err)
 
 

@@ -29,8 +29,9 @@ from leadml.data import folders
 from leadml.data.columns import text_hashes
 from leadml.data.read import partition_files, read_batches
 from leadml.errors import DataError
-from leadml.scorelog import ModelRef, ScoreLog, score_rows
+from leadml.scorelog import ModelRef, ScoreBatch, ScoreLog
 from leadml.scorelog.holdout import Holdout
+from leadml.scoring.encoding import LeadEncoder
 from leadml.scoring.lead_model import LeadModel, as_exported
 from leadml.spec.features import FeatureSpec
 
@@ -121,7 +122,9 @@ def score_file(
                 checked, found = model.check(batch, first_row=rows, first_id=first_id + rows)
             except DataError as exc:
                 raise DataError(f"{path}: {exc}") from None
-            scored = model.score_checked(checked, reasons=reasons)
+            X = LeadEncoder(model.spec).transform(checked.frame)
+            s = model.score_encoded(X, reasons)
+            scored = model.scores_frame(checked, s)
             unseen.update(found)
             flags = log.holdout.flags(scored["lead_id"]) if log is not None else None
             if log is not None and log.holdout.share:
@@ -131,10 +134,11 @@ def score_file(
                 writer = pq.ParquetWriter(part, table.schema)
             writer.write_table(table.cast(writer.schema))
             if log is not None:  # from the worker, batch by batch
-                rows_out = score_rows(
-                    model, log.model, checked, scored, source="predict", job=log.job, holdout=flags
+                ids = scored["lead_id"].astype(str).tolist()
+                done = ScoreBatch.of(
+                    model, log.model, ids, X, s, source="predict", job=log.job, holdout=flags
                 )
-                logged += _opened_log(log.url).write_scores(rows_out)
+                logged += _opened_log(log.url).write_scores([done], model.spec)
             hashes.append(text_hashes(scored["lead_id"]))
             rows += len(scored)
             ready += int(scored["sales_ready"].sum())

@@ -2,7 +2,7 @@
 that come back, in one database both teams read: SQLite beside `mlflow.db` by default, any
 PostgreSQL by URL (`LEADML_SCORE_LOG`), its schema made and migrated by Alembic."""
 
-from leadml.scorelog.rows import ModelRef, score_rows
+from leadml.scorelog.rows import ModelRef, ScoreBatch, new_job
 from leadml.scorelog.store import OFF, ScoreLog, log_url
 
-__all__ = ["OFF", "ModelRef", "ScoreLog", "log_url", "score_rows"]
+__all__ = ["OFF", "ModelRef", "ScoreBatch", "ScoreLog", "log_url", "new_job"]

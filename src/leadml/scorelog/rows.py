@@ -1,17 +1,28 @@
-"""Score log rows from scored leads, built a column at a time (a million leads in seconds)."""
+"""Score log rows. A scored batch is kept as `ScoreBatch`: the encoded leads and the scores as
+arrays, cheap to keep and to pickle, so the API hands it over without building a row per lead;
+`ScoreBatch.rows` turns it into the database's rows (one tuple per lead) wherever the writing
+happens. `features` is a JSON array of the values the model scored, in the order of the spec
+the row's `spec_hash` names (categories by name, yes/no as 1/0, missing as null: a third of the
+size of an object repeating the names, in a log of millions of rows; `features_frame` reads them
+back by the spec); `reasons` is a JSON object {feature: contribution in log-odds}, strongest
+first."""
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import uuid
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import numpy as np
+import orjson
 import pandas as pd
 
-from leadml.data.check import CheckedLeads
-from leadml.scorelog.schema import SCORE_COLUMNS
-from leadml.scoring.lead_model import LeadModel
+from leadml.scoring.bands import BANDS
+from leadml.scoring.lead_model import LeadModel, Scores
+from leadml.spec.features import FeatureSpec
 
 
 @dataclass(frozen=True)
@@ -28,58 +39,153 @@ def new_job(source: str) -> str:
     return f"{source}-{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
 
 
-def _json_lines(frame: pd.DataFrame) -> list[str]:
-    """Each row of `frame` as one JSON object (missing values null), by pandas' own writer."""
-    if len(frame.columns) == 0:  # (`frame.empty` is true here, whatever its rows)
-        return ["{}"] * len(frame)
-    if len(frame) == 0:
-        return []
-    text = frame.to_json(orient="records", lines=True, date_format="iso", double_precision=15)
-    return text.rstrip("\n").split("\n")
+@dataclass
+class ScoreBatch:
+    """Leads scored together, as arrays: who (`lead_ids`), what the model saw (`X`, encoded by
+    the spec), what it and the rules said, and the holdout flags."""
+
+    lead_ids: Sequence[str]
+    X: np.ndarray
+    probability: np.ndarray
+    band: np.ndarray  # indices into BANDS
+    sales_ready: np.ndarray
+    rules_points: np.ndarray
+    rules_probability: np.ndarray
+    rules_sales_ready: np.ndarray
+    reason_feature: np.ndarray | None  # leads x ranks, indices into the spec's features
+    reason_size: np.ndarray | None
+    holdout: np.ndarray
+    scored_at: datetime
+    source: str
+    job: str
+    model: ModelRef
+    spec_hash: str
+    rules_hash: str
+
+    @classmethod
+    def of(
+        cls,
+        lead_model: LeadModel,
+        model: ModelRef,
+        lead_ids: Sequence[str],
+        X: np.ndarray,
+        s: Scores,
+        *,
+        source: str,
+        job: str,
+        holdout: np.ndarray | Sequence[bool] | None = None,
+        scored_at: datetime | None = None,
+        hashes: tuple[str, str] | None = None,
+    ) -> ScoreBatch:
+        """The batch of `s` (`LeadModel.score_encoded(X)`), its leads named by `lead_ids`;
+        `hashes`: the spec's and the rules' content hashes, when the caller keeps them (they
+        cost more than a lead's score to work out)."""
+        reasons = s.reasons
+        spec_hash, rules_hash = hashes or (
+            lead_model.spec.content_hash,
+            lead_model.rules.content_hash,
+        )
+        return cls(
+            lead_ids=lead_ids,
+            X=X,
+            probability=s.probability,
+            band=s.band,
+            sales_ready=s.sales_ready,
+            rules_points=s.rules.points,
+            rules_probability=s.rules_probability,
+            rules_sales_ready=s.rules.verdict,
+            reason_feature=None if reasons is None else reasons.feature,
+            reason_size=None if reasons is None else reasons.size,
+            holdout=np.zeros(len(X), dtype=bool) if holdout is None else np.asarray(holdout, bool),
+            scored_at=scored_at or datetime.now(UTC),
+            source=source,
+            job=job,
+            model=model,
+            spec_hash=spec_hash,
+            rules_hash=rules_hash,
+        )
+
+    def __len__(self) -> int:
+        return len(self.probability)
+
+    def rows(self, spec: FeatureSpec, when: object = None) -> list[tuple]:
+        """One tuple per lead, in `leadml.scorelog.schema.SCORE_COLUMNS` order; `when` is the
+        scored_at value as the database takes it (default: the datetime)."""
+        with _no_gc():  # millions of new tuples: the collector would walk them again and again
+            return self._rows(spec, when)
+
+    def _rows(self, spec: FeatureSpec, when: object) -> list[tuple]:
+        n = len(self)
+        dumps = orjson.dumps
+        repeated = (
+            self.scored_at if when is None else when,
+            self.source,
+            self.job,
+            self.model.name,
+            self.model.version,
+            self.model.alias,
+            self.spec_hash,
+            self.rules_hash,
+        )
+        features = [dumps(v).decode() for v in _values(spec, self.X)]
+        return list(
+            zip(
+                [str(i) for i in self.lead_ids],
+                *([r] * n for r in repeated),
+                features,
+                self.probability.tolist(),
+                [BANDS[b] for b in self.band.tolist()],
+                self.sales_ready.tolist(),
+                self.rules_points.astype(float).tolist(),
+                self.rules_probability.tolist(),
+                self.rules_sales_ready.tolist(),
+                self._reasons(spec),
+                self.holdout.tolist(),
+                strict=True,
+            )
+        )
+
+    def _reasons(self, spec: FeatureSpec) -> list[str]:
+        if self.reason_feature is None or self.reason_size is None:
+            return ["{}"] * len(self)
+        names = np.array(spec.names, dtype=object)[self.reason_feature].tolist()
+        sizes = self.reason_size.tolist()
+        dumps = orjson.dumps
+        return [
+            dumps(dict(zip(f, z, strict=True))).decode() for f, z in zip(names, sizes, strict=True)
+        ]
 
 
-def _reasons(scored: pd.DataFrame) -> list[str]:
-    """Each lead's reasons as a JSON object {"reason_1": text, ...}, strongest first ({} when
-    scored without reasons)."""
-    return _json_lines(scored[[c for c in scored.columns if c.startswith("reason_")]])
+@contextlib.contextmanager
+def _no_gc() -> Iterator[None]:
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
-def score_rows(
-    lead_model: LeadModel,
-    model: ModelRef,
-    checked: CheckedLeads,
-    scored: pd.DataFrame,
-    *,
-    source: str,
-    job: str,
-    holdout: np.ndarray | None = None,
-    scored_at: datetime | None = None,
-) -> pd.DataFrame:
-    """The score log's rows for `scored` (`LeadModel.score_checked` of `checked`): one per lead,
-    the columns of `leadml.scorelog.schema.scores` in order. `source` says what scored (api,
-    predict), `job` which run of it (`new_job`), `holdout` which leads are in the holdout."""
-    spec = lead_model.spec
-    n = len(scored)
-    when = scored_at or datetime.now(UTC)
-    features = checked.frame[[f.source for f in spec.features]]
-    rows = {
-        "lead_id": checked.frame[spec.id_column].astype(str).to_numpy(),
-        "scored_at": np.full(n, when, dtype=object),
-        "source": np.full(n, source, dtype=object),
-        "job": np.full(n, job, dtype=object),
-        "model_name": np.full(n, model.name, dtype=object),
-        "model_version": np.full(n, model.version, dtype=object),
-        "model_alias": np.full(n, model.alias, dtype=object),
-        "spec_hash": np.full(n, spec.content_hash, dtype=object),
-        "rules_hash": np.full(n, lead_model.rules.content_hash, dtype=object),
-        "features": _json_lines(features),
-        "probability": scored["probability"].to_numpy(dtype=float),
-        "band": scored["band"].astype(str).to_numpy(),
-        "sales_ready": scored["sales_ready"].to_numpy(dtype=bool),
-        "rules_points": scored["rules_points"].to_numpy(dtype=float),
-        "rules_probability": scored["rules_probability"].to_numpy(dtype=float),
-        "rules_sales_ready": scored["rules_sales_ready"].to_numpy(dtype=bool),
-        "reasons": _reasons(scored),
-        "holdout": np.zeros(n, dtype=bool) if holdout is None else np.asarray(holdout, bool),
-    }
-    return pd.DataFrame(rows, columns=SCORE_COLUMNS)
+def _values(spec: FeatureSpec, X: np.ndarray) -> list[tuple]:
+    """Per lead, its features as scored: numbers (NaN, written as null), 1/0 flags, category
+    names (None when missing)."""
+    columns = []
+    for j, f in enumerate(spec.features):
+        col = X[:, j]
+        if f.kind == "categorical":
+            names = np.array([*(f.allowed or []), None], dtype=object)
+            missing = np.isnan(col)
+            codes = np.where(missing, len(names) - 1, np.nan_to_num(col)).astype(np.int64)
+            columns.append(names[codes].tolist())
+        else:
+            columns.append(col.tolist())  # orjson writes NaN as null
+    return list(zip(*columns, strict=True)) if columns else [() for _ in range(len(X))]
+
+
+def features_frame(features: Sequence[str], spec: FeatureSpec) -> pd.DataFrame:
+    """Logged `features` (JSON arrays in `spec`'s order) as a frame of the spec's columns, as a
+    CRM export names them."""
+    names = [f.source for f in spec.features]
+    values = [orjson.loads(v) for v in features]
+    return pd.DataFrame(values, columns=names) if values else pd.DataFrame(columns=names)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -20,13 +20,14 @@ from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from leadml.errors import LeadmlError
 from leadml.scorelog.outcomes import ID, MAX_UNKNOWN, OutcomeCounts, changes
+from leadml.scorelog.rows import ScoreBatch
 from leadml.scorelog.schema import SCORE_COLUMNS, outcomes, scores
+from leadml.spec.features import FeatureSpec
 
 ENV = "LEADML_SCORE_LOG"
 OFF = "off"
 DEFAULT_FILE = "scores.db"
 MIGRATIONS = Path(__file__).with_name("migrations")
-COPY_ROWS = 50_000  # rows a write sends at a time
 LOOKUP_ALL = 20_000  # outcomes for more leads than this read the lookup table whole
 
 
@@ -137,36 +138,41 @@ class ScoreLog:
             raise self.failure("creating its tables", exc) from None
 
     # -- scores ---------------------------------------------------------------------------------
-    def write_scores(self, rows: pd.DataFrame) -> int:
-        """Append score rows (`score_rows`): COPY on PostgreSQL, executemany elsewhere, in
-        batches of COPY_ROWS, in one transaction. Returns the rows written."""
-        if rows.empty:
+    def write_scores(self, batches: list[ScoreBatch], spec: FeatureSpec) -> int:
+        """Append the rows of scored batches (their features read by `spec`): COPY on
+        PostgreSQL, the driver's executemany on SQLite, in one transaction. Returns the rows
+        written."""
+        total = sum(len(b) for b in batches)
+        if not total:
             return 0
         try:
             with self.engine.begin() as conn:
-                for part in _batches(rows[SCORE_COLUMNS]):
-                    self._insert(conn, part)
+                for batch in batches:
+                    if len(batch):
+                        self._insert(conn, batch.rows(spec, self._stamp(batch.scored_at)))
         except SQLAlchemyError as exc:
-            raise self.failure(f"writing {len(rows):,} score(s)", exc) from None
-        return len(rows)
+            raise self.failure(f"writing {total:,} score(s)", exc) from None
+        return total
 
-    def _insert(self, conn: Connection, part: pd.DataFrame) -> None:
-        values = _plain_rows(part, text_dates=self.kind == "sqlite")
+    def _stamp(self, when: datetime) -> object:
+        """A time as this database's driver takes it (SQLite: SQLAlchemy's text form, UTC)."""
+        utc = _utc(when)
+        return utc.strftime("%Y-%m-%d %H:%M:%S.%f") if self.kind == "sqlite" else utc
+
+    def _insert(self, conn: Connection, rows: list[tuple]) -> None:
+        columns = ", ".join(SCORE_COLUMNS)
         if self.kind == "postgresql":
             driver = conn.connection.driver_connection  # psycopg's, in this transaction
             assert driver is not None
-            with driver.cursor().copy(
-                f"COPY scores ({', '.join(SCORE_COLUMNS)}) FROM STDIN"
-            ) as copy:
-                for row in values:
+            with driver.cursor().copy(f"COPY scores ({columns}) FROM STDIN") as copy:
+                for row in rows:
                     copy.write_row(row)
             return
         if self.kind == "sqlite":  # the driver's own executemany: no per-value processing
             marks = ", ".join("?" * len(SCORE_COLUMNS))
-            columns = ", ".join(SCORE_COLUMNS)
-            conn.exec_driver_sql(f"INSERT INTO scores ({columns}) VALUES ({marks})", values)
+            conn.exec_driver_sql(f"INSERT INTO scores ({columns}) VALUES ({marks})", rows)
             return
-        conn.execute(scores.insert(), [dict(zip(SCORE_COLUMNS, r, strict=True)) for r in values])
+        conn.execute(scores.insert(), [dict(zip(SCORE_COLUMNS, r, strict=True)) for r in rows])
 
     def discard_job(self, job: str) -> int:
         """Remove the rows a failed job wrote (a Dask job whose output was not published)."""
@@ -277,32 +283,6 @@ class ScoreLog:
         return frame
 
 
-def _batches(rows: pd.DataFrame) -> Iterator[pd.DataFrame]:
-    for start in range(0, len(rows), COPY_ROWS):
-        yield rows.iloc[start : start + COPY_ROWS]
-
-
-def _plain_rows(part: pd.DataFrame, text_dates: bool) -> list[tuple]:
-    """Rows as the drivers take them: Python scalars, None for missing, timestamps in UTC
-    (with `text_dates`, as SQLAlchemy writes them to SQLite)."""
-    columns = []
-    for name in SCORE_COLUMNS:
-        values = part[name]
-        if name == "scored_at":
-            stamps = [_utc(v) for v in values]
-            columns.append([_sqlite_text(v) for v in stamps] if text_dates else stamps)
-        elif values.dtype == bool:
-            columns.append(values.tolist())
-        else:
-            columns.append(values.astype(object).where(values.notna(), None).tolist())
-    return list(zip(*columns, strict=True))
-
-
 def _utc(value: datetime) -> datetime:
     """A time in UTC (a time without a zone is taken as UTC)."""
     return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
-
-
-def _sqlite_text(value: datetime) -> str:
-    """SQLAlchemy's text form of a time in SQLite (UTC, no zone)."""
-    return value.strftime("%Y-%m-%d %H:%M:%S.%f")

@@ -9,24 +9,19 @@ The BentoML service (`service/service.py`) is a thin shell around `LeadScoringAP
 from __future__ import annotations
 
 import math
-from datetime import UTC, datetime
-from functools import partial
 from typing import Any
 
 import numpy as np
 import orjson
-import pandas as pd
 from pydantic import BaseModel, ValidationError
 
 from leadml.registry.aliases import load_lead_model
-from leadml.scorelog import ModelRef, ScoreLog
+from leadml.scorelog import ModelRef, ScoreBatch, ScoreLog, new_job
 from leadml.scorelog.holdout import Holdout
-from leadml.scorelog.rows import new_job
-from leadml.scorelog.schema import SCORE_COLUMNS
+from leadml.scorelog.spool import Count, ScoreRecorder
 from leadml.scoring.lead_model import LeadModel, Reasons, Scores
 from leadml.serving.contract import DEFAULT_REASONS, Problem, duplicate_leads, request_problems
 from leadml.serving.reader import EncodedLeads, LeadReader
-from leadml.serving.recorder import Count, ScoreRecorder
 from leadml.serving.settings import Served, ServiceSettings, UnknownFields
 
 __all__ = ["EncodedLeads", "LeadScoringAPI", "load_api"]
@@ -105,7 +100,7 @@ class LeadScoringAPI:
         self.recorder: ScoreRecorder | None = None
         self.job = new_job("api")
         self.spec = lead_model.spec
-        self._sources = [f.source for f in self.spec.features]
+        self._hashes = (self.spec.content_hash, lead_model.rules.content_hash)
         self._ref = ModelRef(served.name, served.version, served.alias)
         self.reader = LeadReader(self.spec)
         self.id_key = self.reader.id_key
@@ -165,8 +160,20 @@ class LeadScoringAPI:
             for i, h in zip(given, held, strict=True):
                 flags[i] = h
         if self.recorder is not None:
-            when = datetime.now(UTC)
-            self.recorder.record(partial(self.log_rows, leads, s, flags, when), len(leads))
+            ids = ["" if (v := lead.get(self.id_key)) is None else str(v) for lead in leads]
+            self.recorder.record(
+                ScoreBatch.of(
+                    self.model,
+                    self._ref,
+                    ids,
+                    X,
+                    s,
+                    source="api",
+                    job=self.job,
+                    holdout=flags,
+                    hashes=self._hashes,
+                )
+            )
         return s, self.warnings(leads, X), flags
 
     # -- the score log ---------------------------------------------------------------------------
@@ -175,7 +182,8 @@ class LeadScoringAPI:
         if self.score_log is not None and self.recorder is None:
             s = self.settings
             self.recorder = ScoreRecorder(
-                self.score_log,
+                self.score_log.url,
+                self.spec,
                 s.spool,
                 max_spool_bytes=s.spool_bytes,
                 interval=s.flush_seconds,
@@ -187,42 +195,6 @@ class LeadScoringAPI:
         if self.recorder is not None:
             self.recorder.stop()
             self.recorder = None
-
-    def log_rows(
-        self, leads: list[dict[str, Any]], s: Scores, flags: list[bool], when: datetime
-    ) -> pd.DataFrame:
-        """The score log's rows for scored leads (on the recorder's thread): the features as
-        the lead sent them."""
-        n, model, ref = len(leads), self.model, self._ref
-        sources, dumps = self._sources, orjson.dumps
-        texts = s.reasons.texts if s.reasons is not None else []
-        reason_keys = [f"reason_{k + 1}" for k in range(len(texts))]
-        rows = {
-            "lead_id": ["" if (v := lead.get(self.id_key)) is None else str(v) for lead in leads],
-            "scored_at": [when] * n,
-            "source": ["api"] * n,
-            "job": [self.job] * n,
-            "model_name": [ref.name] * n,
-            "model_version": [ref.version] * n,
-            "model_alias": [ref.alias] * n,
-            "spec_hash": [self.spec.content_hash] * n,
-            "rules_hash": [model.rules.content_hash] * n,
-            "features": [dumps({k: lead.get(k) for k in sources}).decode() for lead in leads],
-            "probability": s.probability,
-            "band": s.band_letters(),
-            "sales_ready": s.sales_ready.astype(bool),
-            "rules_points": s.rules.points.astype(float),
-            "rules_probability": s.rules_probability,
-            "rules_sales_ready": s.rules.verdict.astype(bool),
-            "reasons": [
-                dumps(dict(zip(reason_keys, per_lead, strict=True))).decode()
-                for per_lead in zip(*texts, strict=True)
-            ]
-            if texts
-            else ["{}"] * n,
-            "holdout": flags,
-        }
-        return pd.DataFrame(rows, columns=SCORE_COLUMNS)
 
     def score(
         self, leads: list[dict[str, Any]], explain: bool = True, reasons: int = DEFAULT_REASONS

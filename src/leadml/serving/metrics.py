@@ -60,8 +60,8 @@ def label_unknown_paths(known: Iterable[str]) -> None:
         cls._setup = _setup  # type: ignore[method-assign]
 
 
-# the score log's rows in each state: queued by a request, written, spooled to disk while the
-# database did not answer, dropped because the spool was full (`leadml.serving.recorder`)
+# the score log's rows in each state (`leadml.scorelog.spool`): queued by a request, spooled to
+# disk, dropped because the spool was full; and written, counted by the writer process
 SCORE_LOG_ROWS = prometheus_client.Counter(
     "leadml_score_log_rows", "Scores for the score log, by state.", ["state"]
 )

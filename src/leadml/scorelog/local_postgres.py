@@ -1,6 +1,7 @@
-"""A real PostgreSQL server for the tests, started in a temporary folder (Debian's `postgresql`
-package: `make test` installs it) and stopped at the end; as root, it runs as the `postgres`
-user (PostgreSQL refuses to run as root). Each test gets a database of its own."""
+"""A real PostgreSQL server on loopback for the tests and benchmarks, started in a temporary
+folder (Debian's `postgresql` package: `make test` installs it) and removed at the end; as root,
+it runs as the `postgres` user (PostgreSQL refuses to run as root). `new_database` gives each
+test a database of its own."""
 
 from __future__ import annotations
 

@@ -1,0 +1,185 @@
+"""The score log's cost: the scoring API and `leadml predict` with the log off, on SQLite and on
+PostgreSQL, measured in the same run.
+
+API: three `leadml serve` processes up at once (log off, SQLite, PostgreSQL; one worker each),
+driven by wrk (4 connections) in turn, three rounds: single leads and batches of 1,000, no
+reasons. Ratios are of the medians. Target: with the log on, >= 0.9 x the requests/s with it off.
+predict: 1,000,000 demo leads (Parquet parts), default 3 reasons, `leadml predict` with each
+engine (pandas; Dask on a local cluster of one worker per core) and each log, each run twice
+(the logs take turns); the time is the command's wall time minus its fixed cost (the same
+command on 10 leads, log off). Target: recording adds at most 50% to the scoring time.
+The model: bench/serve.py's cached demo model (.bench/serve/). PostgreSQL: Debian's server,
+started in a temporary folder (`leadml.scorelog.local_postgres`).
+Run: `.venv/bin/python bench/log.py` (about 10 minutes; `--quick`: 200,000 leads, 3 s per wrk
+run). Prints a table, then one JSON line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from serve import BIN, CACHE, KEY, prepare, server, wrk
+
+ROOT = Path(__file__).resolve().parents[1]
+LOG_CACHE = ROOT / ".bench" / "log"
+API_MIN, PREDICT_MAX = 0.9, 1.5
+
+
+def _say(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def api(uri: str, leads: list[dict], logs: dict[str, str], seconds: int, rounds: int = 3):
+    """Requests/s per log and scenario, one value a round."""
+    bodies = {
+        "single": {"leads": leads[:1], "explain": False},
+        "batch 1000": {"leads": leads, "explain": False},
+    }
+    base_env = {
+        "MLFLOW_TRACKING_URI": uri,
+        "LEADML_API_KEYS": KEY,
+        "LEADML_MODEL": "champion",
+        "LEADML_WORKERS": "1",
+        "BENTOML_HOME": str(CACHE / "bentoml"),
+    }
+    command = [str(BIN / "leadml"), "serve", "--model", "champion", "--port", "{port}"]
+    rps: dict[str, dict[str, list[float]]] = {s: {log: [] for log in logs} for s in bodies}
+    with contextlib.ExitStack() as stack:
+        bases = {}
+        for log, url in logs.items():
+            env = {**base_env, "LEADML_SCORE_LOG": url,
+                   "LEADML_SCORE_LOG_SPOOL": str(LOG_CACHE / f"spool-{log}")}  # fmt: skip
+            bases[log] = stack.enter_context(server(f"log-{log}", command, ROOT, "/readyz", env))
+        for base in bases.values():
+            for body in bodies.values():
+                wrk(base, body, 1, "warm-up")
+        for k in range(rounds):
+            for scenario, body in bodies.items():
+                for log, base in bases.items():
+                    _say(f"  round {k + 1}/{rounds}: {scenario}, log {log}")
+                    rps[scenario][log].append(wrk(base, body, seconds, f"log-{log}")["rps"])
+    return rps
+
+
+def parts(rows: int) -> Path:
+    from leadml import synth
+
+    path = LOG_CACHE / f"parts_{rows}"
+    if not (path / "_leadml.json").exists():
+        _say(f"generating {rows:,} demo leads into {path} (not timed)")
+        synth.write_partitioned(rows, 7, path, partition_rows=250_000)
+    return path
+
+
+def predict(uri: str, data: Path, engine: str, log: str, out: Path) -> float:
+    """Wall seconds of one `leadml predict` run (its output replaced)."""
+    env = {**os.environ, "MLFLOW_TRACKING_URI": uri, "LEADML_SCORE_LOG": log}
+    target = out if engine == "dask" else out.with_suffix(".parquet")
+    if target.is_dir():
+        shutil.rmtree(target)
+    target.unlink(missing_ok=True)
+    command = [str(BIN / "leadml"), "predict", "--data", str(data), "--out", str(target),
+               "--engine", engine]  # fmt: skip
+    start = time.perf_counter()
+    done = subprocess.run(command, env=env, capture_output=True, text=True, cwd=LOG_CACHE)
+    seconds = time.perf_counter() - start
+    if done.returncode:
+        raise RuntimeError(f"{' '.join(command)}: {done.stderr}")
+    return seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="200,000 leads, 3 s per wrk run")
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    args = parser.parse_args()
+    rows = 200_000 if args.quick else args.rows
+    seconds = 3 if args.quick else 8
+    from leadml.runtime import configure
+    from leadml.scorelog import ScoreLog
+    from leadml.scorelog.local_postgres import postgres_server
+
+    configure()
+    LOG_CACHE.mkdir(parents=True, exist_ok=True)
+    uri, leads = prepare(False)
+    data = parts(rows)
+    tiny = parts(1_000)
+    with postgres_server() as pg:
+        logs = {
+            "off": "off",
+            "sqlite": f"sqlite:///{LOG_CACHE / 'api.db'}",
+            "postgres": pg.new_database(),
+        }
+        _say("API: three servers up at once")
+        rps = api(uri, leads, logs, seconds)
+        times: dict[str, dict[str, list[float]]] = {}
+        fixed: dict[str, float] = {}
+        for engine in ("pandas", "dask"):
+            _say(f"predict: the fixed cost of the {engine} engine (1,000 leads, log off)")
+            fixed[engine] = min(
+                predict(uri, tiny, engine, "off", LOG_CACHE / "tiny") for _ in range(2)
+            )
+            for k in range(2):
+                for log in ("off", "sqlite", "postgres"):
+                    url = {"off": "off", "sqlite": f"sqlite:///{LOG_CACHE / f'{engine}-{k}.db'}",
+                           "postgres": pg.new_database()}[log]  # fmt: skip
+                    _say(f"predict {rows:,} leads: {engine}, log {log}, run {k + 1}")
+                    wall = predict(uri, data, engine, url, LOG_CACHE / "out")
+                    times.setdefault(engine, {}).setdefault(log, []).append(wall)
+                    if log != "off":
+                        assert ScoreLog(url).count_scores() == rows, (engine, log)
+    report(rps, times, fixed, rows, seconds)
+
+
+def report(rps, times, fixed, rows, seconds) -> None:
+    print(f"\nScoring API, wrk -c4 -d{seconds}s, three rounds in turn (req/s per round):")
+    print(f"{'scenario':<12} {'log':<9} {'req/s (rounds)':<32} {'median':>9} {'vs off':>7}")
+    ratios = {}
+    for scenario, by_log in rps.items():
+        off = statistics.median(by_log["off"])
+        for log, values in by_log.items():
+            median = statistics.median(values)
+            ratio = median / off
+            ratios[f"api {scenario} {log}"] = ratio
+            shown = ", ".join(f"{v:,.0f}" for v in values)
+            print(f"{scenario:<12} {log:<9} {shown:<32} {median:>9,.0f} {ratio:>6.2f}x")
+    print(f"\nleadml predict, {rows:,} leads, 3 reasons (wall s per run; scoring = wall - fixed):")
+    print(f"{'engine':<8} {'log':<9} {'runs (s)':<18} {'scoring s':>10} {'vs off':>7}")
+    for engine, by_log in times.items():
+        off = min(by_log["off"]) - fixed[engine]
+        for log, values in by_log.items():
+            scoring = min(values) - fixed[engine]
+            ratio = scoring / off
+            ratios[f"predict {engine} {log}"] = ratio
+            shown = ", ".join(f"{v:.1f}" for v in values)
+            print(f"{engine:<8} {log:<9} {shown:<18} {scoring:>10.1f} {ratio:>6.2f}x")
+    print(f"(fixed cost: {', '.join(f'{e} {s:.1f} s' for e, s in fixed.items())})")
+    checks = [
+        (f"API {k.split(' ', 1)[1]} >= {API_MIN} x log off", v >= API_MIN, f"{v:.2f}")
+        for k, v in ratios.items()
+        if k.startswith("api") and not k.endswith("off")
+    ] + [
+        (f"predict {k.split(' ', 1)[1]} <= {PREDICT_MAX} x log off", v <= PREDICT_MAX, f"{v:.2f}")
+        for k, v in ratios.items()
+        if k.startswith("predict") and not k.endswith("off")
+    ]
+    print("\nTargets:")
+    for label, ok, value in checks:
+        print(f"  {'pass' if ok else 'FAIL'}  {label}  ({value})")
+    print(json.dumps({"bench": "log", "rows": rows, "api_rps": rps, "predict_s": times,
+                      "fixed_s": fixed, "ratios": ratios,
+                      "targets": {label: ok for label, ok, _ in checks}}))  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,302 @@
+"""The score log's spool: recording the API's scores without making a request wait on the
+database, or on the work of turning scores into rows.
+
+A request only queues what it scored (`ScoreRecorder.record`: a `ScoreBatch` of arrays, one list
+append). A thread of the worker writes the queue every `interval` seconds to the spool on local
+disk: one segment file a turn (pickled batches, written to a temporary name and renamed when
+complete), while the spool holds less than `max_spool_bytes`; beyond that a turn's scores are
+dropped, counted and logged as an error. A writer process (`run_writer`, one per worker, in a
+session of its own so a signal to the server's process group does not cut it short) takes
+the segments oldest first, turns them into rows and writes them to the database, removing each
+segment once its rows are committed; while the database does not answer, segments wait on disk
+and the writer tries again every `retry_after` seconds. Segments left by a process that stopped
+are written by the next one. `stop` (on shutdown) spools what is queued and lets the writer
+write everything spooled, or leave it on disk if the database does not answer: nothing is lost
+on a clean shutdown.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import pickle
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable
+from pathlib import Path
+
+from leadml.scorelog.rows import ScoreBatch
+from leadml.scorelog.store import ScoreLog, ScoreLogError, shown
+from leadml.spec.features import FeatureSpec
+
+log = logging.getLogger("leadml.score_log")
+
+STATES = ("queued", "spooled", "dropped", "written")
+Count = Callable[[str, int], None]  # (state, rows): for /metrics
+SEGMENT = ".scores"
+WRITER_LOG = "writer.log"
+
+
+class ScoreRecorder:
+    """Queue and spool the API's scores; a writer process writes them (see the module)."""
+
+    def __init__(
+        self,
+        url: str,
+        spec: FeatureSpec,
+        spool: Path,
+        *,
+        max_spool_bytes: int = 512 << 20,
+        interval: float = 0.25,
+        retry_after: float = 2.0,
+        count: Count | None = None,
+    ):
+        self.url = url
+        self.spec = spec
+        self.spool = Path(spool)
+        self.max_spool_bytes = max_spool_bytes
+        self.interval = interval
+        self.retry_after = retry_after
+        self.counts = dict.fromkeys(STATES, 0)  # this process's: the writer counts `written`
+        self._count = count
+        self._queue: deque[ScoreBatch] = deque()
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._writer: subprocess.Popen | None = None
+        self._spooled_bytes = 0
+        self._measured_at = 0.0
+
+    # -- the request's side: never waits ------------------------------------------------------
+    def record(self, batch: ScoreBatch) -> None:
+        """Queue a request's scores."""
+        self._queue.append(batch)
+        self._add("queued", len(batch))
+
+    # -- lifecycle -------------------------------------------------------------------------------
+    def start(self) -> ScoreRecorder:
+        self.spool.mkdir(parents=True, exist_ok=True)
+        # the writer: a process of its own (`python -m leadml.scorelog.spool`), told the spec on
+        # its stdin; closing that pipe (or this process ending) tells it to finish and stop. It
+        # logs to a file of its own: the server's output may be gone before it finishes.
+        with (self.spool / WRITER_LOG).open("ab") as out:
+            self._writer = subprocess.Popen(
+                [sys.executable, "-m", "leadml.scorelog.spool", self.url, str(self.spool),
+                 str(self.interval), str(self.retry_after)],
+                stdin=subprocess.PIPE,
+                stdout=out,
+                stderr=out,
+                start_new_session=True,
+                preexec_fn=_ignore_stop_signals,  # from its first instruction: kept over exec
+            )  # fmt: skip
+        assert self._writer.stdin is not None
+        self._writer.stdin.write(self.spec.model_dump_json(by_alias=True).encode() + b"\n")
+        self._writer.stdin.flush()
+        self._thread = threading.Thread(target=self._run, name="leadml-score-spool", daemon=True)
+        self._thread.start()
+        log.info(
+            "score log: recording to %s (spool %s, writer process %d)",
+            shown(self.url),
+            self.spool,
+            self._writer.pid,
+        )
+        return self
+
+    def stop(self, timeout: float = 60.0) -> None:
+        """Spool everything queued, then let the writer write the spool and stop."""
+        self._stopping.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+        if self._writer is not None and self._writer.stdin is not None:
+            self._writer.stdin.close()  # the writer writes what is spooled, then stops
+            try:
+                self._writer.wait(timeout)
+            except subprocess.TimeoutExpired:
+                log.error("score log: the writer did not finish in %.0f s; stopping it", timeout)
+                self._writer.kill()
+        log.info("score log: stopped (%s)", ", ".join(f"{k} {v}" for k, v in self.counts.items()))
+
+    def flush(self) -> None:
+        """Spool what is queued now (the thread does it every `interval`)."""
+        self._spool_queue()
+
+    # -- the worker's thread ------------------------------------------------------------------
+    def _run(self) -> None:
+        while not self._stopping.wait(self.interval):
+            try:
+                self._spool_queue()
+            except Exception:  # never let the thread die: the API would stop recording
+                log.exception("score log: spooling failed")
+        self._spool_queue()
+
+    def _spool_queue(self) -> None:
+        batches = []
+        while self._queue:
+            batches.append(self._queue.popleft())
+        if not batches:
+            return
+        rows = sum(len(b) for b in batches)
+        if self._spool_full():
+            self._add("dropped", rows)
+            log.error(
+                "score log %s: DROPPED %d scores: the database is not keeping up and the spool "
+                "%s is full (%d bytes; LEADML_SCORE_LOG_SPOOL_MB)",
+                shown(self.url),
+                rows,
+                self.spool,
+                self._spooled_bytes,
+            )
+            return
+        name = f"{time.time_ns():020d}-{os.getpid()}-{uuid.uuid4().hex[:6]}{SEGMENT}"
+        tmp = self.spool / f".{name}.tmp"
+        data = pickle.dumps(batches, protocol=pickle.HIGHEST_PROTOCOL)
+        tmp.write_bytes(data)
+        tmp.rename(self.spool / name)
+        self._spooled_bytes += len(data)
+        self._add("spooled", rows)
+
+    def _spool_full(self) -> bool:
+        """Whether the spool holds `max_spool_bytes` (measured again at least every second)."""
+        now = time.monotonic()
+        if now - self._measured_at > 1.0:
+            self._spooled_bytes = sum(p.stat().st_size for p in _segments(self.spool, True))
+            self._measured_at = now
+        return self._spooled_bytes >= self.max_spool_bytes
+
+    def _add(self, state: str, n: int) -> None:
+        self.counts[state] += n
+        if self._count is not None:
+            self._count(state, n)
+
+
+# -- the writer process ---------------------------------------------------------------------------
+def run_writer(url: str, spool: str, interval: float, retry_after: float) -> None:
+    """The writer process: the spec on stdin's first line; then write the spool's segments to
+    the score log, oldest first, every `interval` seconds until stdin closes (the worker
+    stopping, or gone), then once more (what is left waits on disk if the database does not
+    answer)."""
+    from leadml.runtime import configure
+    from leadml.spec.features import parse_spec
+
+    _ignore_stop_signals()  # (already, when started by a recorder)
+    configure()
+    spec = parse_spec(json.loads(sys.stdin.buffer.readline()), "the served model's spec")
+    stop = threading.Event()
+    threading.Thread(target=_stop_at_eof, args=(stop,), daemon=True).start()
+    writer = _Writer(ScoreLog(url), spec, Path(spool), retry_after, _written_counter())
+    writer.reclaim()
+    while True:
+        stopping = stop.wait(interval)
+        writer.write_spool(final=stopping)
+        if stopping:
+            return
+
+
+def _ignore_stop_signals() -> None:
+    """The writer finishes the spool when its worker closes the pipe, never halfway: a stop
+    of the server signals every process it started."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _stop_at_eof(stop: threading.Event) -> None:
+    sys.stdin.buffer.read()
+    stop.set()
+
+
+def _written_counter() -> Count:
+    """Rows written, for the service's /metrics: the same series the worker counts the other
+    states in (`leadml_score_log_rows_total`), in Prometheus' multiprocess files when the
+    service keeps them; nowhere otherwise."""
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        return lambda state, n: None
+    import prometheus_client
+
+    rows = prometheus_client.Counter(
+        "leadml_score_log_rows", "Scores for the score log, by state.", ["state"]
+    )
+    return lambda state, n: rows.labels(state).inc(n)
+
+
+class _Writer:
+    def __init__(self, score_log: ScoreLog, spec: FeatureSpec, spool: Path, retry_after, count):
+        self.log, self.spec, self.spool = score_log, spec, spool
+        self.retry_after = retry_after
+        self.count = count
+        self.down_since: float | None = None
+        self.retry_at = 0.0
+
+    def write_spool(self, final: bool = False) -> None:
+        if time.monotonic() < self.retry_at and not final:
+            return
+        try:
+            for segment in _segments(self.spool):
+                self._write(segment)
+        except ScoreLogError as exc:
+            now = time.monotonic()
+            self.retry_at = now + self.retry_after
+            if self.down_since is None:
+                self.down_since = now
+                log.error("%s; scores wait in %s until it answers", exc, self.spool)
+            return
+        if self.down_since is not None:
+            log.warning(
+                "score log %s: writing again after %.0f s",
+                shown(self.log.url),
+                time.monotonic() - self.down_since,
+            )
+            self.down_since = None
+
+    def _write(self, segment: Path) -> None:
+        claimed = segment.with_name(f"{segment.name}.writing-{os.getpid()}")
+        try:
+            segment.rename(claimed)  # another writer may have taken it
+        except FileNotFoundError:
+            return
+        try:
+            batches = pickle.loads(claimed.read_bytes())
+            written = self.log.write_scores(batches, self.spec)
+        except BaseException:
+            claimed.rename(segment)
+            raise
+        claimed.unlink()
+        self.count("written", written)
+
+    def reclaim(self) -> None:
+        """Segments a writer that died was writing go back to the spool (its rows may have
+        been committed just before it died: then they are written twice); temporary files of a
+        process that died are removed (never complete)."""
+        for claimed in self.spool.glob(f"*{SEGMENT}.writing-*"):
+            if not _alive(int(claimed.name.rsplit("-", 1)[1])):
+                claimed.rename(claimed.with_name(claimed.name.split(".writing-")[0]))
+        for tmp in self.spool.glob(f".*{SEGMENT}.tmp"):
+            if not _alive(int(tmp.name.split("-")[1])):
+                tmp.unlink(missing_ok=True)
+
+
+def _segments(spool: Path, claimed: bool = False) -> list[Path]:
+    """The spool's complete segments, oldest first (with `claimed`, also those being written)."""
+    found = list(spool.glob(f"*{SEGMENT}"))
+    if claimed:
+        found += spool.glob(f"*{SEGMENT}.writing-*")
+    return sorted(found)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s [%(levelname)s] %(message)s")
+    run_writer(sys.argv[1], sys.argv[2], float(sys.argv[3]), float(sys.argv[4]))
