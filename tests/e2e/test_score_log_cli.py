@@ -99,3 +99,43 @@ def test_off_records_nothing_and_an_unreachable_log_stops_predict_first(registry
     assert "score log postgresql+psycopg://leadml:***@127.0.0.1:9/none" in refused.output
     assert "LEADML_SCORE_LOG=off records nothing" in refused.output
     assert not (tmp_path / "t.csv").exists() and "secret" not in refused.output
+
+
+def test_monitor_watches_calibration_drift_and_the_holdout(registry, demo_frame, tmp_path):
+    """Scores recorded by predict, outcomes loaded back. With the true outcomes calibration
+    raises no alert, but the demo world drifts by design (free e-mail leads grow over time) and
+    the newest leads set off the drift alert (exit 1); outcomes far above the scores fire the
+    calibration alert too."""
+    decided = demo_frame[demo_frame["sales_ready"].notna()].tail(4_000)
+    leads = tmp_path / "leads.csv"
+    decided.drop(columns=["sales_ready"]).to_csv(leads, index=False)
+    truth = tmp_path / "truth.csv"
+    decided[["lead_id", "sales_ready"]].to_csv(truth, index=False)
+    env = {"LEADML_HOLDOUT": "0.2"}
+    for name in ("calibrated", "miscalibrated"):
+        log = f"sqlite:///{tmp_path / name}.db"
+        out = tmp_path / f"{name}.csv"
+        leadml(registry, log, "predict", "--data", leads, "--out", out, "--reasons", 0, **env)
+        if name == "miscalibrated":  # a third of the leads the model doubts turn out ready
+            scored = pd.read_csv(out)
+            wrong = decided[["lead_id", "sales_ready"]].copy()
+            doubted = scored.set_index("lead_id").loc[wrong["lead_id"], "probability"].to_numpy()
+            wrong.loc[(doubted < 0.2) & (np.arange(len(wrong)) % 3 == 0), "sales_ready"] = 1
+            wrong.to_csv(truth, index=False)
+        leadml(registry, log, "outcomes", "load", "--data", truth)
+        result = leadml(registry, log, "monitor", "--json", code=1, **env)
+        report = json.loads(result.stdout)
+        assert report["leads"] == {"scored": 4_000, "matured": 4_000, "maturing": 0}
+        test = report["calibration"]["sequential_test"]
+        if name == "calibrated":
+            assert not test["alert"] and len(report["alerts"]) == 1
+            assert report["alerts"][0].startswith("drift: email_domain_kind PSI")
+            assert report["drift"]["recorded"] and report["drift"]["score_psi"] < 0.25
+            held = report["holdout"]
+            assert 600 < held["leads"] < 1_000 and held["model"]["picked"] > 0
+            assert {r["group"] for r in report["calibration"]["by_band"]} <= {"A", "B", "C", "D"}
+        else:
+            assert test["alert"] and test["observed_minus_expected"] > 0
+            assert report["alerts"][0].startswith("calibration: 4,000 matured leads brought")
+    text = leadml(registry, log, "monitor", code=1, **env).output
+    assert "Calibration:" in text and "ALERT" in text and "Holdout (" in text

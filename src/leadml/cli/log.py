@@ -94,3 +94,148 @@ def outcomes_load(
         )
     if not decided:
         say("No decided_at column: outcomes are dated when received.", to=err)
+
+
+@app.command()
+@friendly
+def monitor(
+    since: Annotated[
+        str | None, typer.Option(help="First day of scores to watch (ISO date; default: all).")
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option(help="Day after the last to watch (ISO date; default: now).")
+    ] = None,
+    model: Annotated[
+        str, typer.Option(help="The model whose training window drift is measured against.")
+    ] = "champion",
+    name: NameOption = None,
+    config: ConfigOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Watch the live scores in the score log: matured leads, calibration by week, band and
+    segment with a sequential test, drift against the training window, and the model's lift over
+    the rules on the holdout. Exit 1 when an alert fires (for a scheduler), 0 otherwise."""
+    name = model_name(name, config)
+    from datetime import UTC, datetime
+
+    import pandas as pd
+
+    from leadml.cli.app import project_config
+    from leadml.cli.score import score_log
+    from leadml.errors import LeadmlError
+    from leadml.monitoring import monitor as measure
+    from leadml.registry.aliases import load_lead_model
+    from leadml.scorelog.store import shown
+    from leadml.spec.config import MonitorConfig, load_config
+
+    log = score_log()
+    if log is None:
+        raise LeadmlError("the score log is off (LEADML_SCORE_LOG=off): nothing to watch")
+    path = config or project_config()
+    settings = load_config(path).monitor if path else MonitorConfig()
+    first, end = (_day(v, f"--{k}") for k, v in (("since", since), ("until", until)))
+    now = min(end, pd.Timestamp(datetime.now(UTC))) if end is not None else datetime.now(UTC)
+    lead_model, resolved = load_lead_model(name, model)
+    scores = log.read_scores(first, end)
+    scores = scores[scores["model_name"] == name]
+    period = {
+        "since": None if first is None else first.isoformat(),
+        "until": None if end is None else end.isoformat(),
+        "now": pd.Timestamp(now).isoformat(),
+        "model": name,
+        "versions": {str(k): int(v) for k, v in scores["model_version"].value_counts().items()},
+        "drift_against": f"v{resolved.version}",
+        "score_log": shown(log.url),
+    }
+    report = measure(
+        scores, log.read_outcomes(), lead_model.spec, lead_model.info.profile, settings, period, now
+    )
+    if as_json:
+        print_json(report.to_dict())
+    else:
+        _print_report(report, settings.label_window_days)
+    if report.alerts:
+        raise typer.Exit(1)
+
+
+def _day(value: str | None, option: str):
+    import pandas as pd
+
+    from leadml.errors import LeadmlError
+
+    if value is None:
+        return None
+    try:
+        stamp = pd.Timestamp(value)
+    except ValueError:
+        raise LeadmlError(f"{option} {value!r}: give a date such as 2026-11-01") from None
+    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+
+
+def _print_report(report, window_days: int) -> None:
+    leads, cal = report.leads, report.calibration
+    say(
+        f"{report.period['model']} in the score log: {leads['scored']:,} leads scored, "
+        f"{leads['matured']:,} matured, {leads['maturing']:,} still maturing (outcome unknown "
+        f"and scored less than {window_days} days ago)"
+    )
+    if not leads["matured"]:
+        say("No matured lead yet: nothing to measure calibration or lift on.")
+    else:
+        test = cal["sequential_test"]
+        say(
+            f"Calibration: {cal['observed']:,} sales-ready against {cal['expected']:,.1f} "
+            f"expected; {test['test']} at alpha {test['alpha']}: "
+            + ("ALERT" if test["alert"] else "no alert")
+        )
+        for title, rows in (("band", cal["by_band"]), ("week", cal["by_week"][-8:])):
+            say(f"  by {title}:  leads  expected  observed  rate (95% interval)  mean score")
+            for r in rows:
+                flag = "  <- outside" if r["outside"] else ""
+                say(
+                    f"    {r['group']!s:<10} {r['leads']:>6,} {r['expected']:>9,.1f} "
+                    f"{r['observed']:>9,}  {r['rate']:.1%} ({r['low']:.1%}-{r['high']:.1%})"
+                    f"  {r['mean_probability']:.1%}{flag}"
+                )
+        for feature, rows in cal["by_segment"].items():
+            outside = [r["group"] for r in rows if r["outside"]]
+            say(
+                f"  by {feature}: {len(rows)} values"
+                + (f"; outside their interval: {', '.join(map(str, outside))}" if outside else "")
+            )
+    drift = report.drift
+    if not drift.get("recorded"):
+        say(f"Drift: not measured: {drift['why']}.")
+    else:
+        top = sorted(drift["features"].items(), key=lambda kv: -kv[1])[:5]
+        shown = ", ".join(f"{k} {v:.2f}" for k, v in top)
+        score = drift["score_psi"]
+        say(
+            f"Drift (PSI against {report.period['drift_against']}'s training window, "
+            f"{drift['leads']:,} leads): scores {'-' if score is None else f'{score:.2f}'}; "
+            f"highest features: {shown or '-'}"
+        )
+    held = report.holdout
+    if held is None:
+        say("Holdout: no matured holdout lead (LEADML_HOLDOUT sets a share)")
+    else:
+        diff = held["difference"]
+        say(
+            f"Holdout ({held['leads']:,} matured leads routed by the rules): the model's picks "
+            f"converted at {_rate(held['model'])}, the rules' at {_rate(held['rules'])}"
+            + (
+                f"; difference {diff['rate']:+.1%} ({diff['low']:+.1%} to {diff['high']:+.1%})"
+                if diff
+                else ""
+            )
+        )
+    for alert in report.alerts:
+        warn(alert)
+    if not report.alerts:
+        say("No alert.")
+
+
+def _rate(side) -> str:
+    if not side["picked"]:
+        return "- (none picked)"
+    return f"{side['rate']:.1%} of {side['picked']:,}"

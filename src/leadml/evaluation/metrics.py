@@ -101,7 +101,7 @@ def calibration_slope_intercept(y: Any, p: Any) -> tuple[float, float]:
     return float(slope), float(intercept)
 
 
-def _wilson(successes: np.ndarray, n: np.ndarray, z: float = WILSON_Z) -> tuple[np.ndarray, ...]:
+def wilson(successes: np.ndarray, n: np.ndarray, z: float = WILSON_Z) -> tuple[np.ndarray, ...]:
     phat = successes / n
     denom = 1 + z**2 / n
     centre = (phat + z**2 / (2 * n)) / denom
@@ -119,7 +119,7 @@ def calibration_curve_points(y: Any, p: Any, bins: int = 10) -> pd.DataFrame:
     groups = _equal_mass_bins(p_arr, bins)
     leads = np.array([len(g) for g in groups], dtype=np.int64)
     sales_ready = np.array([y_arr[g].sum() for g in groups], dtype=np.int64)
-    low, high = _wilson(sales_ready.astype(float), leads.astype(float))
+    low, high = wilson(sales_ready.astype(float), leads.astype(float))
     return pd.DataFrame(
         {
             "mean_predicted": [p_arr[g].mean() for g in groups],

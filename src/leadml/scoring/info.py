@@ -101,6 +101,9 @@ class ModelInfo:
     # None: a random split, or a model trained before it was recorded
     split_order: dict[str, str] | None = None
     trained_leads: TrainedLeads | None = None  # None: trained before it was recorded
+    # the training window's distribution per feature and the test window's scores, for drift
+    # (`leadml.evaluation.drift.profile`); None: trained before it was recorded
+    profile: dict[str, Any] | None = None
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> ModelInfo:

@@ -110,6 +110,27 @@ class GatesConfig(_Strict):
     beat_champion: bool = True
 
 
+class MonitorConfig(_Strict):
+    """How `leadml monitor` watches the live scores."""
+
+    label_window_days: int = Field(
+        60,
+        gt=0,
+        description="Days after scoring by which a lead's outcome is known: a lead without one "
+        "by then counts as not sales-ready; before then it is still maturing.",
+    )
+    segments: list[str] = Field(
+        default_factory=list,
+        description="Features whose values calibration is also shown by (e.g. lead_source).",
+    )
+    alpha: float = Field(
+        0.01, gt=0, lt=0.5, description="The calibration alert's false-alarm rate over time."
+    )
+    min_leads: int = Field(
+        200, ge=1, description="Matured leads a group needs before its drift or gap can alert."
+    )
+
+
 class TrackingConfig(_Strict):
     experiment: str = "leadml"
     registered_model: str = "lead-qualifier"
@@ -127,6 +148,7 @@ class TrainingConfig(_Strict):
     checks: ChecksConfig = Field(default_factory=ChecksConfig)
     gates: GatesConfig = Field(default_factory=GatesConfig)
     tracking: TrackingConfig = Field(default_factory=TrackingConfig)
+    monitor: MonitorConfig = Field(default_factory=MonitorConfig)
 
     @model_validator(mode="after")
     def _bands(self) -> TrainingConfig:

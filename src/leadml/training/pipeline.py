@@ -14,6 +14,7 @@ from leadml.data.fingerprint import WindowInfo
 from leadml.errors import ConfigError, DataError, SpecError
 from leadml.evaluation.audit import leakage_audit
 from leadml.evaluation.capacity import capacity_use, threshold_from_capacity
+from leadml.evaluation.drift import profile
 from leadml.rules.definition import AgreedRules, load_rules
 from leadml.scoring.calibration import Calibrator, fit_calibrator
 from leadml.scoring.info import ModelInfo, TrainedLeads
@@ -272,6 +273,7 @@ def assemble(
         seen_categories=loaded.seen,
         split_order=split_order_of(config, scorer.spec),
         trained_leads=learned_from(cal, scorer),
+        profile=profile(scorer.spec, loaded.audit_X, scorer.probability(loaded.test.X)),
     )
     return LeadModel(scorer, rules, rules_calibrator, float(threshold), dict(config.bands), info)
 
