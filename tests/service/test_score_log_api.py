@@ -114,6 +114,11 @@ def test_outcomes_are_posted_back(load_service, log_url, leads, tmp_path):
         shape = client.post("/outcomes", json={"outcomes": [{"lead_id": "x"}]})
         assert shape.status_code == 422 and shape.json()["problems"][0]["field"] == "outcome"
         assert client.post("/outcomes", content=b"{").status_code == 400
+        far = {
+            "outcomes": [{"lead_id": ids[0], "outcome": 1, "decided_at": "9999-12-31T00:00:00Z"}]
+        }
+        late = client.post("/outcomes", json=far)
+        assert late.status_code == 422 and late.json()["problems"][0]["field"] == "decided_at"
         assert client.post("/outcomes", json={"outcomes": []}).status_code == 422
     with http(module, key=None) as anonymous:
         assert anonymous.post("/outcomes", json=body).status_code == 401

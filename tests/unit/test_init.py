@@ -227,6 +227,13 @@ def test_a_phone_number_is_neither_the_id_nor_the_order_nor_a_feature(tmp_path):
     assert "'Phone Number': a different whole number per lead" in texts["features.yaml"]
 
 
+def test_a_unique_count_named_without_an_id_word_stays_a_feature(tmp_path):
+    frame = _dated(["2025-01-01"]).drop(columns=["Created"])
+    frame["Number of Employees"] = np.random.default_rng(4).permutation(200) * 7 + 3
+    _, spec, _, _ = _all(frame, tmp_path)
+    assert spec.lead_id == "Lead ID" and spec.feature("number_of_employees").kind == "numeric"
+
+
 def test_a_lead_number_out_of_row_order_orders_the_split_as_a_guess_to_confirm(tmp_path):
     frame = _dated(["2025-01-01"]).drop(columns=["Created"])
     frame["Lead No"] = np.random.default_rng(2).permutation(200) + 1_000  # the file sorted by name

@@ -186,3 +186,56 @@ def test_the_holdout_is_a_stable_salted_share_of_lead_ids():
     for bad in ("5%", "1.5", "-0.1"):
         with environ(LEADML_HOLDOUT=bad), pytest.raises(ConfigError, match="LEADML_HOLDOUT="):
             Holdout.from_env()
+
+
+def test_the_writer_sets_aside_what_the_database_refuses_and_goes_on(log_url, scored, tmp_path):
+    """A segment cut short and one the database refuses (a lead id over 256 characters on
+    PostgreSQL; SQLite keeps it) never block the segments after them."""
+    from leadml.scorelog.spool import SEGMENT, SET_ASIDE, _Writer
+
+    model = scored[0]
+    log = ScoreLog.open(log_url)
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    spec_json = model.spec.model_dump_json(by_alias=True)
+    good = _batch(scored, source="api")
+    (spool / f"0001{SEGMENT}").write_bytes(b"\x80\x05 cut short")
+    (spool / f"0003{SEGMENT}").write_bytes(pickle.dumps({"spec": spec_json, "batches": [good]}))
+    counted = []
+    _Writer(log, spool, 2.0, lambda state, n: counted.append((state, n))).write_spool()
+    assert log.count_scores() == len(good)
+    assert [p.name for p in (spool / SET_ASIDE).iterdir()] == [f"0001{SEGMENT}"]
+    assert not list(spool.glob(f"*{SEGMENT}")) and ("written", len(good)) in counted
+
+
+def test_several_processes_opening_a_new_sqlite_log_at_once(tmp_path):
+    """A service starting with several workers: every one opens the new log, one migrates."""
+    import subprocess
+    import sys
+
+    url = f"sqlite:///{tmp_path / 'scores.db'}"
+    code = f"from leadml.scorelog import ScoreLog; ScoreLog.open({url!r}); print('ok')"
+    procs = [
+        subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+        for _ in range(4)
+    ]
+    assert [p.communicate(timeout=120)[0].strip() for p in procs] == ["ok"] * 4
+    assert ScoreLog(url).revision() == _head()
+
+
+def test_a_malformed_url_is_named_without_its_password():
+    with pytest.raises(ScoreLogError) as refused:
+        ScoreLog("postgresql://leadml:hunter2@db:notaport/leads")
+    assert "hunter2" not in str(refused.value) and "leadml:***@db" in str(refused.value)
+    assert not refused.value.transient
+
+
+def test_leads_named_by_row_number_are_logged_without_an_id_and_never_held_out(scored):
+    from leadml.scorelog.rows import logged_ids
+
+    spec = scored[0].spec
+    rows = pd.Series(["1", "2", "3"])
+    assert logged_ids(spec, rows) == ["1", "2", "3"]
+    unnamed = spec.model_copy(update={"lead_id": None})
+    assert logged_ids(unnamed, rows) == ["", "", ""]
+    assert not Holdout(0.99).flags(["", "", ""]).any()

@@ -204,6 +204,7 @@ def predict(
     from leadml.registry.aliases import load_lead_model
     from leadml.scorelog import ModelRef, ScoreBatch, new_job
     from leadml.scorelog.holdout import Holdout
+    from leadml.scorelog.rows import logged_ids
     from leadml.scorelog.store import shown
     from leadml.scoring.encoding import LeadEncoder
     from leadml.scoring.lead_model import as_exported
@@ -220,7 +221,9 @@ def predict(
     if engine == Engine.dask:
         from leadml.cluster.scoring import LogTarget
 
-        target = None if log is None else LogTarget(log.url, ref, new_job("predict"), holdout)
+        hashes = (lead_model.spec.content_hash, lead_model.rules.content_hash)
+        job = new_job("predict")
+        target = None if log is None else LogTarget(log.url, ref, job, holdout, hashes)
         _predict_dask(lead_model, resolved, data, out, reasons, scheduler, name, target)
         return
     leads = read_leads(data, query)
@@ -232,10 +235,20 @@ def predict(
             X, reasons=reasons, progress=lambda done, total: bar.update(task, completed=done)
         )
     scored = lead_model.scores_frame(checked, s)
-    flags = holdout.flags(scored["lead_id"])
+    ids = logged_ids(lead_model.spec, scored["lead_id"])
+    flags = holdout.flags(ids)
     if holdout.share:
         scored["holdout"] = flags
-    write_table(as_exported(scored, lead_model.spec), out)
+    job, written = new_job("predict"), 0
+    if log is not None:  # before the output appears: a job whose scores are not recorded fails
+        batch = ScoreBatch.of(lead_model, ref, ids, X, s, source="predict", job=job, holdout=flags)
+        written = log.write_scores([batch], lead_model.spec)
+    try:
+        write_table(as_exported(scored, lead_model.spec), out)
+    except BaseException:
+        if log is not None:
+            log.discard_job(job)
+        raise
     _warn_unseen(unseen)
     say(
         f"Scored {len(scored):,} leads with {name} v{resolved.version}: "
@@ -243,10 +256,6 @@ def predict(
         f"{int(scored['rules_sales_ready'].sum()):,} by the rules -> {out}"
     )
     if log is not None:
-        ids = scored["lead_id"].astype(str).tolist()
-        job = new_job("predict")
-        batch = ScoreBatch.of(lead_model, ref, ids, X, s, source="predict", job=job, holdout=flags)
-        written = log.write_scores([batch], lead_model.spec)
         say(f"Recorded {written:,} scores in the score log {shown(log.url)}", to=err)
 
 

@@ -31,6 +31,7 @@ from leadml.data.read import partition_files, read_batches
 from leadml.errors import DataError
 from leadml.scorelog import ModelRef, ScoreBatch, ScoreLog
 from leadml.scorelog.holdout import Holdout
+from leadml.scorelog.rows import logged_ids
 from leadml.scoring.encoding import LeadEncoder
 from leadml.scoring.lead_model import LeadModel, as_exported
 from leadml.spec.features import FeatureSpec
@@ -82,6 +83,7 @@ class LogTarget:
     model: ModelRef
     job: str
     holdout: Holdout
+    hashes: tuple[str, str]  # the spec's and the rules' content hashes
 
 
 @functools.cache
@@ -112,6 +114,7 @@ def score_file(
     model = _loaded(model, job)
     writer: pq.ParquetWriter | None = None
     rows = ready = rules_ready = logged = 0
+    done: list[ScoreBatch] = []  # the partition's scores for the score log
     unseen: Counter[str] = Counter()
     hashes = []
     try:
@@ -126,23 +129,27 @@ def score_file(
             s = model.score_encoded(X, reasons)
             scored = model.scores_frame(checked, s)
             unseen.update(found)
-            flags = log.holdout.flags(scored["lead_id"]) if log is not None else None
+            ids = logged_ids(model.spec, scored["lead_id"])
+            flags = log.holdout.flags(ids) if log is not None else None
             if log is not None and log.holdout.share:
                 scored["holdout"] = flags
             table = pa.Table.from_pandas(as_exported(scored, model.spec), preserve_index=False)
             if writer is None:
                 writer = pq.ParquetWriter(part, table.schema)
             writer.write_table(table.cast(writer.schema))
-            if log is not None:  # from the worker, batch by batch
-                ids = scored["lead_id"].astype(str).tolist()
-                done = ScoreBatch.of(
-                    model, log.model, ids, X, s, source="predict", job=log.job, holdout=flags
-                )
-                logged += _opened_log(log.url).write_scores([done], model.spec)
+            if log is not None:
+                done.append(
+                    ScoreBatch.of(
+                        model, log.model, ids, X, s, source="predict", job=log.job,
+                        holdout=flags, hashes=log.hashes,
+                    )
+                )  # fmt: skip
             hashes.append(text_hashes(scored["lead_id"]))
             rows += len(scored)
             ready += int(scored["sales_ready"].sum())
             rules_ready += int(scored["rules_sales_ready"].sum())
+        if log is not None:  # the partition's rows in one transaction, once its part is whole
+            logged = _opened_log(log.url).write_scores(done, model.spec)
     finally:
         if writer is not None:
             writer.close()

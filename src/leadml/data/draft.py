@@ -32,6 +32,8 @@ ORDER_WORDS = {"number", "no", "num", "nr", "seq", "sequence", "counter", "index
 # unique per lead, yet not an id or an order: a contact detail ("Phone Number", "Zip No")
 CONTACT_WORDS = {"phone", "mobile", "cell", "tel", "telephone", "fax", "zip", "postal",
                  "postcode", "ssn", "passport", "iban", "card", "email", "mail"}  # fmt: skip
+RECORD_WORDS = {"lead", "prospect", "contact", "record", "customer", "account", "opportunity",
+                "deal", "request", "ticket", "crm", "row", "entry"}  # fmt: skip
 UNIQUE_MIN_ROWS = 50  # whole numbers unique across at least this many leads: an id, not a count
 DATE_WORDS = ("creat", "date", "time", "timestamp", "submitted", "received", "added")
 AFTER_CONTACT_WORDS = {"status", "stage", "tags", "tag", "quality", "score", "outcome", "result",
@@ -204,8 +206,9 @@ def _unique_complete(series: pd.Series) -> bool:
 
 def _find_order(frame: pd.DataFrame, skip: set[str]) -> tuple[str | None, bool]:
     """(column, sure): a unique column of whole numbers that grow (or shrink) with the file's
-    rows, like a lead number (sure); else one named like a lead number whose numbers do not
-    follow the rows (a guess, to confirm); else (None, False). Contact details are never it."""
+    rows, like a lead number (sure); else one named like a lead number ('Lead No', not 'Number
+    of Employees') whose numbers do not follow the rows (a guess, to confirm); else (None,
+    False). Contact details are never it."""
     guess = None
     for column in frame.columns:
         if column in skip or _words(column) & CONTACT_WORDS:
@@ -218,18 +221,24 @@ def _find_order(frame: pd.DataFrame, skip: set[str]) -> tuple[str | None, bool]:
         steps = np.diff(numbers.to_numpy())
         if (steps > 0).all() or (steps < 0).all():
             return str(column), True
-        if guess is None and _words(column) & ORDER_WORDS:
+        if guess is None and _id_named(_words(column) - ID_WORDS):
             guess = str(column)
     return guess, False
 
 
+def _id_named(words: set[str]) -> bool:
+    """Named like an id: an id word, or a number word with a record word ('Lead No')."""
+    return bool(words & ID_WORDS or (words & ORDER_WORDS and words & RECORD_WORDS))
+
+
 def _find_id(frame: pd.DataFrame, skip: set[str]) -> list[str]:
     """Columns named like an id ('Prospect ID', or 'Lead Number' holding text or whole
-    numbers), unique and never empty; those named id, uuid, guid or key first."""
+    numbers: a number word with a record word, so 'Number of Employees' is not one), unique
+    and never empty; those named id, uuid, guid or key first."""
     found = []
     for column in frame.columns:
         words = _words(column)
-        if column in skip or not words & (ID_WORDS | ORDER_WORDS) or words & CONTACT_WORDS:
+        if column in skip or not _id_named(words) or words & CONTACT_WORDS:
             continue
         if not _unique_complete(frame[column]):
             continue
@@ -239,9 +248,13 @@ def _find_id(frame: pd.DataFrame, skip: set[str]) -> list[str]:
     return sorted(found, key=lambda c: not _words(c) & ID_WORDS)
 
 
-def _unique_numbers(raw: pd.Series) -> bool:
-    """Whole numbers, a different one per lead, across many leads: an id or a contact detail
-    (a phone number), whatever its name; never a count or an amount."""
+def _unique_numbers(column: str, raw: pd.Series) -> bool:
+    """Whole numbers, a different one per lead across many leads, in a column named like an id,
+    a number or a contact detail ('Phone Number', 'Customer No'): not a feature. A unique
+    count or amount named otherwise stays a feature."""
+    words = _words(column)
+    if not (_id_named(words) or words & CONTACT_WORDS):
+        return False
     if len(raw) < UNIQUE_MIN_ROWS or not _unique_complete(raw):
         return False
     numbers = _numbers(raw)
@@ -421,7 +434,7 @@ def draft_from(
         column = Column(column=str(name))
         if name in other_dates:
             column.left_out = "dates, not a feature (derive a number such as days since, upstream)"
-        elif _unique_numbers(frame[name]):
+        elif _unique_numbers(str(name), frame[name]):
             column.left_out = "a different whole number per lead: an id or a contact detail"
         else:
             _profile(frame[name], column)

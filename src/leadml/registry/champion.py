@@ -66,10 +66,12 @@ def champion_on_test(name: str, result: TrainResult, config: TrainingConfig) -> 
 
 def champion_overlap(info: ModelInfo, spec: FeatureSpec, test: Window) -> str:
     """Whether the champion (its `info` and `spec`) trained or calibrated on the test window's
-    leads: counted lead by lead when it records them (`ModelInfo.trained_leads`), else judged
-    by dates (the test leads dated within its training or calibration window). Starts with
-    "no overlap", "overlap" or "overlap unknown"."""
-    if info.trained_leads is not None:
+    leads: counted lead by lead when it records them (`ModelInfo.trained_leads`) by lead id,
+    else judged by dates (the test leads dated within its training or calibration window).
+    Starts with "no overlap", "overlap" or "overlap unknown"."""
+    # by lead id only: without one, leads are keyed by their values, and a spec that changed
+    # since (a feature added) would match none of them
+    if info.trained_leads is not None and spec.lead_id:
         try:
             keys = lead_keys(test.frame, spec)
         except KeyError:  # its spec names leads by a column this window lacks: by dates

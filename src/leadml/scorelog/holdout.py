@@ -41,7 +41,7 @@ class Holdout:
         return cls(share, env.get(SALT_ENV, "").strip() or DEFAULT_SALT)
 
     def flags(self, lead_ids: Iterable[str]) -> np.ndarray:
-        """Per lead id: whether it is in the holdout."""
+        """Per lead id: whether it is in the holdout (an empty id, a lead without one, never)."""
         ids = [str(i) for i in lead_ids]
         if self.share <= 0:
             return np.zeros(len(ids), dtype=bool)
@@ -54,4 +54,4 @@ class Holdout:
             dtype=np.float64,
             count=len(ids),
         )
-        return draws / SCALE < self.share
+        return (draws / SCALE < self.share) & np.array([i != "" for i in ids], dtype=bool)

@@ -34,6 +34,14 @@ class ModelRef:
     alias: str | None = None
 
 
+def logged_ids(spec: FeatureSpec, lead_ids: pd.Series) -> list[str]:
+    """The lead ids a batch job logs: the spec's lead ids; empty for leads named by their row
+    number (a row number names no lead beyond its file: an outcome could not find it)."""
+    if spec.lead_id is None:
+        return [""] * len(lead_ids)
+    return lead_ids.astype(str).tolist()
+
+
 def new_job(source: str) -> str:
     """A name for one scoring job, unique across machines: its rows in the log carry it."""
     return f"{source}-{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"

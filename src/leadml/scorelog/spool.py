@@ -21,6 +21,7 @@ import json
 import logging
 import os
 import pickle
+import shlex
 import signal
 import subprocess
 import sys
@@ -33,14 +34,17 @@ from pathlib import Path
 
 from leadml.scorelog.rows import ScoreBatch
 from leadml.scorelog.store import ScoreLog, ScoreLogError, shown
-from leadml.spec.features import FeatureSpec
+from leadml.spec.features import FeatureSpec, parse_spec
 
 log = logging.getLogger("leadml.score_log")
 
-STATES = ("queued", "spooled", "dropped", "written")
+STATES = ("queued", "spooled", "dropped", "written")  # and set_aside: segments refused
+# /metrics' count of rows by state: the worker counts queued/spooled/dropped, the writer the rest
+ROWS_METRIC = ("leadml_score_log_rows", "Scores for the score log, by state.", ["state"])
 Count = Callable[[str, int], None]  # (state, rows): for /metrics
 SEGMENT = ".scores"
 WRITER_LOG = "writer.log"
+SET_ASIDE = "set-aside"  # segments the database refuses (not for want of answering)
 
 
 class ScoreRecorder:
@@ -71,6 +75,7 @@ class ScoreRecorder:
         self._writer: subprocess.Popen | None = None
         self._spooled_bytes = 0
         self._measured_at = 0.0
+        self._spec_json = spec.model_dump_json(by_alias=True)
 
     # -- the request's side: never waits ------------------------------------------------------
     def record(self, batch: ScoreBatch) -> None:
@@ -81,21 +86,29 @@ class ScoreRecorder:
     # -- lifecycle -------------------------------------------------------------------------------
     def start(self) -> ScoreRecorder:
         self.spool.mkdir(parents=True, exist_ok=True)
-        # the writer: a process of its own (`python -m leadml.scorelog.spool`), told the spec on
-        # its stdin; closing that pipe (or this process ending) tells it to finish and stop. It
-        # logs to a file of its own: the server's output may be gone before it finishes.
+        # the writer: a process of its own (`python -m leadml.scorelog.spool`) in a session of
+        # its own, SIGTERM and SIGINT ignored from its first instruction (the shell's `trap`,
+        # kept over `exec`): a stop of the server signals every process it started. It reads its
+        # settings from its stdin (the database URL stays off the command line); closing that
+        # pipe (or this process ending) tells it to write what is spooled and stop. It logs to a
+        # file of its own: the server's output may be gone before it finishes.
+        command = f"trap '' TERM INT; exec {shlex.quote(sys.executable)} -m leadml.scorelog.spool"
         with (self.spool / WRITER_LOG).open("ab") as out:
             self._writer = subprocess.Popen(
-                [sys.executable, "-m", "leadml.scorelog.spool", self.url, str(self.spool),
-                 str(self.interval), str(self.retry_after)],
+                ["/bin/sh", "-c", command],
                 stdin=subprocess.PIPE,
                 stdout=out,
                 stderr=out,
                 start_new_session=True,
-                preexec_fn=_ignore_stop_signals,  # from its first instruction: kept over exec
-            )  # fmt: skip
+            )
+        settings = {
+            "url": self.url,
+            "spool": str(self.spool),
+            "interval": self.interval,
+            "retry_after": self.retry_after,
+        }
         assert self._writer.stdin is not None
-        self._writer.stdin.write(self.spec.model_dump_json(by_alias=True).encode() + b"\n")
+        self._writer.stdin.write(json.dumps(settings).encode() + b"\n")
         self._writer.stdin.flush()
         self._thread = threading.Thread(target=self._run, name="leadml-score-spool", daemon=True)
         self._thread.start()
@@ -112,6 +125,11 @@ class ScoreRecorder:
         self._stopping.set()
         if self._thread is not None:
             self._thread.join(timeout)
+        try:  # what came after the thread's last turn
+            self._spool_queue()
+        except Exception:
+            self._add("dropped", sum(len(b) for b in self._queue))
+            log.exception("score log: the last scores could not be spooled; DROPPED")
         if self._writer is not None and self._writer.stdin is not None:
             self._writer.stdin.close()  # the writer writes what is spooled, then stops
             try:
@@ -131,8 +149,11 @@ class ScoreRecorder:
             try:
                 self._spool_queue()
             except Exception:  # never let the thread die: the API would stop recording
-                log.exception("score log: spooling failed")
-        self._spool_queue()
+                log.exception("score log: spooling failed; the scores stay queued")
+        try:
+            self._spool_queue()
+        except Exception:
+            log.exception("score log: spooling failed; the scores stay queued")
 
     def _spool_queue(self) -> None:
         batches = []
@@ -140,6 +161,13 @@ class ScoreRecorder:
             batches.append(self._queue.popleft())
         if not batches:
             return
+        try:
+            self._spool_batches(batches)
+        except BaseException:  # back to the front of the queue, in order: tried again later
+            self._queue.extendleft(reversed(batches))
+            raise
+
+    def _spool_batches(self, batches: list[ScoreBatch]) -> None:
         rows = sum(len(b) for b in batches)
         if self._spool_full():
             self._add("dropped", rows)
@@ -154,7 +182,8 @@ class ScoreRecorder:
             return
         name = f"{time.time_ns():020d}-{os.getpid()}-{uuid.uuid4().hex[:6]}{SEGMENT}"
         tmp = self.spool / f".{name}.tmp"
-        data = pickle.dumps(batches, protocol=pickle.HIGHEST_PROTOCOL)
+        segment = {"spec": self._spec_json, "batches": batches}  # decoded by their own spec
+        data = pickle.dumps(segment, protocol=pickle.HIGHEST_PROTOCOL)
         tmp.write_bytes(data)
         tmp.rename(self.spool / name)
         self._spooled_bytes += len(data)
@@ -164,7 +193,7 @@ class ScoreRecorder:
         """Whether the spool holds `max_spool_bytes` (measured again at least every second)."""
         now = time.monotonic()
         if now - self._measured_at > 1.0:
-            self._spooled_bytes = sum(p.stat().st_size for p in _segments(self.spool, True))
+            self._spooled_bytes = sum(_size(p) for p in _segments(self.spool, True))
             self._measured_at = now
         return self._spooled_bytes >= self.max_spool_bytes
 
@@ -175,23 +204,23 @@ class ScoreRecorder:
 
 
 # -- the writer process ---------------------------------------------------------------------------
-def run_writer(url: str, spool: str, interval: float, retry_after: float) -> None:
-    """The writer process: the spec on stdin's first line; then write the spool's segments to
-    the score log, oldest first, every `interval` seconds until stdin closes (the worker
-    stopping, or gone), then once more (what is left waits on disk if the database does not
-    answer)."""
+def run_writer() -> None:
+    """The writer process: its settings on stdin's first line (JSON: url, spool, interval,
+    retry_after); then write the spool's segments to the score log, oldest first, every
+    `interval` seconds until stdin closes (the worker stopping, or gone), then once more (what is
+    left waits on disk if the database does not answer)."""
     from leadml.runtime import configure
-    from leadml.spec.features import parse_spec
 
     _ignore_stop_signals()  # (already, when started by a recorder)
     configure()
-    spec = parse_spec(json.loads(sys.stdin.buffer.readline()), "the served model's spec")
+    settings = json.loads(sys.stdin.buffer.readline())
     stop = threading.Event()
     threading.Thread(target=_stop_at_eof, args=(stop,), daemon=True).start()
-    writer = _Writer(ScoreLog(url), spec, Path(spool), retry_after, _written_counter())
+    spool = Path(settings["spool"])
+    writer = _Writer(ScoreLog(settings["url"]), spool, settings["retry_after"], _written_counter())
     writer.reclaim()
     while True:
-        stopping = stop.wait(interval)
+        stopping = stop.wait(settings["interval"])
         writer.write_spool(final=stopping)
         if stopping:
             return
@@ -217,27 +246,30 @@ def _written_counter() -> Count:
         return lambda state, n: None
     import prometheus_client
 
-    rows = prometheus_client.Counter(
-        "leadml_score_log_rows", "Scores for the score log, by state.", ["state"]
-    )
+    rows = prometheus_client.Counter(*ROWS_METRIC)
     return lambda state, n: rows.labels(state).inc(n)
 
 
 class _Writer:
-    def __init__(self, score_log: ScoreLog, spec: FeatureSpec, spool: Path, retry_after, count):
-        self.log, self.spec, self.spool = score_log, spec, spool
+    def __init__(self, score_log: ScoreLog, spool: Path, retry_after: float, count: Count):
+        self.log, self.spool = score_log, spool
         self.retry_after = retry_after
         self.count = count
         self.down_since: float | None = None
         self.retry_at = 0.0
+        self.migrated = False
+        self.specs: dict[str, FeatureSpec] = {}
 
     def write_spool(self, final: bool = False) -> None:
         if time.monotonic() < self.retry_at and not final:
             return
         try:
+            if not self.migrated:  # the service may have started while the database was down
+                self.log.upgrade()
+                self.migrated = True
             for segment in _segments(self.spool):
                 self._write(segment)
-        except ScoreLogError as exc:
+        except ScoreLogError as exc:  # the database does not answer: the segments wait
             now = time.monotonic()
             self.retry_at = now + self.retry_after
             if self.down_since is None:
@@ -259,13 +291,41 @@ class _Writer:
         except FileNotFoundError:
             return
         try:
-            batches = pickle.loads(claimed.read_bytes())
-            written = self.log.write_scores(batches, self.spec)
+            found = pickle.loads(claimed.read_bytes())
+            written = self.log.write_scores(found["batches"], self._spec(found["spec"]))
+        except ScoreLogError as exc:
+            if exc.transient:
+                claimed.rename(segment)
+                raise
+            self._set_aside(claimed, segment, exc)
+            return
+        except Exception as exc:  # a segment that cannot be read or written as it is
+            self._set_aside(claimed, segment, exc)
+            return
         except BaseException:
             claimed.rename(segment)
             raise
         claimed.unlink()
         self.count("written", written)
+
+    def _spec(self, text: str) -> FeatureSpec:
+        if text not in self.specs:
+            self.specs[text] = parse_spec(json.loads(text), "a spooled segment's spec")
+        return self.specs[text]
+
+    def _set_aside(self, claimed: Path, segment: Path, exc: Exception) -> None:
+        """Keep a segment the database refuses as it is (never again in the way of the others)."""
+        aside = self.spool / SET_ASIDE
+        aside.mkdir(exist_ok=True)
+        claimed.rename(aside / segment.name)
+        log.error(
+            "score log: could not write %s (%s: %s); kept in %s, the next segments go on",
+            segment.name,
+            type(exc).__name__,
+            exc,
+            aside,
+        )
+        self.count("set_aside", 1)
 
     def reclaim(self) -> None:
         """Segments a writer that died was writing go back to the spool (its rows may have
@@ -277,6 +337,13 @@ class _Writer:
         for tmp in self.spool.glob(f".*{SEGMENT}.tmp"):
             if not _alive(int(tmp.name.split("-")[1])):
                 tmp.unlink(missing_ok=True)
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:  # written and removed meanwhile
+        return 0
 
 
 def _segments(spool: Path, claimed: bool = False) -> list[Path]:
@@ -299,4 +366,4 @@ def _alive(pid: int) -> bool:
 
 if __name__ == "__main__":
     logging.basicConfig(level=logging.INFO, format="%(asctime)s [%(levelname)s] %(message)s")
-    run_writer(sys.argv[1], sys.argv[2], float(sys.argv[3]), float(sys.argv[4]))
+    run_writer()

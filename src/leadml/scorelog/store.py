@@ -3,20 +3,24 @@ and bulk writes (COPY on PostgreSQL, one executemany on SQLite) and reads."""
 
 from __future__ import annotations
 
+import contextlib
+import fcntl  # POSIX: leadml runs on Linux and macOS
 import functools
 import os
-from collections.abc import Mapping
+import re
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
+import psycopg
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import bindparam, create_engine, event, select, text
 from sqlalchemy.engine import Connection, Engine, make_url
-from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, InterfaceError, OperationalError, SQLAlchemyError
 
 from leadml.errors import LeadmlError
 from leadml.scorelog.outcomes import ID, MAX_UNKNOWN, OutcomeCounts, changes
@@ -32,7 +36,17 @@ LOOKUP_ALL = 20_000  # outcomes for more leads than this read the lookup table w
 
 
 class ScoreLogError(LeadmlError):
-    """The score log cannot be reached or written; the message names the database."""
+    """The score log cannot be reached or written; the message names the database.
+    `transient`: the database did not answer (trying again later may work), rather than
+    refusing what was sent."""
+
+    def __init__(self, message: str, transient: bool = True):
+        super().__init__(message)
+        self.transient = transient
+
+
+# what a database that does not answer raises; anything else it raises refuses what was sent
+TRANSIENT = (OperationalError, InterfaceError, TimeoutError, psycopg.OperationalError)
 
 
 def log_url(tracking_uri: str | None = None, env: Mapping[str, str] = os.environ) -> str | None:
@@ -56,8 +70,13 @@ def shown(url: str) -> str:
     """A URL as it may be printed: without its password."""
     try:
         return make_url(url).render_as_string(hide_password=True)
-    except ArgumentError:
-        return url
+    except (ArgumentError, ValueError):
+        return _masked(url)
+
+
+def _masked(url: str) -> str:
+    """`scheme://user:secret@host...` as `scheme://user:***@host...`, whatever else is wrong."""
+    return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
@@ -83,8 +102,12 @@ class ScoreLog:
         self.url = url
         try:
             kind = make_url(url).get_backend_name()
-        except ArgumentError as exc:
-            raise ScoreLogError(f"{ENV}: {url!r} is not a database URL ({exc})") from None
+        except (ArgumentError, ValueError):
+            raise ScoreLogError(
+                f"{ENV}: {_masked(url)!r} is not a database URL (sqlite:///PATH, "
+                "postgresql://USER:PASSWORD@HOST/DATABASE, or off)",
+                transient=False,
+            ) from None
         self.kind = kind
         # a database that does not answer is given up on, not waited for (the API spools)
         connect_args = (
@@ -109,7 +132,9 @@ class ScoreLog:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         return ScoreLogError(
             f"score log {shown(self.url)}: {doing} failed: {first} ({ENV} names the database; "
-            f"{ENV}=off records nothing)"
+            f"{ENV}=off records nothing)",
+            transient=isinstance(getattr(exc, "orig", None) or exc, TRANSIENT)
+            or isinstance(exc, TRANSIENT),
         )
 
     # -- schema ---------------------------------------------------------------------------------
@@ -125,17 +150,36 @@ class ScoreLog:
                 parents=True, exist_ok=True
             )
         try:
-            if self.revision() == _head():
-                return
-            with self.engine.begin() as conn:
-                if self.kind == "postgresql":  # two processes starting together: one migrates
-                    conn.execute(text("SELECT pg_advisory_xact_lock(4411)"))
-                config = Config()
-                config.set_main_option("script_location", str(MIGRATIONS))
-                config.attributes["connection"] = conn
-                command.upgrade(config, "head")
+            with self._one_writer():
+                self._migrate()
         except SQLAlchemyError as exc:
             raise self.failure("creating its tables", exc) from None
+
+    def _migrate(self) -> None:
+        if self.revision() == _head():
+            return
+        with self.engine.begin() as conn:
+            if self.kind == "postgresql":  # two processes starting together: one migrates
+                conn.execute(text("SELECT pg_advisory_xact_lock(4411)"))
+            config = Config()
+            config.set_main_option("script_location", str(MIGRATIONS))
+            config.attributes["connection"] = conn
+            command.upgrade(config, "head")
+
+    @contextlib.contextmanager
+    def _one_writer(self) -> Iterator[None]:
+        """On SQLite, one process at a time (a lock file beside the database) for what reads
+        and then writes: migrating, recording outcomes. PostgreSQL takes advisory locks."""
+        if self.kind != "sqlite":
+            yield
+            return
+        db = Path(make_url(self.url).database or DEFAULT_FILE)
+        with open(db.with_name(db.name + ".lock"), "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
 
     # -- scores ---------------------------------------------------------------------------------
     def write_scores(self, batches: list[ScoreBatch], spec: FeatureSpec) -> int:
@@ -150,7 +194,7 @@ class ScoreLog:
                 for batch in batches:
                     if len(batch):
                         self._insert(conn, batch.rows(spec, self._stamp(batch.scored_at)))
-        except SQLAlchemyError as exc:
+        except (SQLAlchemyError, psycopg.Error) as exc:  # COPY goes through psycopg itself
             raise self.failure(f"writing {total:,} score(s)", exc) from None
         return total
 
@@ -219,7 +263,7 @@ class ScoreLog:
         leads = list(dict.fromkeys(rows[ID]))
         now = datetime.now(UTC)
         try:
-            with self.engine.begin() as conn:
+            with self._one_writer(), self.engine.begin() as conn:
                 if self.kind == "postgresql":  # one writer of outcomes at a time
                     conn.execute(text("SELECT pg_advisory_xact_lock(4412)"))
                 last = dict(

@@ -8,6 +8,7 @@ The BentoML service (`service/service.py`) is a thin shell around `LeadScoringAP
 
 from __future__ import annotations
 
+import logging
 import math
 from typing import Any
 
@@ -19,6 +20,7 @@ from leadml.registry.aliases import load_lead_model
 from leadml.scorelog import ModelRef, ScoreBatch, ScoreLog, new_job
 from leadml.scorelog.holdout import Holdout
 from leadml.scorelog.spool import Count, ScoreRecorder
+from leadml.scorelog.store import ScoreLogError
 from leadml.scoring.lead_model import LeadModel, Reasons, Scores
 from leadml.serving.contract import DEFAULT_REASONS, Problem, duplicate_leads, request_problems
 from leadml.serving.reader import EncodedLeads, LeadReader
@@ -26,6 +28,7 @@ from leadml.serving.settings import Served, ServiceSettings, UnknownFields
 
 __all__ = ["EncodedLeads", "LeadScoringAPI", "load_api"]
 
+log = logging.getLogger("leadml.service")
 RulesAnswer = tuple[float, tuple[str, ...], bool, float]  # points, fired, verdict, probability
 
 
@@ -33,12 +36,24 @@ def load_api(settings: ServiceSettings) -> LeadScoringAPI:
     """The scoring API for the registered model the settings name (alias or version), with
     its score log opened (the recorder starts with `LeadScoringAPI.start_recording`)."""
     settings.check_keys()
-    score_log = ScoreLog.open(settings.score_log) if settings.score_log else None
+    score_log = _score_log(settings.score_log) if settings.score_log else None
     lead_model, resolved = load_lead_model(settings.model_name, settings.model_ref)
     served = Served(resolved.name, resolved.version, resolved.alias, resolved.run_id)
     api = LeadScoringAPI(lead_model, served, settings.unknown_fields, settings.holdout)
     api.score_log, api.settings = score_log, settings
     return api
+
+
+def _score_log(url: str) -> ScoreLog:
+    """The score log, its tables made; a database that does not answer yet does not stop the
+    service (scores wait in the spool; the writer makes the tables when it answers)."""
+    try:
+        return ScoreLog.open(url)
+    except ScoreLogError as exc:
+        if not exc.transient:
+            raise
+        log.error("%s; the service starts, and its scores wait in the spool", exc)
+        return ScoreLog(url)
 
 
 def _validated(model: type[BaseModel], body: bytes) -> BaseModel | ValidationError:

@@ -10,6 +10,8 @@ from typing import Any
 import prometheus_client
 from bentoml._internal.server.http import instruments  # bentoml is pinned: 1.4.39
 
+from leadml.scorelog.spool import ROWS_METRIC
+
 OTHER = "other"
 _LABELLED_BY_PATH = (  # the middleware's metrics that carry an `endpoint` label
     "metrics_request_duration",
@@ -62,9 +64,7 @@ def label_unknown_paths(known: Iterable[str]) -> None:
 
 # the score log's rows in each state (`leadml.scorelog.spool`): queued by a request, spooled to
 # disk, dropped because the spool was full; and written, counted by the writer process
-SCORE_LOG_ROWS = prometheus_client.Counter(
-    "leadml_score_log_rows", "Scores for the score log, by state.", ["state"]
-)
+SCORE_LOG_ROWS = prometheus_client.Counter(*ROWS_METRIC)
 
 
 def count_score_log(state: str, rows: int) -> None:

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationError, field_validator
 
 from leadml.data.check import label_codes, outside
 from leadml.scorelog import ScoreLog
@@ -19,6 +19,7 @@ from leadml.serving.contract import ID_RULE, MAX_ID, MAX_ID_LENGTH, MIN_ID
 from leadml.spec.features import FeatureSpec
 
 MAX_OUTCOMES = 10_000  # outcomes in one request
+EARLIEST, LATEST = datetime(1900, 1, 1), datetime(2200, 1, 1)  # decided_at: dates pandas holds
 RETRY_AFTER = "30"  # seconds, when the score log does not answer
 
 OutcomeId = (
@@ -39,6 +40,13 @@ class Outcome(BaseModel):
     decided_at: datetime | None = Field(
         default=None, description="When it was decided (ISO 8601; UTC when no zone is given)."
     )
+
+    @field_validator("decided_at")
+    @classmethod
+    def _a_date_of_ours(cls, value: datetime | None) -> datetime | None:
+        if value is not None and not EARLIEST <= value.replace(tzinfo=None) <= LATEST:
+            raise ValueError(f"a time between {EARLIEST:%Y} and {LATEST:%Y}")
+        return value
 
 
 class OutcomesRequest(BaseModel):
