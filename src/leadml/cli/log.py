@@ -124,6 +124,7 @@ def monitor(
     from leadml.cli.score import score_log
     from leadml.errors import LeadmlError
     from leadml.monitoring import monitor as measure
+    from leadml.monitoring.monitor import COLUMNS
     from leadml.registry.aliases import load_lead_model
     from leadml.scorelog.store import shown
     from leadml.spec.config import MonitorConfig, load_config
@@ -136,7 +137,7 @@ def monitor(
     first, end = (_day(v, f"--{k}") for k, v in (("since", since), ("until", until)))
     now = min(end, pd.Timestamp(datetime.now(UTC))) if end is not None else datetime.now(UTC)
     lead_model, resolved = load_lead_model(name, model)
-    scores = log.read_scores(first, end)
+    scores = log.read_scores(first, end, columns=COLUMNS)
     scores = scores[scores["model_name"] == name]
     period = {
         "since": None if first is None else first.isoformat(),

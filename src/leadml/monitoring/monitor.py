@@ -32,6 +32,9 @@ from leadml.spec.config import MonitorConfig
 from leadml.spec.features import FeatureSpec
 
 RHO = 100.0
+# the score log's columns the monitor reads (`ScoreLog.read_scores(columns=...)`)
+COLUMNS = ["lead_id", "model_name", "model_version", "spec_hash", "features", "probability",
+           "band", "sales_ready", "rules_sales_ready", "holdout"]  # fmt: skip
 TEST_NAME = "normal-mixture confidence sequence on sum(outcome - probability)"
 
 
@@ -164,7 +167,7 @@ def monitor(
     frame = found.frame
     y, p = frame["y"].to_numpy(), frame["probability"].to_numpy(float)
     test = sequential_calibration(y, p, config.alpha)
-    weeks = frame["scored_at"].dt.tz_convert("UTC").dt.strftime("%G-W%V")
+    weeks = _iso_weeks(frame["scored_at"])
     unknown = [name for name in config.segments if name not in spec.names]
     if unknown:
         raise ConfigError(
@@ -194,6 +197,15 @@ def monitor(
     )
     report.alerts = _alerts(report, config)
     return report
+
+
+def _iso_weeks(stamps: pd.Series) -> pd.Series:
+    """Each time's ISO week, as 2026-W48 (written once per distinct week)."""
+    if stamps.empty:
+        return pd.Series([], dtype=object)
+    iso = stamps.dt.tz_convert("UTC").dt.isocalendar()
+    key = iso["year"].astype(np.int64) * 100 + iso["week"].astype(np.int64)
+    return key.map(lambda k: f"{k // 100}-W{k % 100:02d}")
 
 
 def _drift(scores: pd.DataFrame, spec: FeatureSpec, profile: dict[str, Any] | None) -> dict:

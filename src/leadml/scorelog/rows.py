@@ -195,5 +195,7 @@ def features_frame(features: Sequence[str], spec: FeatureSpec) -> pd.DataFrame:
     """Logged `features` (JSON arrays in `spec`'s order) as a frame of the spec's columns, as a
     CRM export names them."""
     names = [f.source for f in spec.features]
-    values = [orjson.loads(v) for v in features]
-    return pd.DataFrame(values, columns=names) if values else pd.DataFrame(columns=names)
+    if not len(features):
+        return pd.DataFrame(columns=names)
+    values = orjson.loads("[" + ",".join(features) + "]")  # one parse for them all
+    return pd.DataFrame(values, columns=names)

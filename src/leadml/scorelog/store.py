@@ -11,6 +11,7 @@ import re
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import psycopg
@@ -18,7 +19,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import bindparam, create_engine, event, select, text
+from sqlalchemy import bindparam, create_engine, event, text
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError, InterfaceError, OperationalError, SQLAlchemyError
 
@@ -228,15 +229,29 @@ class ScoreLog:
         return int(gone.rowcount or 0)
 
     def read_scores(
-        self, since: datetime | None = None, until: datetime | None = None
+        self,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        columns: list[str] | None = None,
     ) -> pd.DataFrame:
-        """Score rows scored in [since, until), oldest first."""
-        query = select(scores).order_by(scores.c.scored_at, scores.c.id)
+        """Score rows scored in [since, until), oldest first; `columns` (default all, besides
+        `id` and `scored_at`, which always come) reads fewer."""
+        where, params = [], {}
         if since is not None:
-            query = query.where(scores.c.scored_at >= self._when(since))
+            where.append("scored_at >= :since")
+            params["since"] = self._when(since)
         if until is not None:
-            query = query.where(scores.c.scored_at < self._when(until))
-        return self._read(query, "reading scores", ("scored_at",))
+            where.append("scored_at < :until")
+            params["until"] = self._when(until)
+        clause = f" WHERE {' AND '.join(where)}" if where else ""
+        wanted = "*"
+        if columns is not None:
+            unknown = sorted(set(columns) - set(SCORE_COLUMNS))
+            if unknown:
+                raise ValueError(f"no such score log column(s): {unknown}")
+            wanted = ", ".join(dict.fromkeys(["id", "scored_at", *columns]))
+        query = f"SELECT {wanted} FROM scores{clause} ORDER BY scored_at, id"
+        return self._read(query, params, "reading scores", ("scored_at",))
 
     def _when(self, value: datetime) -> datetime:
         """A bound as this database compares it: UTC (SQLite keeps times without a zone)."""
@@ -313,13 +328,17 @@ class ScoreLog:
 
     def read_outcomes(self) -> pd.DataFrame:
         """Every outcome row, in the order received."""
-        query = select(outcomes).order_by(outcomes.c.id)
-        return self._read(query, "reading outcomes", ("decided_at", "received_at"))
+        query = "SELECT * FROM outcomes ORDER BY id"
+        return self._read(query, {}, "reading outcomes", ("decided_at", "received_at"))
 
-    def _read(self, query, doing: str, dates: tuple[str, ...]) -> pd.DataFrame:
+    def _read(
+        self, query: str, params: dict[str, Any], doing: str, dates: tuple[str, ...]
+    ) -> pd.DataFrame:
+        """A query's rows as the driver gives them (no per-value processing: a million rows in
+        seconds), its time columns read as UTC at once."""
         try:
             with self.engine.connect() as conn:
-                frame = pd.read_sql(query, conn)
+                frame = pd.read_sql(text(query), conn, params=params)
         except SQLAlchemyError as exc:
             raise self.failure(doing, exc) from None
         for column in dates:
