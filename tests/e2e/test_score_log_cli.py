@@ -5,6 +5,8 @@ that cannot be reached stops predict before any work, and `off` records nothing.
 from __future__ import annotations
 
 import json
+import re
+import shutil
 
 import numpy as np
 import pandas as pd
@@ -14,7 +16,7 @@ from typer.testing import CliRunner
 from leadml.cli import app
 from leadml.scorelog import ScoreLog
 
-from ..conftest import environ
+from ..conftest import environ, write_config
 
 pytestmark = pytest.mark.slow  # reads the trained `registry`
 
@@ -139,3 +141,40 @@ def test_monitor_watches_calibration_drift_and_the_holdout(registry, demo_frame,
             assert report["alerts"][0].startswith("calibration: 4,000 matured leads brought")
     text = leadml(registry, log, "monitor", code=1, **env).output
     assert "Calibration:" in text and "ALERT" in text and "Holdout (" in text
+
+
+def test_compare_and_train_from_the_log(registry, demo_frame, tmp_path, monkeypatch):
+    """Production's own history: the review page from the scores handed out and the outcomes
+    that came back, and a model trained on the features as they were when scored."""
+    import mlflow
+
+    from leadml.registry.store import client
+
+    monkeypatch.chdir(tmp_path)
+    shutil.copy(registry.removeprefix("sqlite:///"), tmp_path / "mlflow.db")  # trains a version
+    registry = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    decided = demo_frame[demo_frame["sales_ready"].notna()].tail(6_000)
+    leads, truth = tmp_path / "leads.csv", tmp_path / "truth.csv"
+    decided.drop(columns=["sales_ready"]).to_csv(leads, index=False)
+    decided[["lead_id", "sales_ready"]].to_csv(truth, index=False)
+    log = f"sqlite:///{tmp_path / 'scores.db'}"
+    leadml(registry, log, "predict", "--data", leads, "--out", "s.csv", "--reasons", 0)
+    leadml(registry, log, "outcomes", "load", "--data", truth)
+
+    page = leadml(registry, log, "compare", "--from-log", "--out", "review.html")
+    assert "6,000 leads: at capacity" in page.output
+    per_lead = pd.read_csv(tmp_path / "review.csv")
+    assert len(per_lead) == 6_000 and set(per_lead["lead_id"]) == set(decided["lead_id"])
+    refused = leadml(registry, log, "compare", "--from-log", "--data", leads, code=2)
+    assert "--data FILE, or review production with --from-log" in refused.output
+
+    config = write_config(tmp_path, tmp_path / "unused.parquet", model={"num_boost_round": 50})
+    trained = leadml(registry, log, "train", "--config", config, "--from-log")
+    assert "Training on 6,000 leads of the score log" in trained.output
+    with environ(MLFLOW_TRACKING_URI=registry):
+        mlflow.set_tracking_uri(registry)
+        run = client().get_run(re.search(r"run ([0-9a-f]{32})", trained.output).group(1))
+        ranges = mlflow.artifacts.load_text(f"runs:/{run.info.run_id}/score_log_rows.txt")
+    assert run.data.tags["score_log_rows"] == "6,000 rows in 1 id ranges"
+    assert run.data.tags["data_source"].startswith("the score log sqlite:///")
+    assert ranges.strip() == "1-6000"

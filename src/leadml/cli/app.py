@@ -92,6 +92,12 @@ ForceOption = Annotated[
         "--force", help="Overwrite an existing output file (never one the command reads)."
     ),
 ]
+SinceOption = Annotated[
+    str | None, typer.Option(help="First day of scores to read (ISO date; default: all).")
+]
+UntilOption = Annotated[
+    str | None, typer.Option(help="Day after the last to read (ISO date; default: now).")
+]
 JsonOption = Annotated[
     bool,
     typer.Option(
@@ -160,6 +166,19 @@ def default_config() -> Path:
     return project_config() or default_file(
         DEFAULT_CONFIG, "name the config: leadml train --config PATH"
     )
+
+
+def day(value: str | None, option: str):
+    """An ISO date option as a UTC time (None when not given)."""
+    import pandas as pd
+
+    if value is None:
+        return None
+    try:
+        stamp = pd.Timestamp(value)
+    except ValueError:
+        raise LeadmlError(f"{option} {value!r}: give a date such as 2026-11-01") from None
+    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
 
 
 def default_file(default: str, how: str) -> Path:

@@ -11,7 +11,10 @@ from leadml.cli.app import (
     ConfigOption,
     JsonOption,
     NameOption,
+    SinceOption,
+    UntilOption,
     app,
+    day,
     err,
     friendly,
     model_name,
@@ -99,12 +102,8 @@ def outcomes_load(
 @app.command()
 @friendly
 def monitor(
-    since: Annotated[
-        str | None, typer.Option(help="First day of scores to watch (ISO date; default: all).")
-    ] = None,
-    until: Annotated[
-        str | None, typer.Option(help="Day after the last to watch (ISO date; default: now).")
-    ] = None,
+    since: SinceOption = None,
+    until: UntilOption = None,
     model: Annotated[
         str, typer.Option(help="The model whose training window drift is measured against.")
     ] = "champion",
@@ -134,7 +133,7 @@ def monitor(
         raise LeadmlError("the score log is off (LEADML_SCORE_LOG=off): nothing to watch")
     path = config or project_config()
     settings = load_config(path).monitor if path else MonitorConfig()
-    first, end = (_day(v, f"--{k}") for k, v in (("since", since), ("until", until)))
+    first, end = day(since, "--since"), day(until, "--until")
     now = min(end, pd.Timestamp(datetime.now(UTC))) if end is not None else datetime.now(UTC)
     lead_model, resolved = load_lead_model(name, model)
     scores = log.read_scores(first, end, columns=COLUMNS)
@@ -157,20 +156,6 @@ def monitor(
         _print_report(report, settings.label_window_days)
     if report.alerts:
         raise typer.Exit(1)
-
-
-def _day(value: str | None, option: str):
-    import pandas as pd
-
-    from leadml.errors import LeadmlError
-
-    if value is None:
-        return None
-    try:
-        stamp = pd.Timestamp(value)
-    except ValueError:
-        raise LeadmlError(f"{option} {value!r}: give a date such as 2026-11-01") from None
-    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
 
 
 def _print_report(report, window_days: int) -> None:

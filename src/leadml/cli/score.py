@@ -16,6 +16,8 @@ from leadml.cli.app import (
     JsonOption,
     NameOption,
     SchedulerOption,
+    SinceOption,
+    UntilOption,
     _check_engine,
     _progress,
     app,
@@ -274,6 +276,38 @@ def _page_notes(lead_model, leads, seen, exclude_trained: bool) -> tuple[str, ..
     return tuple(notes)
 
 
+def log_history(name: str, spec, config: Path | None, since: str | None, until: str | None):
+    """The score log's matured leads of model `name` scored in [since, until), as an export
+    `spec` reads (`leadml.scorelog.history`), with `source` saying where they came from."""
+    from datetime import UTC, datetime
+
+    from leadml.cli.app import day, project_config
+    from leadml.scorelog.history import history_frame, matured
+    from leadml.scorelog.store import shown
+    from leadml.spec.config import MonitorConfig, load_config
+
+    log = score_log()
+    if log is None:
+        raise LeadmlError("the score log is off (LEADML_SCORE_LOG=off): no history to read")
+    path = config or project_config()
+    window = (load_config(path).monitor if path else MonitorConfig()).label_window_days
+    first, end = day(since, "--since"), day(until, "--until")
+    columns = ["lead_id", "model_name", "spec_hash", "features"]
+    scores = log.read_scores(first, end, columns=columns)
+    scores = scores[scores["model_name"] == name]
+    found = matured(scores, log.read_outcomes(), window, datetime.now(UTC))
+    history = history_frame(found, spec)
+    for reason, count in history.left_out.items():
+        warn(f"left out {count:,} lead(s) of the score log: {reason}")
+    if found.maturing:
+        say(f"{found.maturing:,} lead(s) still maturing (no outcome yet) are not in it", to=err)
+    span = f"{since or 'the start'} to {until or 'now'}"
+    history.source = f"the score log {shown(log.url)} ({name}, scored {span})"
+    if history.frame.empty:
+        raise DataError(f"{history.source}: no lead with an outcome (or past its label window)")
+    return history
+
+
 def score_log():
     """The score log this machine records to (opened and migrated), or None when it is off."""
     from leadml.registry.store import tracking_uri
@@ -330,7 +364,9 @@ def _predict_dask(lead_model, resolved, data, out, reasons, scheduler, name, log
 @app.command()
 @friendly
 def compare(
-    data: Annotated[str, typer.Option(help="Leads with outcomes: file or DB URL.")],
+    data: Annotated[
+        str | None, typer.Option(help="Leads with outcomes: file or DB URL (or --from-log).")
+    ] = None,
     out: Annotated[Path, typer.Option(help="The HTML page to write.")] = Path("report.html"),
     model: Annotated[str, typer.Option(help="champion, challenger or a version.")] = "champion",
     csv: Annotated[
@@ -342,10 +378,24 @@ def compare(
     name: NameOption = None,
     config: ConfigOption = None,
     force: ForceOption = False,
+    from_log: Annotated[
+        bool,
+        typer.Option(
+            "--from-log",
+            help="Review the leads scored in production (the score log) whose outcome came "
+            "back, with their features as scored, instead of a file.",
+        ),
+    ] = False,
+    since: SinceOption = None,
+    until: UntilOption = None,
 ) -> None:
     """One page for sales and marketing: where the model and the agreed rules differ, and who
     was right, on leads whose outcome is known; plus a per-lead CSV."""
     name = model_name(name, config)
+    if from_log == (data is not None):
+        raise LeadmlError("name the leads with --data FILE, or review production with --from-log")
+    if (since or until) and not from_log:
+        raise LeadmlError("--since and --until choose leads of the score log: add --from-log")
     from leadml.data.check import check_leads
     from leadml.data.read import read_leads
     from leadml.evaluation.report import compare as build
@@ -356,8 +406,13 @@ def compare(
     csv = csv or out.with_suffix(".csv")
     check_outputs(data, {"--out": out, "--csv": csv}, force=force)
     lead_model, resolved = load_lead_model(name, model, trained_leads=True)
+    if data is None:  # --from-log
+        history = log_history(name, lead_model.spec, config, since, until)
+        raw, data = history.frame, history.source
+    else:
+        raw = read_leads(data, query)
     leads = check_leads(
-        read_leads(data, query),
+        raw,
         lead_model.spec,
         require_label=True,
         unseen={},

@@ -9,6 +9,7 @@ import glob
 import shlex
 import shutil
 import sys
+import tempfile
 from pathlib import Path
 from typing import Annotated
 
@@ -23,6 +24,8 @@ from leadml.cli.app import (
     JsonOption,
     NameOption,
     SchedulerOption,
+    SinceOption,
+    UntilOption,
     _check_engine,
     _progress,
     app,
@@ -81,6 +84,16 @@ def train(
         ),
     ] = None,
     force: ForceOption = False,
+    from_log: Annotated[
+        bool,
+        typer.Option(
+            "--from-log",
+            help="Train on the leads scored in production (the score log) whose outcome came "
+            "back: their features as they were when scored, their outcomes as reported.",
+        ),
+    ] = False,
+    since: SinceOption = None,
+    until: UntilOption = None,
 ) -> None:
     """Train, calibrate and evaluate against the agreed rules; log and register in MLflow."""
     from leadml.spec.config import load_config
@@ -90,11 +103,29 @@ def train(
     from leadml.training.pipeline import train as run_train
 
     _check_engine(engine, scheduler, query)
+    if from_log and (data or query or engine == Engine.dask):
+        raise LeadmlError(
+            "--from-log reads the score log: without --data, --query or --engine dask"
+        )
+    if (since or until) and not from_log:
+        raise LeadmlError("--since and --until choose leads of the score log: add --from-log")
     config = config or default_config()
     cfg = load_config(config)
     _check_named(config, "spec", cfg.spec)
     check_weeks_and_order(cfg, load_spec(cfg.spec))  # before a cluster starts
     _check_named(config, "rules", cfg.rules)
+    history = snapshot = None
+    if from_log:
+        from leadml.cli.score import log_history
+        from leadml.data.read import write_table
+
+        spec = load_spec(cfg.spec)
+        history = log_history(cfg.tracking.registered_model, spec, config, since, until)
+        # removed when training is done, or at exit if it fails
+        snapshot = tempfile.TemporaryDirectory(prefix="leadml-history-")
+        data = str(Path(snapshot.name) / "history.parquet")
+        write_table(history.frame, Path(data))
+        say(f"Training on {len(history.frame):,} leads of {history.source}", to=err)
     _check_data(config, cfg.data.path, data)
     if test_out is not None:
         check_outputs(data or cfg.data.path, {"--test-out": test_out}, force=force, tables=True)
@@ -122,7 +153,11 @@ def train(
     if test_out is not None:
         _write_test_window(result, test_out)
     if register:
-        result.run_id, result.version = _log_and_register(result, cfg, config, data, query)
+        shown = history.source if history is not None else data
+        rows = history.rows if history is not None else None
+        result.run_id, result.version = _log_and_register(result, cfg, config, shown, query, rows)
+    if snapshot is not None:
+        snapshot.cleanup()
     card = write_model_card(result, Path("models") / cfg.name)
     shutil.rmtree(result.artifacts, ignore_errors=True)
     _print_summary(result, cfg, card)
@@ -188,7 +223,7 @@ def _close_orphaned_runs(experiment: str) -> None:
 
 
 def _log_and_register(
-    result, cfg, config: Path, data: str | None, query: str | None
+    result, cfg, config: Path, data: str | None, query: str | None, log_rows=None
 ) -> tuple[str, str]:
     """Log the training to MLflow and register it; SIGTERM or SIGINT meanwhile marks the run
     FAILED and exits 128 + the signal number, as a process the signal stopped would."""
@@ -201,7 +236,9 @@ def _log_and_register(
             store_errors("logging the training to MLflow and registering its model"),
             err.status("Logging to MLflow and registering the model"),
         ):
-            run_id, version = log_training(result, cfg, str(config), data=data, query=query)
+            run_id, version = log_training(
+                result, cfg, str(config), data=data, query=query, log_rows=log_rows
+            )
     except RunStopped as exc:
         fail("error", exc, code=128 + exc.signum)
     return run_id, version

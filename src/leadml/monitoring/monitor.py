@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -26,6 +26,7 @@ import pandas as pd
 from leadml.errors import ConfigError
 from leadml.evaluation.drift import SHIFT, feature_psi, score_psi
 from leadml.evaluation.metrics import wilson
+from leadml.scorelog.history import matured
 from leadml.scorelog.rows import features_frame
 from leadml.scoring.encoding import LeadEncoder
 from leadml.spec.config import MonitorConfig
@@ -36,30 +37,6 @@ RHO = 100.0
 COLUMNS = ["lead_id", "model_name", "model_version", "spec_hash", "features", "probability",
            "band", "sales_ready", "rules_sales_ready", "holdout"]  # fmt: skip
 TEST_NAME = "normal-mixture confidence sequence on sum(outcome - probability)"
-
-
-@dataclass
-class Matured:
-    """The period's leads: `frame` holds the matured ones (one row each, with `y`)."""
-
-    frame: pd.DataFrame
-    scored: int
-    maturing: int
-
-
-def matured(
-    scores: pd.DataFrame, outcomes: pd.DataFrame, window_days: int, now: datetime
-) -> Matured:
-    """Per lead, its first score and latest outcome; the matured leads with `y` (see module)."""
-    first = scores.sort_values(["scored_at", "id"]).drop_duplicates("lead_id", keep="first")
-    latest = outcomes.sort_values("id").drop_duplicates("lead_id", keep="last")
-    joined = first.merge(latest[["lead_id", "outcome"]], on="lead_id", how="left")
-    known = joined["outcome"].notna()
-    due = joined["scored_at"] + timedelta(days=window_days) <= pd.Timestamp(now)
-    ready = known | due
-    frame = joined[ready].copy()
-    frame["y"] = frame["outcome"].fillna(0).astype(np.int8).to_numpy()
-    return Matured(frame.reset_index(drop=True), len(joined), int((~ready).sum()))
 
 
 def sequential_calibration(y: np.ndarray, p: np.ndarray, alpha: float) -> dict[str, Any]:

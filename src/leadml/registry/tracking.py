@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import mlflow
 import mlflow.pyfunc
+import numpy as np
 import pandas as pd
 import yaml
 
@@ -68,13 +69,15 @@ def log_training(
     *,
     data: str | None = None,
     query: str | None = None,
+    log_rows: np.ndarray | None = None,
 ) -> tuple[str, str]:
     """Log a finished training to MLflow and register its model as `challenger`, with its model
     card as the version's description.
 
     `data` and `query` are what the training read when the caller overrode the config (`--data`,
-    `--query`): the run's params and logged config name them, not the config's. Returns (run id,
-    registered version).
+    `--query`): the run's params and logged config name them, not the config's. `log_rows`: the
+    score log's row ids it trained on (`train --from-log`), tagged as a count and logged as id
+    ranges. Returns (run id, registered version).
     """
     lead_model: LeadModel = result.lead_model
     info = lead_model.info
@@ -108,12 +111,27 @@ def log_training(
         mlflow.log_metrics({k: v for k, v in result.metrics.items() if math.isfinite(v)})
         mlflow.log_metrics({k: v for k, v in champion.metrics.items() if math.isfinite(v)})
         _log_files(result, config, used, config_path, leaks)
+        if log_rows is not None:
+            ranges = id_ranges(log_rows)
+            mlflow.set_tag("score_log_rows", f"{len(log_rows):,} rows in {len(ranges):,} id ranges")
+            mlflow.log_text("\n".join(ranges) + "\n", "score_log_rows.txt")
         example = _input_example(lead_model, result)
         model_uri = log_lead_model(lead_model, example)
         run_id = run.info.run_id
     version = register(model_uri, name, tags)
     log_card(result, name, run_id, version)
     return run_id, version
+
+
+def id_ranges(ids: np.ndarray) -> list[str]:
+    """Sorted row ids as ranges, one a line: '17-4090', '4095'."""
+    ids = np.unique(np.asarray(ids, dtype=np.int64))
+    if not len(ids):
+        return []
+    breaks = np.flatnonzero(np.diff(ids) != 1)
+    starts = np.r_[ids[0], ids[breaks + 1]]
+    ends = np.r_[ids[breaks], ids[-1]]
+    return [f"{a}-{b}" if a != b else f"{a}" for a, b in zip(starts, ends, strict=True)]
 
 
 def data_used(config: TrainingConfig, data: str | None, query: str | None) -> TrainingConfig:
