@@ -139,8 +139,12 @@ def test_monitor_watches_calibration_drift_and_the_holdout(registry, demo_frame,
         else:
             assert test["alert"] and test["observed_minus_expected"] > 0
             assert report["alerts"][0].startswith("calibration: 4,000 matured leads brought")
-    text = leadml(registry, log, "monitor", code=1, **env).output
+    page = tmp_path / "monitor.html"
+    text = leadml(registry, log, "monitor", "--out", page, code=1, **env).output
     assert "Calibration:" in text and "ALERT" in text and "Holdout (" in text
+    shown = page.read_text()
+    assert "<h2>Alerts</h2>" in shown and "calibration: 4,000 matured leads" in shown
+    assert "data:image/png;base64," in shown and "http://" not in shown and "https://" not in shown
 
 
 def test_compare_and_train_from_the_log(registry, demo_frame, tmp_path, monkeypatch):

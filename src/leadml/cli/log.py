@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -9,11 +10,13 @@ import typer
 from leadml.cli.app import (
     HELP,
     ConfigOption,
+    ForceOption,
     JsonOption,
     NameOption,
     SinceOption,
     UntilOption,
     app,
+    check_outputs,
     day,
     err,
     friendly,
@@ -110,6 +113,11 @@ def monitor(
     name: NameOption = None,
     config: ConfigOption = None,
     as_json: JsonOption = False,
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Also write the page for people (HTML, self-contained) here."),
+    ] = None,
+    force: ForceOption = False,
 ) -> None:
     """Watch the live scores in the score log: matured leads, calibration by week, band and
     segment with a sequential test, drift against the training window, and the model's lift over
@@ -128,6 +136,8 @@ def monitor(
     from leadml.scorelog.store import shown
     from leadml.spec.config import MonitorConfig, load_config
 
+    if out is not None:
+        check_outputs(None, {"--out": out}, force=force)
     log = score_log()
     if log is None:
         raise LeadmlError("the score log is off (LEADML_SCORE_LOG=off): nothing to watch")
@@ -150,6 +160,11 @@ def monitor(
     report = measure(
         scores, log.read_outcomes(), lead_model.spec, lead_model.info.profile, settings, period, now
     )
+    if out is not None:
+        from leadml.monitoring.page import write_page
+
+        write_page(report, out)
+        say(f"Page: {out} (open it in a browser; it needs no network)", to=err)
     if as_json:
         print_json(report.to_dict())
     else:

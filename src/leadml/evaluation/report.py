@@ -359,12 +359,12 @@ def _pct(x: float) -> str:
     return "n/a" if not np.isfinite(x) else f"{100 * x:.1f}%"
 
 
-def _img(path: Path, alt: str) -> str:
+def png_img(path: Path, alt: str) -> str:
     data = base64.b64encode(path.read_bytes()).decode()
     return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
 
 
-def _table(
+def html_table(
     frame: pd.DataFrame,
     percent: tuple[str, ...] = (),
     digits: int = 3,
@@ -474,7 +474,7 @@ def _lists(c: Comparison) -> str:
         f"At equal list sizes, each side working its own top {c.capacity:,} leads {per} "
         f"({worked:,} leads each):</p>"
         + _grid(c.equal_lists)
-        + _table(c.equal_lists, ("conversion",))
+        + html_table(c.equal_lists, ("conversion",))
         + "<p>And by each side's own cut-off:</p>"
     )
 
@@ -505,7 +505,7 @@ def _rules_learn(c: Comparison) -> str:
         if contradicting
         else "<p>No rule's points contradict what happened to its leads.</p>"
     )
-    return summary + _table(shown, highlight=contradicts.tolist())
+    return summary + html_table(shown, highlight=contradicts.tolist())
 
 
 def _points_cell(x: float) -> str:
@@ -528,7 +528,7 @@ def _drift_section(c: Comparison, chart: str) -> str:
         f"<h2>Drift over time</h2><p>Conversion and the mean predicted probability {what}: "
         "a shift in the base rate shows here first.</p>"
         + chart
-        + _table(c.drift, ("conversion", "model", "rules"))
+        + html_table(c.drift, ("conversion", "model", "rules"))
     )
 
 
@@ -572,10 +572,14 @@ def render_html(c: Comparison) -> str:
         }
         share = min(1.0, m["leads_worked"] / max(1, n))
         charts = {
-            "calibration": _img(plots.calibration_plot(curves, folder / "cal.png"), "calibration"),
-            "bands": _img(plots.band_plot(c.bands, folder / "bands.png"), "conversion per band"),
-            "gains": _img(plots.gains_plot(curves, share, folder / "gains.png"), "gains and lift"),
-            "importance": _img(
+            "calibration": png_img(
+                plots.calibration_plot(curves, folder / "cal.png"), "calibration"
+            ),
+            "bands": png_img(plots.band_plot(c.bands, folder / "bands.png"), "conversion per band"),
+            "gains": png_img(
+                plots.gains_plot(curves, share, folder / "gains.png"), "gains and lift"
+            ),
+            "importance": png_img(
                 plots.importance_plot(
                     dict(zip(c.features["feature"], c.features["importance"], strict=True)),
                     folder / "imp.png",
@@ -585,7 +589,7 @@ def render_html(c: Comparison) -> str:
             "drift": "",
         }
         if c.drift is not None:
-            charts["drift"] = _img(plots.drift_plot(c.drift, folder / "drift.png"), "drift")
+            charts["drift"] = png_img(plots.drift_plot(c.drift, folder / "drift.png"), "drift")
     tops = []
     for cell, key, label in (
         ("model_only", "probability", "The model picked, the rules rejected"),
@@ -601,7 +605,7 @@ def render_html(c: Comparison) -> str:
             ],
             rules_fired=[str(f).replace(";", ", ") for f in part["rules_fired"]],
         )
-        tops.append(f"<h3>{label} (top {len(part)})</h3>" + _table(shown, ("probability",)))
+        tops.append(f"<h3>{label} (top {len(part)})</h3>" + html_table(shown, ("probability",)))
     generated = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
@@ -617,13 +621,13 @@ is known.</p>{"".join(f'<p class="small">{html.escape(note)}</p>' for note in c.
 <p>Each point is a tenth of the leads, ordered by score: what was promised (across) against what
 happened (up), with a 95% interval. On the diagonal, the probabilities mean what they say.</p>
 {charts["calibration"]}{charts["bands"]}
-{_table(c.bands["leadml model"].assign(scorer="model"), ("conversion", "mean_probability"))}
-{_table(c.bands["agreed rules"].assign(scorer="rules"), ("conversion", "mean_probability"))}
+{html_table(c.bands["leadml model"].assign(scorer="model"), ("conversion", "mean_probability"))}
+{html_table(c.bands["agreed rules"].assign(scorer="rules"), ("conversion", "mean_probability"))}
 <h2>Gains and lift</h2>
 <p>Share of all sales-ready leads found when working the best-scored leads first; the line marks
 what sales can work.</p>{charts["gains"]}
 <h2>Where the model and the rules agree</h2>
-{_lists(c)}<p>{disagree}</p>{_grid(agree)}{_table(agree, ("conversion",))}
+{_lists(c)}<p>{disagree}</p>{_grid(agree)}{html_table(agree, ("conversion",))}
 <h2>Where they disagree, and who was right</h2>
 <p>Reasons: the model's three largest, each with how much it moved the lead's probability, in
 percentage points (pts).</p>{"".join(tops)}
@@ -636,7 +640,7 @@ less than the rest (or takes points away while they convert more) contradicts wh
 <h2>Feature review sheet</h2>
 <p>Every feature the model reads, who owns it, when its value is known, both teams' sign-offs,
 and its share of the model's importance.</p>
-{charts["importance"]}{_table(c.features, ("importance",))}
+{charts["importance"]}{html_table(c.features, ("importance",))}
 {_drift_section(c, charts["drift"])}
 </body></html>
 """

@@ -1,0 +1,140 @@
+"""The monitor's page (`leadml monitor --out page.html`): the alerts first, then calibration by
+week (a chart) and by band and segment, drift, and the holdout; one self-contained HTML file in
+the review page's style, with nothing fetched from the network."""
+
+from __future__ import annotations
+
+import html
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import pandas as pd
+
+from leadml.data.outputs import text_writer, write_files
+from leadml.evaluation.drift import SHIFT
+from leadml.evaluation.plots import DPI
+from leadml.evaluation.report import CSS, html_table, png_img
+from leadml.monitoring.monitor import MonitorReport
+
+
+def _calibration_chart(rows: list[dict[str, Any]], folder: Path) -> str:
+    """Observed conversion per week with its 95% interval, beside the mean score."""
+    if not rows:
+        return ""
+    frame = pd.DataFrame(rows)
+    fig, ax = plt.subplots(figsize=(8, 3.2))
+    x = range(len(frame))
+    ax.errorbar(
+        x,
+        frame["rate"],
+        yerr=[frame["rate"] - frame["low"], frame["high"] - frame["rate"]],
+        fmt="o",
+        label="observed (95% interval)",
+    )
+    ax.plot(x, frame["mean_probability"], "s--", label="mean score (expected)")
+    ax.set_xticks(list(x), frame["group"], rotation=45, ha="right")
+    ax.yaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(xmax=1))
+    ax.set_ylabel("sales-ready")
+    ax.legend(loc="upper left", fontsize=8)
+    path = folder / "weeks.png"
+    fig.savefig(path, format="png", dpi=DPI, bbox_inches="tight")
+    plt.close(fig)
+    return png_img(path, "Observed conversion per week against the mean score")
+
+
+def _groups(rows: list[dict[str, Any]]) -> str:
+    frame = pd.DataFrame(rows)
+    if frame.empty:
+        return "<p class='small'>No matured lead.</p>"
+    shown = frame[["group", "leads", "expected", "observed", "rate", "low", "high",
+                   "mean_probability"]]  # fmt: skip
+    return html_table(
+        shown.rename(columns={"mean_probability": "mean score"}),
+        percent=("rate", "low", "high", "mean score"),
+        digits=1,
+        highlight=frame["outside"].tolist(),
+    )
+
+
+def render(report: MonitorReport, chart: str) -> str:
+    p, leads, cal = report.period, report.leads, report.calibration
+    alerts = "".join(f"<li class='warn'>{html.escape(a)}</li>" for a in report.alerts)
+    test = cal["sequential_test"]
+    drift = report.drift
+    if drift.get("recorded"):
+        psi = pd.DataFrame(sorted(drift["features"].items(), key=lambda kv: -kv[1]),
+                           columns=["feature", "PSI"])  # fmt: skip
+        score = "-" if drift["score_psi"] is None else f"{drift['score_psi']:.2f}"
+        drift_html = (
+            f"<p>Population stability index against {html.escape(p.get('drift_against', ''))}'s "
+            f"training window, {drift['leads']:,} leads; scores against its test window: "
+            f"{score}. Above "
+            f"{SHIFT} (highlighted): a major shift.</p>"
+            + html_table(psi, digits=3, highlight=(psi["PSI"] > SHIFT).tolist())
+        )
+    else:
+        drift_html = f"<p class='small'>Not measured: {html.escape(drift['why'])}.</p>"
+    held = report.holdout
+    if held is None:
+        holdout_html = "<p class='small'>No matured holdout lead (LEADML_HOLDOUT sets a share).</p>"
+    else:
+        sides = pd.DataFrame(
+            [{"picked by": k, **{x: held[k][x] for x in ("picked", "converted", "rate", "low",
+                                                         "high")}} for k in ("model", "rules")]
+        )  # fmt: skip
+        diff = held["difference"]
+        holdout_html = (
+            f"<p>{held['leads']:,} matured leads the CRM routed by the agreed rules alone: "
+            "which side's picks converted better, measured without the model choosing who was "
+            "worked.</p>"
+            + html_table(sides, percent=("rate", "low", "high"))
+            + (
+                f"<p>Difference: {diff['rate']:+.1%} ({diff['low']:+.1%} to "
+                f"{diff['high']:+.1%}, 95%).</p>"
+                if diff
+                else ""
+            )
+        )
+    segments = "".join(
+        f"<h3>by {html.escape(name)}</h3>{_groups(rows)}"
+        for name, rows in cal["by_segment"].items()
+    )
+    model = html.escape(p.get("model", ""))
+    log = html.escape(str(p.get("score_log", "")))
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>leadml monitor: {model}</title>
+<style>{CSS}</style></head><body>
+<h1>{model}: live scores against outcomes</h1>
+<p class="lead">{leads["scored"]:,} leads scored, {leads["matured"]:,} matured,
+{leads["maturing"]:,} still maturing. {cal["observed"]:,} became sales-ready against
+{cal["expected"]:,.1f} expected.</p>
+<p class="small">Period {html.escape(str(p.get("since") or "start"))} to
+{html.escape(str(p.get("until") or "now"))}; score log {log}.</p>
+<h2>Alerts</h2>{f"<ul>{alerts}</ul>" if alerts else "<p>None.</p>"}
+<h2>Calibration</h2>
+<p>{html.escape(test["test"])}, false-alarm rate {test["alpha"]}:
+{"<b class='warn'>alert</b>" if test["alert"] else "no alert"} (observed minus expected
+{test["observed_minus_expected"]:+,.1f}). Rows whose mean score lies outside the observed
+rate's 95% interval are highlighted.</p>
+{chart}
+<h3>by week</h3>{_groups(cal["by_week"])}
+<h3>by band</h3>{_groups(cal["by_band"])}
+{segments}
+<h2>Drift</h2>{drift_html}
+<h2>The holdout</h2>{holdout_html}
+</body></html>
+"""
+
+
+def write_page(report: MonitorReport, out: Path) -> Path:
+    """The page (the file appears when complete)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        chart = _calibration_chart(report.calibration["by_week"], Path(tmp))
+        page = render(report, chart)
+    write_files({out: text_writer(page)})
+    return out
