@@ -299,7 +299,7 @@ def test_the_drift_legend_sits_outside_the_points():
 def test_the_importance_axis_is_in_percent_like_its_table():
     fig = plots.importance_figure({"demo": 0.6, "size": 0.4})
     assert isinstance(fig.axes[0].xaxis.get_major_formatter(), PercentFormatter)
-    assert "<td>60.0%</td>" in report._table(
+    assert "<td>60.0%</td>" in report.html_table(
         pd.DataFrame({"feature": ["demo"], "importance": [0.6]}), ("importance",)
     )
 
