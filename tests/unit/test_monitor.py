@@ -94,11 +94,9 @@ def test_the_holdout_lift_compares_the_picks_on_the_same_leads():
     assert holdout_lift(frame[~frame["holdout"]]) is None
 
 
-def test_drift_is_near_zero_for_the_same_leads_and_large_for_shifted_ones():
-    spec = load_spec(SPEC)
-    rng = np.random.default_rng(3)
-    n = 5_000
-    X = np.column_stack(
+def _encoded_leads(spec, rng, n: int) -> np.ndarray:
+    """`n` encoded leads drawn at random: categories and flags uniform, numbers gamma."""
+    return np.column_stack(
         [
             rng.integers(0, len(f.allowed), n).astype(float)
             if f.kind == "categorical"
@@ -108,6 +106,13 @@ def test_drift_is_near_zero_for_the_same_leads_and_large_for_shifted_ones():
             for f in spec.features
         ]
     )
+
+
+def test_drift_is_near_zero_for_the_same_leads_and_large_for_shifted_ones():
+    spec = load_spec(SPEC)
+    rng = np.random.default_rng(3)
+    n = 5_000
+    X = _encoded_leads(spec, rng, n)
     scores = rng.beta(0.6, 5, n)
     recorded = profile(spec, X, scores)
     again = X[rng.permutation(n)]
@@ -132,16 +137,7 @@ def test_a_calibrated_stream_like_its_training_raises_no_alert():
     spec = load_spec(SPEC)
     rng = np.random.default_rng(5)
     n = 3_000
-    X = np.column_stack(
-        [
-            rng.integers(0, len(f.allowed), n).astype(float)
-            if f.kind == "categorical"
-            else (
-                rng.integers(0, 2, n).astype(float) if f.kind == "boolean" else rng.gamma(2, 10, n)
-            )
-            for f in spec.features
-        ]
-    )
+    X = _encoded_leads(spec, rng, n)
     p = np.clip(rng.beta(0.6, 5, n), 0.001, 0.999)
     recorded = profile(spec, X[: n // 2], p[: n // 2])
     live = X[n // 2 :]

@@ -60,14 +60,11 @@ def outcomes_load(
     name = model_name(name, config)
     from leadml.cli.score import score_log
     from leadml.data.read import read_leads
-    from leadml.errors import LeadmlError
     from leadml.registry.aliases import load_lead_model
     from leadml.scorelog.outcomes import DECIDED, outcome_rows
     from leadml.scorelog.store import shown
 
-    log = score_log()
-    if log is None:
-        raise LeadmlError("the score log is off (LEADML_SCORE_LOG=off): nowhere to record outcomes")
+    log = score_log(needed_for="nowhere to record outcomes")
     spec = load_lead_model(name, model)[0].spec
     raw = read_leads(data, query)
     decided = decided_column or (DECIDED if DECIDED in raw.columns else None)
@@ -127,22 +124,16 @@ def monitor(
 
     import pandas as pd
 
-    from leadml.cli.app import project_config
-    from leadml.cli.score import score_log
-    from leadml.errors import LeadmlError
+    from leadml.cli.score import monitor_settings, score_log
     from leadml.monitoring import monitor as measure
     from leadml.monitoring.monitor import COLUMNS
     from leadml.registry.aliases import load_lead_model
     from leadml.scorelog.store import shown
-    from leadml.spec.config import MonitorConfig, load_config
 
     if out is not None:
         check_outputs(None, {"--out": out}, force=force)
-    log = score_log()
-    if log is None:
-        raise LeadmlError("the score log is off (LEADML_SCORE_LOG=off): nothing to watch")
-    path = config or project_config()
-    settings = load_config(path).monitor if path else MonitorConfig()
+    log = score_log(needed_for="nothing to watch")
+    settings = monitor_settings(config)
     first, end = day(since, "--since"), day(until, "--until")
     now = min(end, pd.Timestamp(datetime.now(UTC))) if end is not None else datetime.now(UTC)
     lead_model, resolved = load_lead_model(name, model)

@@ -208,7 +208,6 @@ def predict(
     from leadml.scorelog.holdout import Holdout
     from leadml.scorelog.rows import logged_ids
     from leadml.scorelog.store import shown
-    from leadml.scoring.encoding import LeadEncoder
     from leadml.scoring.lead_model import as_exported
 
     _check_engine(engine, scheduler, query)
@@ -230,13 +229,11 @@ def predict(
         return
     leads = read_leads(data, query)
     checked, unseen = lead_model.check(leads)
-    X = LeadEncoder(lead_model.spec).transform(checked.frame)
     with _progress() as bar:
         task = bar.add_task("Scoring leads (reasons take longest)", total=len(leads))
-        s = lead_model.score_encoded(
-            X, reasons=reasons, progress=lambda done, total: bar.update(task, completed=done)
+        X, s, scored = lead_model.score_parts(
+            checked, reasons, progress=lambda done, total: bar.update(task, completed=done)
         )
-    scored = lead_model.scores_frame(checked, s)
     ids = logged_ids(lead_model.spec, scored["lead_id"])
     flags = holdout.flags(ids)
     if holdout.share:
@@ -281,16 +278,12 @@ def log_history(name: str, spec, config: Path | None, since: str | None, until: 
     `spec` reads (`leadml.scorelog.history`), with `source` saying where they came from."""
     from datetime import UTC, datetime
 
-    from leadml.cli.app import day, project_config
+    from leadml.cli.app import day
     from leadml.scorelog.history import history_frame, matured
     from leadml.scorelog.store import shown
-    from leadml.spec.config import MonitorConfig, load_config
 
-    log = score_log()
-    if log is None:
-        raise LeadmlError("the score log is off (LEADML_SCORE_LOG=off): no history to read")
-    path = config or project_config()
-    window = (load_config(path).monitor if path else MonitorConfig()).label_window_days
+    log = score_log(needed_for="no history to read")
+    window = monitor_settings(config).label_window_days
     first, end = day(since, "--since"), day(until, "--until")
     columns = ["lead_id", "model_name", "spec_hash", "features"]
     scores = log.read_scores(first, end, columns=columns)
@@ -308,13 +301,25 @@ def log_history(name: str, spec, config: Path | None, since: str | None, until: 
     return history
 
 
-def score_log():
-    """The score log this machine records to (opened and migrated), or None when it is off."""
+def score_log(needed_for: str | None = None):
+    """The score log this machine records to (opened and migrated), or None when it is off;
+    with `needed_for`, off is an error saying what it was needed for."""
     from leadml.registry.store import tracking_uri
     from leadml.scorelog import ScoreLog, log_url
 
     url = log_url(tracking_uri())
+    if url is None and needed_for is not None:
+        raise LeadmlError(f"the score log is off (LEADML_SCORE_LOG=off): {needed_for}")
     return None if url is None else ScoreLog.open(url)
+
+
+def monitor_settings(config: Path | None):
+    """The `monitor:` section of --config, else of the project's config, else the defaults."""
+    from leadml.cli.app import project_config
+    from leadml.spec.config import MonitorConfig, load_config
+
+    path = config or project_config()
+    return load_config(path).monitor if path else MonitorConfig()
 
 
 def _check_dask_out(data: str, out: Path) -> None:

@@ -32,7 +32,6 @@ from leadml.errors import DataError
 from leadml.scorelog import ModelRef, ScoreBatch, ScoreLog
 from leadml.scorelog.holdout import Holdout
 from leadml.scorelog.rows import logged_ids
-from leadml.scoring.encoding import LeadEncoder
 from leadml.scoring.lead_model import LeadModel, as_exported
 from leadml.spec.features import FeatureSpec
 
@@ -125,9 +124,7 @@ def score_file(
                 checked, found = model.check(batch, first_row=rows, first_id=first_id + rows)
             except DataError as exc:
                 raise DataError(f"{path}: {exc}") from None
-            X = LeadEncoder(model.spec).transform(checked.frame)
-            s = model.score_encoded(X, reasons)
-            scored = model.scores_frame(checked, s)
+            X, s, scored = model.score_parts(checked, reasons)
             unseen.update(found)
             ids = logged_ids(model.spec, scored["lead_id"])
             flags = log.holdout.flags(ids) if log is not None else None

@@ -26,7 +26,6 @@ from leadml.evaluation.capacity import (
 )
 from leadml.rules.review import contradiction_words, rule_outcomes
 from leadml.scoring.bands import BANDS
-from leadml.scoring.encoding import LeadEncoder
 from leadml.scoring.lead_model import LeadModel, agreement, output_id
 from leadml.spec.config import CapacityConfig
 
@@ -118,9 +117,7 @@ def compare(
     capacity as the model was trained with, unless `capacity` is given. `excluded`: the leads
     left out before (by reason; default: those `check_leads` excluded)."""
     y = np.asarray(checked.y, dtype=np.int64)
-    encoded = LeadEncoder(lead_model.spec).transform(checked.frame)
-    scores = lead_model.score_encoded(encoded, reasons=0)
-    scored = lead_model.scores_frame(checked, scores)
+    encoded, scores, scored = lead_model.score_parts(checked, reasons=0)
     contrib = lead_model.scorer.contributions(encoded)[:, :-1]
     effects = reason_points(lead_model, encoded, contrib)
     scored = _with_reasons(scored, lead_model, encoded, contrib, effects)

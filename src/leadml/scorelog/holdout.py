@@ -4,6 +4,7 @@ salted hash of its id, so it stays where it is whoever scores it, and whenever."
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 from collections.abc import Iterable, Mapping
@@ -40,12 +41,17 @@ class Holdout:
             )
         return cls(share, env.get(SALT_ENV, "").strip() or DEFAULT_SALT)
 
+    @functools.cached_property
+    def _key(self) -> bytes:
+        """The hash key from the salt: worked out once, not per request."""
+        return hashlib.blake2b(self.salt.encode(), digest_size=32).digest()
+
     def flags(self, lead_ids: Iterable[str]) -> np.ndarray:
         """Per lead id: whether it is in the holdout (an empty id, a lead without one, never)."""
         ids = [str(i) for i in lead_ids]
         if self.share <= 0:
             return np.zeros(len(ids), dtype=bool)
-        key = hashlib.blake2b(self.salt.encode(), digest_size=32).digest()
+        key = self._key
         draws = np.fromiter(
             (
                 int.from_bytes(hashlib.blake2b(i.encode(), key=key, digest_size=8).digest())

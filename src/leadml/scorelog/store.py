@@ -201,8 +201,8 @@ class ScoreLog:
 
     def _stamp(self, when: datetime) -> object:
         """A time as this database's driver takes it (SQLite: SQLAlchemy's text form, UTC)."""
-        utc = _utc(when)
-        return utc.strftime("%Y-%m-%d %H:%M:%S.%f") if self.kind == "sqlite" else utc
+        stamp = utc(when)
+        return stamp.strftime("%Y-%m-%d %H:%M:%S.%f") if self.kind == "sqlite" else stamp
 
     def _insert(self, conn: Connection, rows: list[tuple]) -> None:
         columns = ", ".join(SCORE_COLUMNS)
@@ -255,8 +255,8 @@ class ScoreLog:
 
     def _when(self, value: datetime) -> datetime:
         """A bound as this database compares it: UTC (SQLite keeps times without a zone)."""
-        utc = _utc(value)
-        return utc.replace(tzinfo=None) if self.kind == "sqlite" else utc
+        stamp = utc(value)
+        return stamp.replace(tzinfo=None) if self.kind == "sqlite" else stamp
 
     def count_scores(self) -> int:
         try:
@@ -346,6 +346,6 @@ class ScoreLog:
         return frame
 
 
-def _utc(value: datetime) -> datetime:
+def utc(value: datetime) -> datetime:
     """A time in UTC (a time without a zone is taken as UTC)."""
     return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)

@@ -273,8 +273,19 @@ class LeadModel:
         progress: Callable[[int, int], None] | None = None,
     ) -> pd.DataFrame:
         """Score leads already checked and typed by `check_leads`, as a frame."""
-        s = self.score_encoded(LeadEncoder(self.spec).transform(checked.frame), reasons, progress)
-        return self.scores_frame(checked, s)
+        return self.score_parts(checked, reasons, progress)[2]
+
+    def score_parts(
+        self,
+        checked: CheckedLeads,
+        reasons: int = 3,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> tuple[np.ndarray, Scores, pd.DataFrame]:
+        """`score_checked`, with what it is made of: the encoded leads and their `Scores`
+        (which the score log keeps), and the scored frame."""
+        X = LeadEncoder(self.spec).transform(checked.frame)
+        s = self.score_encoded(X, reasons, progress)
+        return X, s, self.scores_frame(checked, s)
 
     def scores_frame(self, checked: CheckedLeads, s: Scores) -> pd.DataFrame:
         """`score_encoded`'s answer for `checked` as the scored frame (`score_checked`)."""

@@ -4,7 +4,7 @@ the score log records it once (`ScoreLog.record_outcomes`)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any
 
 import numpy as np
@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationError, fiel
 from leadml.data.check import label_codes, outside
 from leadml.scorelog import ScoreLog
 from leadml.scorelog.outcomes import DECIDED, ID, OUTCOME
-from leadml.scorelog.store import ScoreLogError
+from leadml.scorelog.store import ScoreLogError, utc
 from leadml.serving.contract import ID_RULE, MAX_ID, MAX_ID_LENGTH, MIN_ID
 from leadml.spec.features import FeatureSpec
 
@@ -84,7 +84,8 @@ def record_outcomes(
             OUTCOME: pos[keep].astype(np.int16),
             "value": [str(sent[i].outcome) for i in keep],
             DECIDED: pd.Series(
-                [_utc(sent[i].decided_at) for i in keep], dtype="datetime64[ns, UTC]"
+                [pd.NaT if (d := sent[i].decided_at) is None else utc(d) for i in keep],
+                dtype="datetime64[ns, UTC]",
             ),
         }
     )
@@ -94,12 +95,6 @@ def record_outcomes(
         answer = {"error": f"{exc}; nothing was recorded: send the outcomes again later"}
         return 503, answer, {"Retry-After": RETRY_AFTER}
     return 200, counts.as_dict(), {}
-
-
-def _utc(value: datetime | None) -> pd.Timestamp:
-    if value is None:
-        return pd.NaT
-    return pd.Timestamp(value if value.tzinfo else value.replace(tzinfo=UTC)).tz_convert(UTC)
 
 
 def _invalid(exc: ValidationError) -> tuple[int, dict[str, Any]]:
