@@ -19,8 +19,8 @@ from leadml.scorelog import ModelRef, ScoreBatch, ScoreLog, log_url
 from leadml.scorelog.holdout import Holdout
 from leadml.scorelog.outcomes import outcome_rows
 from leadml.scorelog.rows import features_frame
-from leadml.scorelog.schema import SCORE_COLUMNS
-from leadml.scorelog.store import ENV, ScoreLogError, _head
+from leadml.scorelog.schema import ROW_COLUMNS
+from leadml.scorelog.store import ENV, MIGRATIONS, ScoreLogError, _head
 from leadml.scoring.encoding import LeadEncoder
 
 from ..conftest import ROOT, environ
@@ -49,11 +49,45 @@ def _batch(scored, reasons: bool = True, **kwargs) -> ScoreBatch:
 
 def test_open_makes_the_tables_by_migration_and_again_changes_nothing(log_url):
     log = ScoreLog.open(log_url)
-    assert log.revision() == _head() == "0001"
+    assert log.revision() == _head() == "0002"
     tables = set(inspect(log.engine).get_table_names())
-    assert {"scores", "outcomes", "alembic_version"} <= tables
+    assert {"scores", "jobs", "outcomes", "alembic_version"} <= tables
     ScoreLog.open(log_url)  # a second process starting: already at head
     assert log.count_scores() == 0
+
+
+def _migrate(log: ScoreLog, revision: str, down: bool = False) -> None:
+    from alembic import command
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with log.engine.begin() as conn:
+        config.attributes["connection"] = conn
+        (command.downgrade if down else command.upgrade)(config, revision)
+
+
+def test_scores_logged_before_the_jobs_table_are_kept_by_its_migration(log_url, scored):
+    """0002 moves what a job's rows share into `jobs`: every row, its id and values survive
+    the way there and back, and new rows go on numbering after the old ones."""
+    model, _, _, _, out = scored
+    log = ScoreLog.open(log_url)
+    when = datetime(2025, 11, 29, 10, 30, tzinfo=UTC)
+    log.write_scores([_batch(scored, source="predict", scored_at=when)], model.spec)
+    other = _batch(scored, source="api", job="api-2", scored_at=when + timedelta(days=1))
+    other.model = ModelRef("lead-qualifier", "4", None)  # no alias: still its own job
+    log.write_scores([other], model.spec)
+    before = log.read_scores()
+    _migrate(log, "0001", down=True)
+    wide = pd.read_sql("SELECT * FROM scores ORDER BY id", log.engine)
+    assert len(wide) == 2 * len(out) and "model_alias" in wide and "job_id" not in wide
+    assert "jobs" not in inspect(log.engine).get_table_names()
+    _migrate(log, "head")
+    fresh = ScoreLog(log_url)  # knows no job rows
+    pd.testing.assert_frame_equal(fresh.read_scores(), before)
+    fresh.write_scores([_batch(scored, source="api", job="api-3")], model.spec)
+    ids = fresh.read_scores(columns=["job"])
+    assert ids["id"].is_unique and ids["id"].max() == before["id"].max() + len(out)
 
 
 def test_scores_are_written_in_bulk_and_read_back_as_scored(log_url, scored):
@@ -166,11 +200,9 @@ def test_a_database_that_cannot_be_reached_is_named_without_its_password():
 
 def test_rows_of_leads_scored_without_reasons(scored):
     model = scored[0]
-    rows = _batch(scored, reasons=False, source="predict").rows(model.spec)
-    assert len(rows) == len(scored[4]) and {r[SCORE_COLUMNS.index("reasons")] for r in rows} == {
-        "{}"
-    }
-    assert not any(r[SCORE_COLUMNS.index("holdout")] for r in rows)
+    rows = _batch(scored, reasons=False, source="predict").rows(model.spec, 1)
+    assert len(rows) == len(scored[4]) and {r[ROW_COLUMNS.index("reasons")] for r in rows} == {"{}"}
+    assert not any(r[ROW_COLUMNS.index("holdout")] for r in rows)
 
 
 def test_the_holdout_is_a_stable_salted_share_of_lead_ids():
@@ -239,3 +271,21 @@ def test_leads_named_by_row_number_are_logged_without_an_id_and_never_held_out(s
     unnamed = spec.model_copy(update={"lead_id": None})
     assert logged_ids(unnamed, rows) == ["", "", ""]
     assert not Holdout(0.99).flags(["", "", ""]).any()
+
+
+def test_a_job_recording_writes_its_parts_or_fails_naming_the_log(log_url, scored, tmp_path):
+    """`leadml predict`'s recording: parts written by the writer process while the job goes on;
+    a log that does not answer fails the job (its parts are not silently dropped)."""
+    from leadml.scorelog.job import JobRecording
+
+    model = scored[0]
+    recording = JobRecording(log_url)
+    for _ in range(3):
+        recording.record(_batch(scored, source="predict", job="predict-1"), model.spec)
+    assert recording.finish() == 3 * len(scored[4]) == ScoreLog(log_url).count_scores()
+
+    down = JobRecording("postgresql+psycopg://leadml:secret@127.0.0.1:9/none", retry_after=0.2)
+    down.record(_batch(scored, source="predict"), model.spec)
+    with pytest.raises(ScoreLogError, match="the job's scores were not all written") as failed:
+        down.finish()
+    assert "secret" not in str(failed.value) and not down._folder.exists()

@@ -34,6 +34,8 @@ from leadml.cli.app import (
 from leadml.cli.data import _warn_unseen
 from leadml.errors import DataError, LeadmlError
 
+PREDICT_PART = 25_000  # leads scored at a time: the score log writes one part while the next scores
+
 CapacityOption = Annotated[
     int | None,
     typer.Option(
@@ -204,9 +206,8 @@ def predict(
     name = model_name(name, config)
     from leadml.data.read import read_leads, write_table
     from leadml.registry.aliases import load_lead_model
-    from leadml.scorelog import ModelRef, ScoreBatch, new_job
-    from leadml.scorelog.holdout import Holdout
-    from leadml.scorelog.rows import logged_ids
+    from leadml.scorelog import ModelRef, new_job
+    from leadml.scorelog.job import JobRecording
     from leadml.scorelog.store import shown
     from leadml.scoring.lead_model import as_exported
 
@@ -215,38 +216,28 @@ def predict(
         _check_dask_out(data, out)
     else:
         check_outputs(data, {"--out": out}, force=force, tables=True)
-    lead_model, resolved = load_lead_model(name, model)
     log = score_log()  # before any work: a database that cannot be reached stops the job
-    holdout = Holdout.from_env()
-    ref = ModelRef(name, resolved.version, resolved.alias)
     if engine == Engine.dask:
-        from leadml.cluster.scoring import LogTarget
-
-        hashes = (lead_model.spec.content_hash, lead_model.rules.content_hash)
-        job = new_job("predict")
-        target = None if log is None else LogTarget(log.url, ref, job, holdout, hashes)
-        _predict_dask(lead_model, resolved, data, out, reasons, scheduler, name, target)
+        lead_model, resolved = load_lead_model(name, model)
+        _predict_dask(lead_model, resolved, data, out, reasons, scheduler, name, log)
         return
-    leads = read_leads(data, query)
-    checked, unseen = lead_model.check(leads)
-    with _progress() as bar:
-        task = bar.add_task("Scoring leads (reasons take longest)", total=len(leads))
-        X, s, scored = lead_model.score_parts(
-            checked, reasons, progress=lambda done, total: bar.update(task, completed=done)
-        )
-    ids = logged_ids(lead_model.spec, scored["lead_id"])
-    flags = holdout.flags(ids)
-    if holdout.share:
-        scored["holdout"] = flags
-    job, written = new_job("predict"), 0
-    if log is not None:  # before the output appears: a job whose scores are not recorded fails
-        batch = ScoreBatch.of(lead_model, ref, ids, X, s, source="predict", job=job, holdout=flags)
-        written = log.write_scores([batch], lead_model.spec)
+    # the log's writer process starts first (ready, the log migrated, by the first scored part)
+    # and writes each part while the next is scored; the output appears only once every score
+    # is in the log: a job whose scores are not recorded fails
+    recording = None if log is None else JobRecording(log.url)
+    job = new_job("predict")
     try:
-        write_table(as_exported(scored, lead_model.spec), out)
+        lead_model, resolved = load_lead_model(name, model)
+        ref = ModelRef(name, resolved.version, resolved.alias)
+        leads = read_leads(data, query)
+        checked, unseen = lead_model.check(leads)
+        scored = _score_in_parts(lead_model, checked, reasons, recording, ref, job)
+        finish = None if recording is None else recording.finish
+        write_table(as_exported(scored, lead_model.spec), out, before_replace=finish)
     except BaseException:
-        if log is not None:
-            log.discard_job(job)
+        if recording is not None:
+            recording.abandon()
+            _discard(log, job)
         raise
     _warn_unseen(unseen)
     say(
@@ -254,8 +245,53 @@ def predict(
         f"{int(scored['sales_ready'].sum()):,} sales-ready by the model, "
         f"{int(scored['rules_sales_ready'].sum()):,} by the rules -> {out}"
     )
-    if log is not None:
-        say(f"Recorded {written:,} scores in the score log {shown(log.url)}", to=err)
+    if recording is not None:
+        say(f"Recorded {recording.rows:,} scores in the score log {shown(log.url)}", to=err)
+
+
+def _score_in_parts(lead_model, checked, reasons: int, recording, ref, job: str):
+    """The scored frame of `checked`, `PREDICT_PART` leads at a time, each part handed to the
+    score log's `recording` (if any) as soon as it is scored."""
+    import pandas as pd
+
+    from leadml.data.check import CheckedLeads
+    from leadml.scorelog import ScoreBatch
+    from leadml.scorelog.holdout import Holdout
+    from leadml.scorelog.rows import logged_ids
+
+    frame, spec, holdout = checked.frame, lead_model.spec, Holdout.from_env()
+    hashes = (spec.content_hash, lead_model.rules.content_hash)
+    parts = []
+    with _progress() as bar:
+        task = bar.add_task("Scoring leads (reasons take longest)", total=len(frame))
+        for start in range(0, len(frame), PREDICT_PART) if len(frame) else [0]:
+            X, s, scored = lead_model.score_parts(
+                CheckedLeads(frame.iloc[start : start + PREDICT_PART], None),
+                reasons,
+                progress=lambda done, _total, at=start: bar.update(task, completed=at + done),
+            )
+            ids = logged_ids(spec, scored["lead_id"])
+            flags = holdout.flags(ids)
+            if holdout.share:
+                scored["holdout"] = flags
+            if recording is not None:
+                batch = ScoreBatch.of(
+                    lead_model, ref, ids, X, s, source="predict", job=job, holdout=flags,
+                    hashes=hashes,
+                )  # fmt: skip
+                recording.record(batch, spec)
+            parts.append(scored)
+    return pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
+
+
+def _discard(log, job: str) -> None:
+    """Remove the rows a job that failed wrote (its output never appeared)."""
+    from leadml.scorelog.store import ScoreLogError
+
+    try:
+        log.discard_job(job)
+    except ScoreLogError as exc:
+        warn(f"{exc}; the rows of job {job} that were written stay in the score log")
 
 
 def _page_notes(lead_model, leads, seen, exclude_trained: bool) -> tuple[str, ...]:
@@ -333,10 +369,18 @@ def _check_dask_out(data: str, out: Path) -> None:
     check_target(data, out)
 
 
-def _predict_dask(lead_model, resolved, data, out, reasons, scheduler, name, log) -> None:
+def _predict_dask(lead_model, resolved, data, out, reasons, scheduler, name, score_log) -> None:
     from leadml.cluster.connect import connect
-    from leadml.cluster.scoring import score_partitions
+    from leadml.cluster.scoring import LogTarget, score_partitions
+    from leadml.scorelog import ModelRef, new_job
+    from leadml.scorelog.holdout import Holdout
     from leadml.scorelog.store import shown
+
+    log = None
+    if score_log is not None:  # each worker writes its partitions' rows
+        ref = ModelRef(name, resolved.version, resolved.alias)
+        hashes = (lead_model.spec.content_hash, lead_model.rules.content_hash)
+        log = LogTarget(score_log.url, ref, new_job("predict"), Holdout.from_env(), hashes)
 
     to_err = lambda m: say(m, to=err)  # noqa: E731
     with connect(scheduler, say=to_err) as client, _progress() as bar:

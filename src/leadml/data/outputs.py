@@ -82,15 +82,21 @@ def text_writer(text: str) -> Writer:
     return lambda tmp: tmp.write_bytes(text.encode("utf-8"))
 
 
-def write_files(writers: Mapping[Path, Writer]) -> list[Path]:
+def write_files(
+    writers: Mapping[Path, Writer], before_replace: Callable[[], object] | None = None
+) -> list[Path]:
     """Write each file by calling its writer on a temporary path beside it, then rename them all
-    into place: if any writer or rename fails, no file appears and earlier files are kept."""
+    into place: if any writer or rename fails, no file appears and earlier files are kept.
+    `before_replace` is called once all are written, before any is renamed: if it fails, no
+    file appears either."""
     staged: dict[Path, Path] = {}
     try:
         for out, write in writers.items():
             out.parent.mkdir(parents=True, exist_ok=True)
             staged[out] = temporary_beside(out)
             write(staged[out])
+        if before_replace is not None:
+            before_replace()
         _replace_together(staged)
     finally:
         for tmp in staged.values():

@@ -6,7 +6,7 @@ import csv
 import glob
 import gzip
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -173,17 +173,21 @@ def source_files(source: str | Path) -> list[Path]:
     return [Path(text), *files] if Path(text).is_dir() else files
 
 
-def write_table(frame: pd.DataFrame, out: str | Path) -> Path:
+def write_table(
+    frame: pd.DataFrame, out: str | Path, before_replace: Callable[[], object] | None = None
+) -> Path:
     """Write CSV or Parquet by extension, creating the folder. The file appears only when
     complete (written beside it, then renamed): a failed or killed write leaves the earlier
-    file, if any, as it was."""
+    file, if any, as it was. `before_replace`: called once it is written, before the rename
+    (a failure there leaves no file)."""
     path = Path(out)
     name = path.name.lower()
     if name.endswith((".parquet", ".pq")):
-        write_files({path: lambda tmp: frame.to_parquet(tmp, index=False)})
+        write_files({path: lambda tmp: frame.to_parquet(tmp, index=False)}, before_replace)
     elif name.endswith((".csv", ".csv.gz")):
         compression = "gzip" if name.endswith(".gz") else None
-        write_files({path: lambda tmp: frame.to_csv(tmp, index=False, compression=compression)})
+        write = lambda tmp: frame.to_csv(tmp, index=False, compression=compression)  # noqa: E731
+        write_files({path: write}, before_replace)
     else:
         raise DataError(f"{path}: unknown output type; use {', '.join(TABLE_EXTENSIONS)}")
     return path

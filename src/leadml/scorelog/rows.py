@@ -15,14 +15,17 @@ import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import numpy as np
 import orjson
 import pandas as pd
 
 from leadml.scoring.bands import BANDS
-from leadml.scoring.lead_model import LeadModel, Scores
 from leadml.spec.features import FeatureSpec
+
+if TYPE_CHECKING:  # the writer process imports this module: it has no need of the model's
+    from leadml.scoring.lead_model import LeadModel, Scores
 
 
 @dataclass(frozen=True)
@@ -116,30 +119,27 @@ class ScoreBatch:
     def __len__(self) -> int:
         return len(self.probability)
 
-    def rows(self, spec: FeatureSpec, when: object = None) -> list[tuple]:
-        """One tuple per lead, in `leadml.scorelog.schema.SCORE_COLUMNS` order; `when` is the
-        scored_at value as the database takes it (default: the datetime)."""
+    def rows(self, spec: FeatureSpec, job_id: int, when: object = None) -> list[tuple]:
+        """One tuple per lead, in `leadml.scorelog.schema.ROW_COLUMNS` order, naming the job's
+        row in `jobs` by `job_id`; `when` is the scored_at value as the database takes it
+        (default: the datetime)."""
         with _no_gc():  # millions of new tuples: the collector would walk them again and again
-            return self._rows(spec, when)
+            return self._rows(spec, job_id, self.scored_at if when is None else when)
 
-    def _rows(self, spec: FeatureSpec, when: object) -> list[tuple]:
+    def job_key(self) -> tuple:
+        """What the batch's rows share, in `leadml.scorelog.schema.JOB_COLUMNS` order."""
+        m = self.model
+        return (self.job, self.source, m.name, m.version, m.alias, self.spec_hash, self.rules_hash)
+
+    def _rows(self, spec: FeatureSpec, job_id: int, when: object) -> list[tuple]:
         n = len(self)
         dumps = orjson.dumps
-        repeated = (
-            self.scored_at if when is None else when,
-            self.source,
-            self.job,
-            self.model.name,
-            self.model.version,
-            self.model.alias,
-            self.spec_hash,
-            self.rules_hash,
-        )
         features = [dumps(v).decode() for v in _values(spec, self.X)]
         return list(
             zip(
+                [job_id] * n,
                 [str(i) for i in self.lead_ids],
-                *([r] * n for r in repeated),
+                [when] * n,
                 features,
                 self.probability.tolist(),
                 [BANDS[b] for b in self.band.tolist()],

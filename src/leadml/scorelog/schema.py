@@ -9,6 +9,7 @@ from sqlalchemy import (
     Column,
     DateTime,
     Float,
+    ForeignKey,
     Index,
     Integer,
     MetaData,
@@ -21,20 +22,30 @@ from sqlalchemy import (
 metadata = MetaData()
 ROW_ID = BigInteger().with_variant(Integer, "sqlite")  # SQLite numbers rows only as INTEGER
 
-# one row per score handed out; re-scoring a lead adds a row, nothing is updated
-scores = Table(
-    "scores",
+# one row per job that scored (a `leadml predict` run, an API worker process) and the model,
+# spec and rules it scored with: what its score rows share, kept once
+jobs = Table(
+    "jobs",
     metadata,
     Column("id", ROW_ID, primary_key=True, autoincrement=True),
-    Column("lead_id", String(256), nullable=False),
-    Column("scored_at", DateTime(timezone=True), nullable=False),
-    Column("source", String(16), nullable=False),  # api, predict
     Column("job", String(64), nullable=False),  # the predict job or API process that scored
+    Column("source", String(16), nullable=False),  # api, predict
     Column("model_name", String(256), nullable=False),
     Column("model_version", String(32), nullable=False),
     Column("model_alias", String(64)),
     Column("spec_hash", String(32), nullable=False),
     Column("rules_hash", String(32), nullable=False),
+    Index("ix_jobs_job", "job"),
+)
+
+# one row per score handed out; re-scoring a lead adds a row, nothing is updated
+scores = Table(
+    "scores",
+    metadata,
+    Column("id", ROW_ID, primary_key=True, autoincrement=True),
+    Column("job_id", ROW_ID, ForeignKey("jobs.id"), nullable=False),
+    Column("lead_id", String(256), nullable=False),
+    Column("scored_at", DateTime(timezone=True), nullable=False),
     Column("features", Text, nullable=False),  # JSON: the spec's columns as scored
     Column("probability", Float, nullable=False),
     Column("band", String(8), nullable=False),
@@ -42,7 +53,7 @@ scores = Table(
     Column("rules_points", Float, nullable=False),
     Column("rules_probability", Float, nullable=False),
     Column("rules_sales_ready", Boolean, nullable=False),
-    Column("reasons", Text, nullable=False),  # JSON: {"reason_1": text, ...}, strongest first
+    Column("reasons", Text, nullable=False),  # JSON: {feature: log-odds}, strongest first
     Column("holdout", Boolean, nullable=False),
     Index("ix_scores_lead_id", "lead_id"),
     Index("ix_scores_scored_at", "scored_at"),
@@ -62,4 +73,7 @@ outcomes = Table(
     Index("ix_outcomes_lead_id", "lead_id"),
 )
 
-SCORE_COLUMNS = [c.name for c in scores.columns if c.name != "id"]
+JOB_COLUMNS = [c.name for c in jobs.columns if c.name != "id"]
+ROW_COLUMNS = [c.name for c in scores.columns if c.name != "id"]  # as written, job by its id
+# a score as read: its row with its job's columns (`ScoreLog.read_scores`)
+SCORE_COLUMNS = ["lead_id", "scored_at", *JOB_COLUMNS, *ROW_COLUMNS[3:]]

@@ -9,7 +9,9 @@ dropped, counted and logged as an error. A writer process (`run_writer`, one per
 session of its own so a signal to the server's process group does not cut it short) takes
 the segments oldest first, turns them into rows and writes them to the database, removing each
 segment once its rows are committed; while the database does not answer, segments wait on disk
-and the writer tries again every `retry_after` seconds. Segments left by a process that stopped
+and the writer tries again every `retry_after` seconds. The writer runs at a lower priority
+(`WRITER_NICE`): on a machine whose cores are all busy answering requests, the scores wait in
+the spool and are written as soon as there is time, rather than slowing the answers. Segments left by a process that stopped
 are written by the next one. `stop` (on shutdown) spools what is queued and lets the writer
 write everything spooled, or leave it on disk if the database does not answer: nothing is lost
 on a clean shutdown.
@@ -45,15 +47,17 @@ Count = Callable[[str, int], None]  # (state, rows): for /metrics
 SEGMENT = ".scores"
 WRITER_LOG = "writer.log"
 SET_ASIDE = "set-aside"  # segments the database refuses (not for want of answering)
+WRITER_NICE = 10  # added to the writer process's niceness: answering requests comes first
 
 
 class ScoreRecorder:
-    """Queue and spool the API's scores; a writer process writes them (see the module)."""
+    """Queue and spool the API's scores; a writer process writes them (see the module). `spec`
+    reads the scores; it may be given after `start`, before the first `record`."""
 
     def __init__(
         self,
         url: str,
-        spec: FeatureSpec,
+        spec: FeatureSpec | None,
         spool: Path,
         *,
         max_spool_bytes: int = 512 << 20,
@@ -75,7 +79,7 @@ class ScoreRecorder:
         self._writer: subprocess.Popen | None = None
         self._spooled_bytes = 0
         self._measured_at = 0.0
-        self._spec_json = spec.model_dump_json(by_alias=True)
+        self._spec_json: str | None = None  # of `spec`, which may be set after `start`
 
     # -- the request's side: never waits ------------------------------------------------------
     def record(self, batch: ScoreBatch) -> None:
@@ -120,7 +124,7 @@ class ScoreRecorder:
         )
         return self
 
-    def stop(self, timeout: float = 60.0) -> None:
+    def stop(self, timeout: float | None = 60.0) -> None:
         """Spool everything queued, then let the writer write the spool and stop."""
         self._stopping.set()
         if self._thread is not None:
@@ -138,6 +142,17 @@ class ScoreRecorder:
                 log.error("score log: the writer did not finish in %.0f s; stopping it", timeout)
                 self._writer.kill()
         log.info("score log: stopped (%s)", ", ".join(f"{k} {v}" for k, v in self.counts.items()))
+
+    def abandon(self) -> None:
+        """Stop at once: the queue is forgotten and the writer killed (its open transaction is
+        rolled back; what it committed stays)."""
+        self._stopping.set()
+        self._queue.clear()
+        if self._thread is not None:
+            self._thread.join()
+        if self._writer is not None:
+            self._writer.kill()
+            self._writer.wait()
 
     def flush(self) -> None:
         """Spool what is queued now (the thread does it every `interval`)."""
@@ -182,18 +197,25 @@ class ScoreRecorder:
             return
         name = f"{time.time_ns():020d}-{os.getpid()}-{uuid.uuid4().hex[:6]}{SEGMENT}"
         tmp = self.spool / f".{name}.tmp"
-        segment = {"spec": self._spec_json, "batches": batches}  # decoded by their own spec
+        segment = {"spec": self._spec_text(), "batches": batches}  # decoded by their own spec
         data = pickle.dumps(segment, protocol=pickle.HIGHEST_PROTOCOL)
         tmp.write_bytes(data)
         tmp.rename(self.spool / name)
         self._spooled_bytes += len(data)
         self._add("spooled", rows)
 
+    def _spec_text(self) -> str:
+        if self.spec is None:
+            raise ValueError("the recorder has no spec to read its scores by")
+        if self._spec_json is None:
+            self._spec_json = self.spec.model_dump_json(by_alias=True)
+        return self._spec_json
+
     def _spool_full(self) -> bool:
         """Whether the spool holds `max_spool_bytes` (measured again at least every second)."""
         now = time.monotonic()
         if now - self._measured_at > 1.0:
-            self._spooled_bytes = sum(_size(p) for p in _segments(self.spool, True))
+            self._spooled_bytes = sum(_size(p) for p in segments(self.spool, True))
             self._measured_at = now
         return self._spooled_bytes >= self.max_spool_bytes
 
@@ -212,6 +234,7 @@ def run_writer() -> None:
     from leadml.runtime import configure
 
     _ignore_stop_signals()  # (already, when started by a recorder)
+    os.nice(WRITER_NICE)
     configure()
     settings = json.loads(sys.stdin.buffer.readline())
     stop = threading.Event()
@@ -267,7 +290,7 @@ class _Writer:
             if not self.migrated:  # the service may have started while the database was down
                 self.log.upgrade()
                 self.migrated = True
-            for segment in _segments(self.spool):
+            for segment in segments(self.spool):
                 self._write(segment)
         except ScoreLogError as exc:  # the database does not answer: the segments wait
             now = time.monotonic()
@@ -346,7 +369,7 @@ def _size(path: Path) -> int:
         return 0
 
 
-def _segments(spool: Path, claimed: bool = False) -> list[Path]:
+def segments(spool: Path, claimed: bool = False) -> list[Path]:
     """The spool's complete segments, oldest first (with `claimed`, also those being written)."""
     found = list(spool.glob(f"*{SEGMENT}"))
     if claimed:

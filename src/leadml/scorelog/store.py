@@ -19,14 +19,21 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import bindparam, create_engine, event, text
+from sqlalchemy import bindparam, create_engine, event, select, text
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError, InterfaceError, OperationalError, SQLAlchemyError
 
 from leadml.errors import LeadmlError
 from leadml.scorelog.outcomes import ID, MAX_UNKNOWN, OutcomeCounts, changes
 from leadml.scorelog.rows import ScoreBatch
-from leadml.scorelog.schema import SCORE_COLUMNS, outcomes, scores
+from leadml.scorelog.schema import (
+    JOB_COLUMNS,
+    ROW_COLUMNS,
+    SCORE_COLUMNS,
+    jobs,
+    outcomes,
+    scores,
+)
 from leadml.spec.features import FeatureSpec
 
 ENV = "LEADML_SCORE_LOG"
@@ -110,6 +117,7 @@ class ScoreLog:
                 transient=False,
             ) from None
         self.kind = kind
+        self._jobs: dict[tuple, int] = {}  # each job's row in `jobs`, once written
         # a database that does not answer is given up on, not waited for (the API spools)
         connect_args = (
             {"connect_timeout": 5, "options": "-c statement_timeout=300000"}
@@ -190,14 +198,25 @@ class ScoreLog:
         total = sum(len(b) for b in batches)
         if not total:
             return 0
+        new_jobs: dict[tuple, int] = {}
         try:
             with self.engine.begin() as conn:
                 for batch in batches:
                     if len(batch):
-                        self._insert(conn, batch.rows(spec, self._stamp(batch.scored_at)))
+                        job_id = self._job_id(conn, batch.job_key(), new_jobs)
+                        self._insert(conn, batch.rows(spec, job_id, self._stamp(batch.scored_at)))
         except (SQLAlchemyError, psycopg.Error) as exc:  # COPY goes through psycopg itself
             raise self.failure(f"writing {total:,} score(s)", exc) from None
+        self._jobs.update(new_jobs)  # known once committed
         return total
+
+    def _job_id(self, conn: Connection, key: tuple, new_jobs: dict[tuple, int]) -> int:
+        """The `jobs` row of a job's scores: known, or added in this transaction."""
+        found = self._jobs.get(key) or new_jobs.get(key)
+        if found is None:
+            added = conn.execute(jobs.insert().values(dict(zip(JOB_COLUMNS, key, strict=True))))
+            found = new_jobs[key] = int(added.inserted_primary_key[0])
+        return found
 
     def _stamp(self, when: datetime) -> object:
         """A time as this database's driver takes it (SQLite: SQLAlchemy's text form, UTC)."""
@@ -205,7 +224,7 @@ class ScoreLog:
         return stamp.strftime("%Y-%m-%d %H:%M:%S.%f") if self.kind == "sqlite" else stamp
 
     def _insert(self, conn: Connection, rows: list[tuple]) -> None:
-        columns = ", ".join(SCORE_COLUMNS)
+        columns = ", ".join(ROW_COLUMNS)
         if self.kind == "postgresql":
             driver = conn.connection.driver_connection  # psycopg's, in this transaction
             assert driver is not None
@@ -214,18 +233,21 @@ class ScoreLog:
                     copy.write_row(row)
             return
         if self.kind == "sqlite":  # the driver's own executemany: no per-value processing
-            marks = ", ".join("?" * len(SCORE_COLUMNS))
+            marks = ", ".join("?" * len(ROW_COLUMNS))
             conn.exec_driver_sql(f"INSERT INTO scores ({columns}) VALUES ({marks})", rows)
             return
-        conn.execute(scores.insert(), [dict(zip(SCORE_COLUMNS, r, strict=True)) for r in rows])
+        conn.execute(scores.insert(), [dict(zip(ROW_COLUMNS, r, strict=True)) for r in rows])
 
     def discard_job(self, job: str) -> int:
         """Remove the rows a failed job wrote (a Dask job whose output was not published)."""
+        named = select(jobs.c.id).where(jobs.c.job == job).scalar_subquery()
         try:
             with self.engine.begin() as conn:
-                gone = conn.execute(scores.delete().where(scores.c.job == job))
+                gone = conn.execute(scores.delete().where(scores.c.job_id.in_(named)))
+                conn.execute(jobs.delete().where(jobs.c.job == job))
         except SQLAlchemyError as exc:
             raise self.failure(f"removing the scores of job {job}", exc) from None
+        self._jobs = {k: v for k, v in self._jobs.items() if k[0] != job}
         return int(gone.rowcount or 0)
 
     def read_scores(
@@ -238,19 +260,24 @@ class ScoreLog:
         `id` and `scored_at`, which always come) reads fewer."""
         where, params = [], {}
         if since is not None:
-            where.append("scored_at >= :since")
+            where.append("s.scored_at >= :since")
             params["since"] = self._when(since)
         if until is not None:
-            where.append("scored_at < :until")
+            where.append("s.scored_at < :until")
             params["until"] = self._when(until)
         clause = f" WHERE {' AND '.join(where)}" if where else ""
-        wanted = "*"
-        if columns is not None:
-            unknown = sorted(set(columns) - set(SCORE_COLUMNS))
-            if unknown:
-                raise ValueError(f"no such score log column(s): {unknown}")
-            wanted = ", ".join(dict.fromkeys(["id", "scored_at", *columns]))
-        query = f"SELECT {wanted} FROM scores{clause} ORDER BY scored_at, id"
+        columns = SCORE_COLUMNS if columns is None else columns
+        unknown = sorted(set(columns) - set(SCORE_COLUMNS))
+        if unknown:
+            raise ValueError(f"no such score log column(s): {unknown}")
+        wanted = ", ".join(
+            f"{'j' if c in JOB_COLUMNS else 's'}.{c}"
+            for c in dict.fromkeys(["id", "scored_at", *columns])
+        )
+        query = (
+            f"SELECT {wanted} FROM scores s JOIN jobs j ON j.id = s.job_id{clause} "
+            "ORDER BY s.scored_at, s.id"
+        )
         return self._read(query, params, "reading scores", ("scored_at",))
 
     def _when(self, value: datetime) -> datetime:
