@@ -82,6 +82,14 @@ def api(uri: str, leads: list[dict], logs: dict[str, str], seconds: int, rounds:
     return rps, catch_up
 
 
+def fresh_sqlite(name: str) -> str:
+    """The URL of a new, empty SQLite score log in the cache (an earlier run's removed)."""
+    path = LOG_CACHE / name
+    for stale in (path, *(path.with_name(path.name + s) for s in ("-wal", "-shm", ".lock"))):
+        stale.unlink(missing_ok=True)
+    return f"sqlite:///{path}"
+
+
 def parts(rows: int) -> Path:
     from leadml import synth
 
@@ -147,7 +155,7 @@ def main() -> None:
     with postgres_server() as pg:
         logs = {
             "off": "off",
-            "sqlite": f"sqlite:///{LOG_CACHE / 'api.db'}",
+            "sqlite": fresh_sqlite("api.db"),
             "postgres": pg.new_database(),
         }
         _say("API: three servers up at once")
@@ -162,8 +170,10 @@ def main() -> None:
             )
             for k in range(2):
                 for log in ("off", "sqlite", "postgres"):
-                    url = {"off": "off", "sqlite": f"sqlite:///{LOG_CACHE / f'{engine}-{k}.db'}",
-                           "postgres": pg.new_database()}[log]  # fmt: skip
+                    if log == "sqlite":
+                        url = fresh_sqlite(f"{engine}-{k}.db")
+                    else:
+                        url = pg.new_database() if log == "postgres" else "off"
                     _say(f"predict {rows:,} leads: {engine}, log {log}, run {k + 1}")
                     wall = predict(uri, data, engine, url, LOG_CACHE / "out")
                     times.setdefault(engine, {}).setdefault(log, []).append(wall)
@@ -172,8 +182,7 @@ def main() -> None:
                         if engine == "pandas":
                             last[log] = url
         watched = {}
-        small_log = f"sqlite:///{LOG_CACHE / 'tiny.db'}"
-        Path(LOG_CACHE / "tiny.db").unlink(missing_ok=True)
+        small_log = fresh_sqlite("tiny.db")
         predict(uri, tiny, "pandas", small_log, LOG_CACHE / "tiny")
         _say("monitor: the fixed cost (1,000 scores)")
         watched["fixed"] = monitor(uri, tiny, small_log)

@@ -11,10 +11,10 @@ the segments oldest first, turns them into rows and writes them to the database,
 segment once its rows are committed; while the database does not answer, segments wait on disk
 and the writer tries again every `retry_after` seconds. The writer runs at a lower priority
 (`WRITER_NICE`): on a machine whose cores are all busy answering requests, the scores wait in
-the spool and are written as soon as there is time, rather than slowing the answers. Segments left by a process that stopped
-are written by the next one. `stop` (on shutdown) spools what is queued and lets the writer
-write everything spooled, or leave it on disk if the database does not answer: nothing is lost
-on a clean shutdown.
+the spool and are written as soon as there is time, rather than slowing the answers. Segments
+left by a process that stopped are written by the next one. `stop` (on shutdown) spools what is
+queued and lets the writer write everything spooled, or leave it on disk if the database does
+not answer: nothing is lost on a clean shutdown.
 """
 
 from __future__ import annotations
