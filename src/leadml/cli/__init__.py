@@ -3,7 +3,7 @@
 `app` is the entry point; each module below adds its commands to it when imported.
 """
 
-from leadml.cli import data, init, log, score, serve, train
+from leadml.cli import data, init, log, rules, score, serve, train
 from leadml.cli.app import app
 
-__all__ = ["app", "data", "init", "log", "score", "serve", "train"]
+__all__ = ["app", "data", "init", "log", "rules", "score", "serve", "train"]

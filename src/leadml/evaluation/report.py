@@ -67,6 +67,22 @@ def agreement_table(leads: pd.DataFrame) -> pd.DataFrame:
 
 
 @dataclass
+class NextRules:
+    """A proposed points table beside the current one (`leadml rules suggest`), measured on the
+    same leads: per rule its points before and proposed with what happened to its leads, the
+    current rules it leaves out and why, and its points read as probabilities."""
+
+    file: str
+    table: pd.DataFrame  # rule, feature, condition, points, proposed, leads, conversions
+    left_out: pd.DataFrame  # rule, points, why
+    probability: np.ndarray  # one per compared lead, in the comparison's order
+    metrics: dict[str, float]  # `score_metrics` of the proposed rules, with "rules"
+    current_metrics: dict[str, float]
+    points_to_double: float
+    sales_ready_points: float
+
+
+@dataclass
 class Comparison:
     """Everything the page shows, computed once (the HTML only formats it)."""
 
@@ -89,6 +105,7 @@ class Comparison:
     equal_lists: pd.DataFrame | None = None  # agreement when both work their top leads
     no_drift: str = ""  # why there is no drift view (when `drift` is None)
     id_column: str = "lead_id"  # the per-lead CSV's id column, as the export names it
+    next_rules: NextRules | None = None  # a proposed table, shown beside the current one
 
     def agreement_table(self) -> pd.DataFrame:
         """Leads and observed conversion per cell of model verdict x rules verdict."""
@@ -505,6 +522,35 @@ def _rules_learn(c: Comparison) -> str:
     return summary + html_table(shown, highlight=contradicts.tolist())
 
 
+def _next_rules(c: Comparison) -> str:
+    """The proposed table beside the current one: old -> new points with the evidence."""
+    nr = c.next_rules
+    if nr is None:
+        return ""
+    m, r, p = c.model, nr.current_metrics, nr.metrics
+    said = (
+        f"{html.escape(nr.file)} proposes {int(p['rules'])} rules learned from the outcomes "
+        f"({nr.points_to_double:.0f} points double a lead's odds; sales-ready from "
+        f"{nr.sales_ready_points:g} points). On these leads it ranks with ROC AUC "
+        f"{p['roc_auc']:.3f}, against {r['roc_auc']:.3f} for the current rules and "
+        f"{m['roc_auc']:.3f} for the model; at capacity its picks converted at "
+        f"{_pct(p['precision_at_capacity'])} (current rules {_pct(r['precision_at_capacity'])}, "
+        f"model {_pct(m['precision_at_capacity'])}). Its points, read as probabilities, are off "
+        f"by {100 * p['ece']:.1f} percentage points on average. It is a proposal: nobody has "
+        "signed it."
+    )
+    left = (
+        "<h3>Current rules it leaves out</h3>" + html_table(nr.left_out) if len(nr.left_out) else ""
+    )
+    percent = ("converted when fired", "converted otherwise")
+    return f"""<h2>The rules we could agree next</h2>
+<p class="lead">{said}</p>
+<p>The three scorers are on the calibration and gains charts above ("proposed rules"). Each
+proposed rule: its condition, its points now and proposed (a rule kept from the current table
+keeps its name and wording), and what happened to the leads it fires on here.</p>
+{html_table(nr.table, percent)}{left}"""
+
+
 def _points_cell(x: float) -> str:
     return "n/a" if not np.isfinite(x) else f"{x:+.1f} pts"
 
@@ -567,6 +613,8 @@ def render_html(c: Comparison) -> str:
             "leadml model": (y, c.leads["probability"].to_numpy()),
             "agreed rules": (y, c.leads["rules_probability"].to_numpy()),
         }
+        if c.next_rules is not None:  # the three scorers on the same charts
+            curves["proposed rules"] = (y, c.next_rules.probability)
         share = min(1.0, m["leads_worked"] / max(1, n))
         charts = {
             "calibration": png_img(
@@ -634,6 +682,7 @@ against all the others, the gap in percentage points, and the model's average ef
 feature on those leads (pts of probability). A rule that adds points while its leads convert
 less than the rest (or takes points away while they convert more) contradicts what happened.</p>
 {_rules_learn(c)}
+{_next_rules(c)}
 <h2>Feature review sheet</h2>
 <p>Every feature the model reads, who owns it, when its value is known, both teams' sign-offs,
 and its share of the model's importance.</p>

@@ -310,31 +310,40 @@ class FeatureSpec(_Strict):
     def training_problems(self) -> list[str]:
         """Why features may not train a model: a description, owner or missing meaning still
         TODO (as `leadml init` drafts them), missing sign-offs, or values known after contact."""
-        return [text for _, text in self._problems()]
+        return [text for _, _, text in self._problems()]
+
+    def unsigned(self) -> dict[str, list[str]]:
+        """Features with a `training_problems` entry, and their problems: what a learned
+        points table may not use."""
+        found: dict[str, list[str]] = {}
+        for name, _, text in self._problems():
+            found.setdefault(name, []).append(text)
+        return found
 
     def review_problems(self) -> list[str]:
         """The `training_problems` a review settles: TODOs and sign-offs (an experiment may
         train despite them with --allow-unreviewed)."""
-        return [text for after, text in self._problems() if not after]
+        return [text for _, after, text in self._problems() if not after]
 
     def after_contact_problems(self) -> list[str]:
         """The `training_problems` of features known only after sales contact (an experiment
         needs --allow-after-contact for them)."""
-        return [text for after, text in self._problems() if after]
+        return [text for _, after, text in self._problems() if after]
 
-    def _problems(self) -> list[tuple[bool, str]]:
-        """(known after contact?, problem) per feature, in the spec's order."""
+    def _problems(self) -> list[tuple[str, bool, str]]:
+        """(feature, known after contact?, problem) per problem, in the spec's order."""
         problems = []
         for f in self.features:
             todo = f.todo_fields()
             if todo:
                 them = "them" if len(todo) > 1 else "it"
                 problems.append(
-                    (False, f"{f.name}: {' and '.join(todo)} still TODO; write {them} in")
+                    (f.name, False, f"{f.name}: {' and '.join(todo)} still TODO; write {them} in")
                 )
             if f.known_at == "after_contact":
                 problems.append(
                     (
+                        f.name,
                         True,
                         f"{f.name}: known only after sales contact (known_at: after_contact); "
                         "it would leak the outcome",
@@ -343,10 +352,11 @@ class FeatureSpec(_Strict):
             for team in REQUIRED_SIGNOFFS:
                 s = f.review.get(team)
                 if s is None:
-                    problems.append((False, f"{f.name}: no sign-off from {team}"))
+                    problems.append((f.name, False, f"{f.name}: no sign-off from {team}"))
                 elif s.version != self.spec_version:
                     problems.append(
                         (
+                            f.name,
                             False,
                             f"{f.name}: {team} signed spec version {s.version}, "
                             f"not the current version {self.spec_version}",
