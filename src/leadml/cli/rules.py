@@ -103,6 +103,11 @@ def rules_suggest(
         metrics = {"leadml model": comparison.model, **metrics}
         writers[page] = text_writer(render_html(comparison))
     write_files(writers)
+    if suggestion.worse:
+        warn(
+            "the proposed rules rank the test window worse than the current ones: do not adopt "
+            "them as they are (the newest leads may behave unlike the training window's)"
+        )
     if as_json:
         print_json(_summary(suggestion, metrics, out, page if page in writers else None))
     else:
@@ -133,6 +138,7 @@ def _summary(suggestion, metrics, out: Path, page: Path | None) -> dict:
         "sales_ready_points": table.sales_ready_points,
         "points_to_double": suggestion.learned.points_to_double,
         "kept": [k for k in suggestion.learned.kept if k is not None],
+        "worse_than_current": suggestion.worse,
         "left_out": suggestion.proposal.left_out,
         "test": {
             name: {k: metrics[name][k] for k in MEASURES} for name in SCORERS if name in metrics

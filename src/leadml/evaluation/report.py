@@ -539,6 +539,11 @@ def _next_rules(c: Comparison) -> str:
         f"by {100 * p['ece']:.1f} percentage points on average. It is a proposal: nobody has "
         "signed it."
     )
+    if p["roc_auc"] < r["roc_auc"]:
+        said += (
+            '</p><p class="warn">It ranks these leads worse than the current rules: do not '
+            "adopt it as it is (the newest leads may behave unlike the training window's)."
+        )
     left = (
         "<h3>Current rules it leaves out</h3>" + html_table(nr.left_out) if len(nr.left_out) else ""
     )

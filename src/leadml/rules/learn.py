@@ -11,7 +11,8 @@ How (`learn_points`), on leads encoded by the spec (`leadml.scoring.LeadEncoder`
    `EXTRA` beyond the limit; after each, every weight is fitted again together (logistic
    regression on the rules' firing, L-BFGS-B).
 3. Remove the rule with the least evidence (the smallest Wald statistic) until at most
-   `max_rules` remain and none rounds to 0 points, fitting again after each.
+   `max_rules` remain, then those that round to 0 points, then new rules without evidence
+   (p >= 0.05; a current rule stays on the teams' word), fitting again after each.
 4. Points: the weights in log-odds times a scale (`DOUBLE_ODDS` points double a lead's odds,
    less when the strongest rule would pass `MAX_POINTS`), rounded to a multiple of `step`.
 
@@ -44,8 +45,8 @@ CUTS = 32  # quantiles of a number tried as thresholds
 EXTRA = 12  # rules added beyond the limit before the weakest are taken away again
 L2 = 1e-4  # on the weights: keeps a rule on perfectly separated leads finite
 HESSIAN_FLOOR = 1.0  # in the Newton gain's denominator: a rule on a handful of leads gains little
-# the evidence a rule needs (chi-square, 1 degree of freedom): to be added, against the hundreds
-# of candidates tried (about p < 1e-5 for one); to stay, p < 0.05
+# the evidence a new rule needs (chi-square, 1 degree of freedom): to be added, against the
+# hundreds of candidates tried (about p < 1e-5 for one); to stay, p < 0.05
 ADD_CHI2, KEEP_CHI2 = 20.0, 3.84
 
 
@@ -211,13 +212,20 @@ def learn_points(
     scale = _scale(w)
     while chosen:
         points = _points(w, scale, step)
-        weakest, evidence = fit.weakest(chosen, w, b)
-        if len(chosen) <= max_rules and (points != 0).all() and evidence >= KEEP_CHI2:
+        wald = fit.evidence(chosen, w, b)
+        new = np.array([k is None for k in kept])
+        if len(chosen) > max_rules:
+            drop, why = int(np.argmin(wald)), f"the least evidence of more than {max_rules} rules"
+        elif (points == 0).any():
+            drop, why = int(np.argmin(np.where(points == 0, wald, np.inf))), "fits 0 points"
+        elif (new & (wald < KEEP_CHI2)).any():  # a current rule stays on the teams' word
+            drop, why = int(np.argmin(np.where(new, wald, np.inf))), ""
+        else:
             break
-        if kept[weakest] is not None:
-            left_out[kept[weakest]] = "the least evidence once the rules are fitted together"
-        del chosen[weakest], kept[weakest]
-        w, b = fit.refit(chosen, features, np.delete(w, weakest), b)
+        if kept[drop] is not None:
+            left_out[kept[drop]] = why
+        del chosen[drop], kept[drop]
+        w, b = fit.refit(chosen, features, np.delete(w, drop), b)
         scale = _scale(w)
     return Learned(chosen, w, _points(w, scale, step), b, kept, scale, left_out)
 
@@ -296,20 +304,17 @@ class _Fit:
                 found.append(max(sets, key=lambda c: int(self._mask(c).sum())))
         return found
 
-    def weakest(self, conditions: list[Condition], w: np.ndarray, b: float) -> tuple[int, float]:
-        """The rule with the least evidence, and its Wald statistic w^2 / var(w) (the
-        variance from the fitted log-loss's curvature): a rule others can stand in for (one of
-        a full set of a category's values) has a large variance, one held at 0 by its
-        direction none."""
+    def evidence(self, conditions: list[Condition], w: np.ndarray, b: float) -> np.ndarray:
+        """Each rule's evidence, its Wald statistic w^2 / var(w) (the variance from the fitted
+        log-loss's curvature): a rule others can stand in for has a large variance, one held
+        at 0 by its direction none."""
         M = self.matrix(conditions)
         A = np.column_stack([np.ones(self.n), M])
         p = expit(b + M @ w)
         curvature = (A * (p * (1 - p))[:, None]).T @ A / self.n
         curvature[1:, 1:] += 2 * L2 * np.eye(len(w))
         variance = np.diag(np.linalg.pinv(curvature))[1:]
-        wald = w * w / np.maximum(variance, 1e-300) * self.n  # the curvature is per lead
-        k = int(np.argmin(wald))
-        return k, float(wald[k])
+        return w * w / np.maximum(variance, 1e-300) * self.n  # the curvature is per lead
 
     def best(
         self, eta: np.ndarray, chosen: list[Condition], features: dict[str, Feature]

@@ -30,6 +30,11 @@ CURRENT, PROPOSED = "agreed rules", "proposed rules"
 class Suggestion:
     """The proposal, and every scorer's measures on the test window (by name)."""
 
+    @property
+    def worse(self) -> bool:
+        """Whether the proposal ranks the test window worse than the current rules."""
+        return self.metrics[PROPOSED]["roc_auc"] < self.metrics[CURRENT]["roc_auc"]
+
     proposal: Proposal
     learned: Learned
     current: AgreedRules
@@ -195,6 +200,11 @@ def _header(
         "sales_ready_points calls",
         "about as many leads sales-ready as sales can work (capacity in the training config).",
     ]
+    if auc[PROPOSED] < auc[CURRENT]:
+        lines += [
+            "!! These rules rank the test window WORSE than the current ones: do not adopt them",
+            "!! as they are (the newest leads may behave unlike the training window's).",
+        ]
     if unsigned:
         lines.append(f"Not used, not signed by both teams: {', '.join(unsigned)}.")
     return lines
