@@ -8,7 +8,10 @@ from this one (a local Dask cluster's workers) inherit the settings.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import os
+from collections.abc import Iterator
 
 ENV = {
     # nothing leaves the machine: MLflow and BentoML usage telemetry off
@@ -31,3 +34,16 @@ def configure() -> None:
     """Set the defaults above for this process, keeping anything the user set explicitly."""
     for key, value in ENV.items():
         os.environ.setdefault(key, value)
+
+
+@contextlib.contextmanager
+def no_gc() -> Iterator[None]:
+    """The cyclic garbage collector paused: while millions of new tuples are made (database rows
+    written or read), it would walk them again and again for no garbage."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()

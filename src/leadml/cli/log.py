@@ -148,9 +148,9 @@ def monitor(
         "drift_against": f"v{resolved.version}",
         "score_log": shown(log.url),
     }
-    report = measure(
-        scores, log.read_outcomes(), lead_model.spec, lead_model.info.profile, settings, period, now
-    )
+    outcomes = log.read_outcomes(["lead_id", "outcome"])
+    spec, profile = lead_model.spec, lead_model.info.profile
+    report = measure(scores, outcomes, spec, profile, settings, period, now)
     if out is not None:
         from leadml.monitoring.page import write_page
 

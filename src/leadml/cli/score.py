@@ -324,7 +324,7 @@ def log_history(name: str, spec, config: Path | None, since: str | None, until: 
     columns = ["lead_id", "model_name", "spec_hash", "features"]
     scores = log.read_scores(first, end, columns=columns)
     scores = scores[scores["model_name"] == name]
-    found = matured(scores, log.read_outcomes(), window, datetime.now(UTC))
+    found = matured(scores, log.read_outcomes(["lead_id", "outcome"]), window, datetime.now(UTC))
     history = history_frame(found, spec)
     for reason, count in history.left_out.items():
         warn(f"left out {count:,} lead(s) of the score log: {reason}")

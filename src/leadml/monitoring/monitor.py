@@ -180,9 +180,14 @@ def _iso_weeks(stamps: pd.Series) -> pd.Series:
     """Each time's ISO week, as 2026-W48 (written once per distinct week)."""
     if stamps.empty:
         return pd.Series([], dtype=object)
-    iso = stamps.dt.tz_convert("UTC").dt.isocalendar()
-    key = iso["year"].astype(np.int64) * 100 + iso["week"].astype(np.int64)
-    return key.map(lambda k: f"{k // 100}-W{k % 100:02d}")
+    days = stamps.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy().astype("datetime64[D]")
+    mondays = days - (days.astype(np.int64) + 3) % 7  # 1970-01-01 was a Thursday
+    found, at = np.unique(mondays, return_inverse=True)
+    names = []
+    for monday in found.tolist():  # a datetime.date: its ISO year and week, once per week
+        year, week, _ = monday.isocalendar()
+        names.append(f"{year}-W{week:02d}")
+    return pd.Series(np.array(names, dtype=object)[at], index=stamps.index)
 
 
 def _drift(scores: pd.DataFrame, spec: FeatureSpec, profile: dict[str, Any] | None) -> dict:

@@ -9,10 +9,8 @@ first."""
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -21,6 +19,7 @@ import numpy as np
 import orjson
 import pandas as pd
 
+from leadml.runtime import no_gc
 from leadml.scoring.bands import BANDS
 from leadml.spec.features import FeatureSpec
 
@@ -123,7 +122,7 @@ class ScoreBatch:
         """One tuple per lead, in `leadml.scorelog.schema.ROW_COLUMNS` order, naming the job's
         row in `jobs` by `job_id`; `when` is the scored_at value as the database takes it
         (default: the datetime)."""
-        with _no_gc():  # millions of new tuples: the collector would walk them again and again
+        with no_gc():
             return self._rows(spec, job_id, self.scored_at if when is None else when)
 
     def job_key(self) -> tuple:
@@ -162,17 +161,6 @@ class ScoreBatch:
         return [
             dumps(dict(zip(f, z, strict=True))).decode() for f, z in zip(names, sizes, strict=True)
         ]
-
-
-@contextlib.contextmanager
-def _no_gc() -> Iterator[None]:
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def _values(spec: FeatureSpec, X: np.ndarray) -> list[tuple]:

@@ -8,11 +8,13 @@ import fcntl  # POSIX: leadml runs on Linux and macOS
 import functools
 import os
 import re
+import sqlite3
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import psycopg
 from alembic import command
@@ -24,6 +26,7 @@ from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError, InterfaceError, OperationalError, SQLAlchemyError
 
 from leadml.errors import LeadmlError
+from leadml.runtime import no_gc
 from leadml.scorelog.outcomes import ID, MAX_UNKNOWN, OutcomeCounts, changes
 from leadml.scorelog.rows import ScoreBatch
 from leadml.scorelog.schema import (
@@ -59,7 +62,13 @@ class ScoreLogError(LeadmlError):
 
 
 # what a database that does not answer raises; anything else it raises refuses what was sent
-TRANSIENT = (OperationalError, InterfaceError, TimeoutError, psycopg.OperationalError)
+TRANSIENT = (
+    OperationalError,
+    InterfaceError,
+    TimeoutError,
+    psycopg.OperationalError,
+    sqlite3.OperationalError,
+)
 
 
 def log_url(tracking_uri: str | None = None, env: Mapping[str, str] = os.environ) -> str | None:
@@ -278,15 +287,22 @@ class ScoreLog:
         unknown = sorted(set(columns) - set(SCORE_COLUMNS))
         if unknown:
             raise ValueError(f"no such score log column(s): {unknown}")
-        wanted = ", ".join(
-            f"{'j' if c in JOB_COLUMNS else 's'}.{c}"
-            for c in dict.fromkeys(["id", "scored_at", *columns])
-        )
+        wanted = dict.fromkeys(["id", "scored_at", *columns])
+        own = [c for c in wanted if c not in JOB_COLUMNS]
+        shared = [c for c in wanted if c in JOB_COLUMNS]
+        # a job's columns are read once per job and spread over its rows here: a million
+        # rows do not bring a million copies of the same names from the database
         query = (
-            f"SELECT {wanted} FROM scores s JOIN jobs j ON j.id = s.job_id{clause} "
+            f"SELECT {', '.join(own + (['job_id'] if shared else []))} FROM scores s{clause} "
             "ORDER BY s.scored_at, s.id"
         )
-        return self._read(query, params, "reading scores", ("scored_at",))
+        frame = self._read(query, params, "reading scores", ("scored_at",))
+        if shared:
+            named = self._read(f"SELECT id, {', '.join(shared)} FROM jobs", {}, "reading jobs", ())
+            at = pd.Index(named["id"]).get_indexer(frame.pop("job_id"))
+            for column in shared:
+                frame[column] = named[column].to_numpy()[at]
+        return frame[list(wanted)]
 
     def _when(self, value: datetime) -> datetime:
         """A bound as this database compares it: UTC (SQLite keeps times without a zone)."""
@@ -361,24 +377,56 @@ class ScoreLog:
             rows += [tuple(r) for r in conn.execute(where, {"ids": part}).all()]
         return rows
 
-    def read_outcomes(self) -> pd.DataFrame:
-        """Every outcome row, in the order received."""
-        query = "SELECT * FROM outcomes ORDER BY id"
-        return self._read(query, {}, "reading outcomes", ("decided_at", "received_at"))
+    def read_outcomes(self, columns: list[str] | None = None) -> pd.DataFrame:
+        """Outcome rows in the order received; `columns` (default all, besides `id`, which
+        always comes) reads fewer."""
+        known = [c.name for c in outcomes.columns]
+        wanted = known if columns is None else list(dict.fromkeys(["id", *columns]))
+        unknown = sorted(set(wanted) - set(known))
+        if unknown:
+            raise ValueError(f"no such outcomes column(s): {unknown}")
+        query = f"SELECT {', '.join(wanted)} FROM outcomes ORDER BY id"
+        dates = tuple(c for c in ("decided_at", "received_at") if c in wanted)
+        return self._read(query, {}, "reading outcomes", dates)
 
     def _read(
         self, query: str, params: dict[str, Any], doing: str, dates: tuple[str, ...]
     ) -> pd.DataFrame:
-        """A query's rows as the driver gives them (no per-value processing: a million rows in
-        seconds), its time columns read as UTC at once."""
+        """A query's rows as the driver gives them, straight from its cursor (no per-value
+        processing: a million rows in seconds), its time columns read as UTC at once.
+        `query` names its parameters `:name`."""
+        if self.kind == "postgresql":  # psycopg's style
+            query = re.sub(r":([a-z_]+)", r"%(\1)s", query)
         try:
-            with self.engine.connect() as conn:
-                frame = pd.read_sql(text(query), conn, params=params)
-        except SQLAlchemyError as exc:
+            with self.engine.connect() as conn, no_gc():
+                cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+                try:
+                    cursor.execute(query, params)
+                    names = [d[0] for d in cursor.description]
+                    frame = _frame(names, cursor.fetchall())
+                finally:
+                    cursor.close()
+        except (SQLAlchemyError, psycopg.Error, sqlite3.Error) as exc:
             raise self.failure(doing, exc) from None
-        for column in dates:
+        for column in dates:  # SQLite's text or PostgreSQL's datetimes
             frame[column] = pd.to_datetime(frame[column], utc=True, format="ISO8601")
         return frame
+
+
+def _frame(names: list[str], rows: list[tuple]) -> pd.DataFrame:
+    """A query's rows as columns: numbers as numpy arrays, anything else (text, times) as Python
+    objects (for a million rows, a third of the time pandas takes to make its own strings)."""
+    if not rows:
+        return pd.DataFrame(columns=names)
+    data: dict[str, Any] = {}
+    for name, values in zip(names, zip(*rows, strict=True), strict=True):
+        first = next((v for v in values if v is not None), None)
+        if isinstance(first, bool | int | float):
+            column = np.array(values)
+            data[name] = column if column.dtype != object else pd.to_numeric(pd.Series(column))
+        else:
+            data[name] = pd.Series(np.array(values, dtype=object), dtype=object)
+    return pd.DataFrame(data, copy=False)
 
 
 def utc(value: datetime) -> datetime:
