@@ -82,6 +82,21 @@ def api(uri: str, leads: list[dict], logs: dict[str, str], seconds: int, rounds:
     return rps, catch_up
 
 
+def server_cpu() -> float:
+    """CPU seconds the PostgreSQL server's processes have used so far (this machine's)."""
+    import psutil
+
+    total = 0.0
+    for process in psutil.process_iter(["name"]):
+        if (process.info["name"] or "").startswith("postgres"):
+            try:
+                times = process.cpu_times()
+                total += times.user + times.system + times.children_user + times.children_system
+            except psutil.Error:  # gone meanwhile
+                continue
+    return total
+
+
 def fresh_sqlite(name: str) -> str:
     """The URL of a new, empty SQLite score log in the cache (an earlier run's removed)."""
     path = LOG_CACHE / name
@@ -163,6 +178,7 @@ def main() -> None:
         times: dict[str, dict[str, list[float]]] = {}
         fixed: dict[str, float] = {}
         last: dict[str, str] = {}  # the last pandas run's logs
+        db_cpu: dict[str, list[float]] = {}  # the PostgreSQL server's CPU seconds per run
         for engine in ("pandas", "dask"):
             _say(f"predict: the fixed cost of the {engine} engine (1,000 leads, log off)")
             fixed[engine] = min(
@@ -175,8 +191,11 @@ def main() -> None:
                     else:
                         url = pg.new_database() if log == "postgres" else "off"
                     _say(f"predict {rows:,} leads: {engine}, log {log}, run {k + 1}")
+                    served = server_cpu()
                     wall = predict(uri, data, engine, url, LOG_CACHE / "out")
                     times.setdefault(engine, {}).setdefault(log, []).append(wall)
+                    if log == "postgres":
+                        db_cpu.setdefault(engine, []).append(server_cpu() - served)
                     if log != "off":
                         assert ScoreLog(url).count_scores() == rows, (engine, log)
                         if engine == "pandas":
@@ -189,10 +208,10 @@ def main() -> None:
         for log, url in last.items():
             _say(f"monitor: {rows:,} scores on {log}")
             watched[log] = monitor(uri, data, url)
-    report(rps, catch_up, times, fixed, rows, seconds, watched)
+    report(rps, catch_up, times, fixed, rows, seconds, watched, db_cpu)
 
 
-def report(rps, catch_up, times, fixed, rows, seconds, watched) -> None:
+def report(rps, catch_up, times, fixed, rows, seconds, watched, db_cpu) -> None:
     print(f"\nScoring API, wrk -c4 -d{seconds}s, three rounds in turn (req/s per round):")
     print(f"{'scenario':<12} {'log':<9} {'req/s (rounds)':<32} {'median':>9} {'vs off':>7}")
     ratios = {}
@@ -217,6 +236,8 @@ def report(rps, catch_up, times, fixed, rows, seconds, watched) -> None:
             shown = ", ".join(f"{v:.1f}" for v in values)
             print(f"{engine:<8} {log:<9} {shown:<18} {scoring:>10.1f} {ratio:>6.2f}x")
     print(f"(fixed cost: {', '.join(f'{e} {s:.1f} s' for e, s in fixed.items())})")
+    spent = ", ".join(f"{e} {', '.join(f'{v:.1f}' for v in vs)} s" for e, vs in db_cpu.items())
+    print(f"(the PostgreSQL server's own CPU in each postgres run, on the same cores: {spent})")
     print(f"\nleadml monitor over {rows:,} logged scores with their outcomes (wall s):")
     print(f"{'log':<9} {'outcomes load':>14} {'monitor':>8}")
     for log, (loading, watching) in watched.items():
@@ -240,7 +261,8 @@ def report(rps, catch_up, times, fixed, rows, seconds, watched) -> None:
     for label, ok, value in checks:
         print(f"  {'pass' if ok else 'FAIL'}  {label}  ({value})")
     print(json.dumps({"bench": "log", "rows": rows, "api_rps": rps, "catch_up_s": catch_up,
-                      "predict_s": times, "fixed_s": fixed, "ratios": ratios, "monitor_s": watched,
+                      "predict_s": times, "fixed_s": fixed, "db_server_cpu_s": db_cpu,
+                      "ratios": ratios, "monitor_s": watched,
                       "targets": {label: ok for label, ok, _ in checks}}))  # fmt: skip
 
 

@@ -36,8 +36,9 @@ def test_a_proposal_the_teams_can_review_check_score_and_diff(registry, demo_lea
     assert 0 < summary["rules"] <= 20 and summary["kept"]
     assert all(isinstance(p, int) and -50 <= p <= 50 and p % 5 == 0 for p in summary["points"])
     test = summary["test"]
-    assert set(test) == {"leadml model", "agreed rules", "proposed rules"}
-    assert test["proposed rules"]["roc_auc"] > test["agreed rules"]["roc_auc"]
+    assert set(test) == {"leadml model", "current rules", "proposed rules"}
+    assert test["proposed rules"]["roc_auc"] > test["current rules"]["roc_auc"]
+    assert not summary["worse_than_current"]
 
     text = out.read_text()
     assert text.startswith("# PROPOSED by `leadml rules suggest`") and "NOT AGREED" in text

@@ -182,3 +182,32 @@ def test_compare_and_train_from_the_log(registry, demo_frame, tmp_path, monkeypa
     assert run.data.tags["score_log_rows"] == "6,000 rows in 1 id ranges"
     assert run.data.tags["data_source"].startswith("the score log sqlite:///")
     assert ranges.strip() == "1-6000"
+
+
+def test_a_predict_stopped_by_sigterm_leaves_no_output_nor_scores(registry, demo_frame, tmp_path):
+    """A scheduler's timeout mid-job: the job's parts already written are removed, the rest are
+    never written, and no output appears."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    big = pd.concat([demo_frame.assign(lead_id=demo_frame["lead_id"] + f"-{k}") for k in range(8)])
+    leads = tmp_path / "leads.parquet"
+    big.drop(columns=["sales_ready"]).to_parquet(leads)
+    log, out, spools = f"sqlite:///{tmp_path / 'scores.db'}", tmp_path / "out.csv", tmp_path / "t"
+    spools.mkdir()
+    env = {**os.environ, "MLFLOW_TRACKING_URI": registry, "LEADML_SCORE_LOG": log,
+           "TMPDIR": str(spools)}  # fmt: skip
+    command = [sys.executable, "-m", "leadml", "predict", "--data", str(leads), "--out", str(out)]
+    job = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    while not list(spools.glob("leadml-scores-*/*.scores*")) and time.monotonic() < deadline:
+        assert job.poll() is None, job.communicate()
+        time.sleep(0.05)
+    job.send_signal(signal.SIGTERM)
+    assert job.wait(60) == 128 + signal.SIGTERM
+    assert not out.exists() and not list(spools.glob("leadml-scores-*"))
+    time.sleep(1.0)  # a writer that went on would have written by now
+    assert ScoreLog(log).count_scores() == 0

@@ -289,3 +289,16 @@ def test_a_job_recording_writes_its_parts_or_fails_naming_the_log(log_url, score
     with pytest.raises(ScoreLogError, match="the job's scores were not all written") as failed:
         down.finish()
     assert "secret" not in str(failed.value) and not down._folder.exists()
+
+
+def test_a_job_removed_elsewhere_is_written_again_never_left_unnamed(log_url, scored):
+    """A long-lived writer knows its job's row; once another process removes the job (a failed
+    predict), its next scores name a new row rather than one that is gone."""
+    model, *_ = scored
+    writer, other = ScoreLog.open(log_url), ScoreLog(log_url)
+    writer.write_scores([_batch(scored, source="api", job="api-9")], model.spec)
+    assert other.discard_job("api-9") == len(scored[4])
+    writer.write_scores([_batch(scored, source="api", job="api-9")], model.spec)
+    back = other.read_scores(columns=["job", "model_version"])
+    assert len(back) == len(scored[4]) and set(back["job"]) == {"api-9"}
+    assert set(back["model_version"]) == {"3"}

@@ -22,7 +22,7 @@ from leadml.cli.app import (
 )
 from leadml.errors import LeadmlError
 
-SCORERS = ("leadml model", "agreed rules", "proposed rules")
+MODEL = "leadml model"
 MEASURES = ("roc_auc", "log_loss", "ece", "precision_at_capacity")
 
 
@@ -65,6 +65,7 @@ def rules_suggest(
     from leadml.data.check import CheckedLeads
     from leadml.data.outputs import text_writer, write_files
     from leadml.evaluation.report import compare, render_html
+    from leadml.rules.propose import WORSE
     from leadml.spec.config import load_config
     from leadml.training.suggest import suggest_rules
 
@@ -79,8 +80,9 @@ def rules_suggest(
     for named in (cfg.spec, cfg.rules):
         if Path(named).resolve() == out.resolve():
             raise LeadmlError(f"--out {out} is the config's own file; write the proposal apart")
-    check_outputs(source, {"--out": out, "--page": page}, force=force)
     lead_model = _model(cfg.tracking.registered_model, model)
+    pages = {} if lead_model is None else {"--page": page}  # a page needs a model
+    check_outputs(source, {"--out": out, **pages}, force=force)
     suggestion = suggest_rules(
         cfg, source, query, out_name=str(out), max_rules=max_rules, step=points_step,
         say=lambda m: say(m, to=err),
@@ -100,14 +102,11 @@ def rules_suggest(
             notes=(f"The test window of {config}: the newest leads, never learned from.",),
         )
         comparison.next_rules = suggestion.next_rules(str(out))
-        metrics = {"leadml model": comparison.model, **metrics}
+        metrics = {MODEL: comparison.model, **metrics}
         writers[page] = text_writer(render_html(comparison))
     write_files(writers)
     if suggestion.worse:
-        warn(
-            "the proposed rules rank the test window worse than the current ones: do not adopt "
-            "them as they are (the newest leads may behave unlike the training window's)"
-        )
+        warn(WORSE)
     if as_json:
         print_json(_summary(suggestion, metrics, out, page if page in writers else None))
     else:
@@ -140,9 +139,7 @@ def _summary(suggestion, metrics, out: Path, page: Path | None) -> dict:
         "kept": [k for k in suggestion.learned.kept if k is not None],
         "worse_than_current": suggestion.worse,
         "left_out": suggestion.proposal.left_out,
-        "test": {
-            name: {k: metrics[name][k] for k in MEASURES} for name in SCORERS if name in metrics
-        },
+        "test": {name: {k: m[k] for k in MEASURES} for name, m in metrics.items()},
     }
 
 
@@ -157,13 +154,11 @@ def _print(suggestion, metrics, out: Path, page: Path | None, cfg) -> None:
     )
     say(f"On the test window ({len(suggestion.data.test.y):,} leads):")
     say(f"  {'scorer':<16} {'ROC AUC':>8} {'log loss':>9} {'calib. error':>13} {'at capacity':>12}")
-    for name in SCORERS:
-        if name in metrics:
-            m = metrics[name]
-            say(
-                f"  {name:<16} {m['roc_auc']:>8.3f} {m['log_loss']:>9.4f} "
-                f"{100 * m['ece']:>12.1f}% {100 * m['precision_at_capacity']:>11.1f}%"
-            )
+    for name, m in metrics.items():
+        say(
+            f"  {name:<16} {m['roc_auc']:>8.3f} {m['log_loss']:>9.4f} "
+            f"{100 * m['ece']:>12.1f}% {100 * m['precision_at_capacity']:>11.1f}%"
+        )
     if page is not None:
         say(f"Page: {page} (open it in a browser; it needs no network)")
     say(

@@ -4,6 +4,9 @@ Each command imports its work when it runs (see `leadml.cli.app`)."""
 
 from __future__ import annotations
 
+import contextlib
+import signal
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -227,13 +230,14 @@ def predict(
     recording = None if log is None else JobRecording(log.url)
     job = new_job("predict")
     try:
-        lead_model, resolved = load_lead_model(name, model)
-        ref = ModelRef(name, resolved.version, resolved.alias)
-        leads = read_leads(data, query)
-        checked, unseen = lead_model.check(leads)
-        scored = _score_in_parts(lead_model, checked, reasons, recording, ref, job)
-        finish = None if recording is None else recording.finish
-        write_table(as_exported(scored, lead_model.spec), out, before_replace=finish)
+        with stopped_as_exit():  # a scheduler's SIGTERM runs the clean-up below too
+            lead_model, resolved = load_lead_model(name, model)
+            ref = ModelRef(name, resolved.version, resolved.alias)
+            leads = read_leads(data, query)
+            checked, unseen = lead_model.check(leads)
+            scored = _score_in_parts(lead_model, checked, reasons, recording, ref, job)
+            finish = None if recording is None else recording.finish
+            write_table(as_exported(scored, lead_model.spec), out, before_replace=finish)
     except BaseException:
         if recording is not None:
             recording.abandon()
@@ -247,6 +251,21 @@ def predict(
     )
     if recording is not None:
         say(f"Recorded {recording.rows:,} scores in the score log {shown(log.url)}", to=err)
+
+
+@contextlib.contextmanager
+def stopped_as_exit() -> Iterator[None]:
+    """SIGTERM (a scheduler's timeout, `kill`) raised as SystemExit in the block, so its
+    clean-up runs before the process ends."""
+
+    def stop(signum: int, _frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _score_in_parts(lead_model, checked, reasons: int, recording, ref, job: str):

@@ -12,6 +12,8 @@ from __future__ import annotations
 import functools
 import itertools
 import pickle
+import queue
+import threading
 import uuid
 from collections import Counter
 from collections.abc import Callable
@@ -113,7 +115,8 @@ def score_file(
     model = _loaded(model, job)
     writer: pq.ParquetWriter | None = None
     rows = ready = rules_ready = logged = 0
-    done: list[ScoreBatch] = []  # the partition's scores for the score log
+    # the partition's scores, written by a thread while the next batch is scored
+    recording = None if log is None else _PartRecording(_opened_log(log.url), model.spec)
     unseen: Counter[str] = Counter()
     hashes = []
     try:
@@ -134,8 +137,8 @@ def score_file(
             if writer is None:
                 writer = pq.ParquetWriter(part, table.schema)
             writer.write_table(table.cast(writer.schema))
-            if log is not None:
-                done.append(
+            if recording is not None and log is not None:
+                recording.put(
                     ScoreBatch.of(
                         model, log.model, ids, X, s, source="predict", job=log.job,
                         holdout=flags, hashes=log.hashes,
@@ -145,9 +148,11 @@ def score_file(
             rows += len(scored)
             ready += int(scored["sales_ready"].sum())
             rules_ready += int(scored["rules_sales_ready"].sum())
-        if log is not None:  # the partition's rows in one transaction, once its part is whole
-            logged = _opened_log(log.url).write_scores(done, model.spec)
+        if recording is not None:  # the partition's rows committed once its part is whole
+            logged, recording = recording.finish(), None
     finally:
+        if recording is not None:
+            recording.abandon()
         if writer is not None:
             writer.close()
     return {
@@ -158,6 +163,64 @@ def score_file(
         "ids": np.concatenate(hashes) if hashes else np.empty(0, dtype=np.uint64),
         "logged": logged,
     }
+
+
+class _PartRecording:
+    """A partition's scores written to the score log by a thread of the worker, in one
+    transaction, while the worker scores the next batch (the database's work and much of the
+    driver's happen outside the GIL): `put` each batch, then `finish` (commit; the rows) or
+    `abandon` (roll back)."""
+
+    _ABANDON = object()
+
+    def __init__(self, score_log: ScoreLog, spec: FeatureSpec):
+        self.rows = 0
+        self.error: BaseException | None = None
+        self._queue: queue.Queue = queue.Queue(maxsize=2)  # a batch or two ahead, no more
+        self._thread = threading.Thread(
+            target=self._run, args=(score_log, spec), name="leadml-part-log", daemon=True
+        )
+        self._thread.start()
+
+    def _run(self, score_log: ScoreLog, spec: FeatureSpec) -> None:
+        try:
+            with score_log.streaming(spec) as write:
+                for batch in iter(self._queue.get, None):
+                    if batch is self._ABANDON:
+                        raise _Abandoned
+                    self.rows += write(batch)
+        except _Abandoned:
+            pass
+        except BaseException as exc:  # raised in the worker's thread by put or finish
+            self.error = exc
+
+    def put(self, batch: ScoreBatch | None) -> None:
+        while True:
+            self._raise()
+            try:
+                self._queue.put(batch, timeout=0.5)
+                return
+            except queue.Full:
+                continue
+
+    def finish(self) -> int:
+        self.put(None)  # the end: commit
+        self._thread.join()
+        self._raise()
+        return self.rows
+
+    def abandon(self) -> None:
+        if self._thread.is_alive():
+            self._queue.put(self._ABANDON)
+            self._thread.join()
+
+    def _raise(self) -> None:
+        if self.error is not None:
+            raise self.error
+
+
+class _Abandoned(Exception):
+    """The partition failed: its transaction is rolled back."""
 
 
 KIND_SCORES = "lead scores"

@@ -24,6 +24,7 @@ from leadml.evaluation.capacity import (
     top_k_per_week,
     weeks_and_capacity,
 )
+from leadml.rules.propose import WORSE
 from leadml.rules.review import contradiction_words, rule_outcomes
 from leadml.scoring.bands import BANDS
 from leadml.scoring.lead_model import LeadModel, agreement, output_id
@@ -540,10 +541,7 @@ def _next_rules(c: Comparison) -> str:
         "signed it."
     )
     if p["roc_auc"] < r["roc_auc"]:
-        said += (
-            '</p><p class="warn">It ranks these leads worse than the current rules: do not '
-            "adopt it as it is (the newest leads may behave unlike the training window's)."
-        )
+        said += '</p><p class="warn">' + html.escape(WORSE)
     left = (
         "<h3>Current rules it leaves out</h3>" + html_table(nr.left_out) if len(nr.left_out) else ""
     )

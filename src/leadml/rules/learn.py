@@ -4,7 +4,8 @@ feature per rule (`in`, `at_least`/`at_most`, `is`, `missing`), integer points t
 How (`learn_points`), on leads encoded by the spec (`leadml.scoring.LeadEncoder`):
 
 1. Start from the current rules: each keeps its condition (and its wording, elsewhere) and has
-   its weight fitted again; rules on features the teams have not signed are left out.
+   its weight fitted again; rules on features that may not train a model (not signed by both
+   teams, still TODO, or known only after sales contact: `FeatureSpec.unusable`) are left out.
 2. Add, one at a time, the condition that most improves the fit (the Newton step on the
    log-loss, as gradient boosting of one-rule stumps does: candidates are value sets of a
    categorical feature, thresholds at rounded quantiles of a number, yes or no, missing),
@@ -171,14 +172,14 @@ def learn_points(
     y = np.asarray(y, dtype=float)
     if not 0 < y.sum() < len(y):
         raise ValueError("the leads need both outcomes to learn points from")
-    unsigned = spec.unsigned()
+    unusable = spec.unusable()
     features = {f.name: f for f in spec.features}
     left_out: dict[str, str] = {}
     chosen: list[Condition] = []
     kept: list[str | None] = []
     for rule in current.rules:
-        if rule.feature in unsigned:
-            left_out[rule.name] = f"'{rule.feature}' is not signed by both teams"
+        if rule.feature in unusable:
+            left_out[rule.name] = f"not usable: {unusable[rule.feature][0]}"
             continue
         condition = Condition.of_rule(rule, spec)
         if condition.op == "range" and features[rule.feature].direction:
@@ -189,7 +190,7 @@ def learn_points(
             continue
         chosen.append(condition)
         kept.append(rule.name)
-    fit = _Fit(X, y, spec, [f for f in spec.features if f.name not in unsigned])
+    fit = _Fit(X, y, spec, [f for f in spec.features if f.name not in unusable])
     w, b = fit.refit(chosen, features)
     target = max(len(chosen), max_rules) + EXTRA
     while len(chosen) < target:
@@ -205,7 +206,8 @@ def learn_points(
         i = chosen.index(reference)
         if kept[i] is not None:
             left_out[kept[i]] = (
-                f"the usual '{reference.feature}': the other rules on it are points against it"
+                f"'{reference.feature}' {reference.words()} is the baseline the other rules on "
+                f"'{reference.feature}' are measured against"
             )
         del chosen[i], kept[i]
         w, b = fit.refit(chosen, features, np.delete(w, i), b)
@@ -239,8 +241,9 @@ def _scale(w: np.ndarray) -> float:
 
 
 def _points(w: np.ndarray, scale: float, step: int) -> np.ndarray:
-    points = np.round(w * scale / step) * step
-    return np.clip(points, -MAX_POINTS, MAX_POINTS).astype(np.int64)
+    """Multiples of `step`, within MAX_POINTS (the largest multiple of `step` that is)."""
+    bound = MAX_POINTS // step * step
+    return np.clip(np.round(w * scale / step) * step, -bound, bound).astype(np.int64)
 
 
 class _Fit:
@@ -321,7 +324,7 @@ class _Fit:
     ) -> Condition | None:
         """The condition not yet chosen with the largest Newton gain G^2 / (H + floor) whose
         step agrees with its feature's direction; None when none has the evidence to be added
-        (its score statistic G^2 / H under ADD_CHI2) or fires on enough leads."""
+        (its score statistic G^2 / H under ADD_CHI2) or none fires on enough leads."""
         p = expit(eta)
         g, h = p - self.y, p * (1 - p)
         best, best_gain = None, 0.0

@@ -16,6 +16,12 @@ from leadml.rules.definition import AgreedRules, Group, Rule, parse_rules
 from leadml.rules.learn import Condition, Learned
 from leadml.spec.features import FeatureSpec
 
+# said wherever a proposal ranks the test window worse than the current rules
+WORSE = (
+    "These rules rank the test window worse than the current ones: do not adopt them as they "
+    "are (the newest leads may behave unlike the training window's)."
+)
+
 
 @dataclass(frozen=True)
 class Evidence:

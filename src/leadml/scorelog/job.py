@@ -34,10 +34,19 @@ class JobRecording:
             max_spool_bytes=1 << 62,  # a job keeps all its scores until written (or it fails)
             interval=0.05,
             retry_after=retry_after,
+            job=True,
         ).start()
 
     def record(self, batch: ScoreBatch, spec: FeatureSpec) -> None:
-        """Queue a scored part, its features read by `spec` (one spec for the whole job)."""
+        """Queue a scored part, its features read by `spec` (one spec for the whole job); a
+        writer that died fails the job now, not after the rest is scored."""
+        if self._recorder.writer_gone():
+            said = _tail(self._folder / WRITER_LOG)
+            self.abandon()
+            raise ScoreLogError(
+                f"score log {shown(self.url)}: the writer process stopped"
+                + (f"; it said:\n{said}" if said else "")
+            )
         self._recorder.spec = spec
         self._recorder.record(batch)
         self.rows += len(batch)

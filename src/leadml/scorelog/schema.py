@@ -22,8 +22,9 @@ from sqlalchemy import (
 metadata = MetaData()
 ROW_ID = BigInteger().with_variant(Integer, "sqlite")  # SQLite numbers rows only as INTEGER
 
-# one row per job that scored (a `leadml predict` run, an API worker process) and the model,
-# spec and rules it scored with: what its score rows share, kept once
+# what score rows share, kept once: the job that scored them (a `leadml predict` run, an API
+# worker process) and the model, spec and rules it scored with (one row per process that wrote
+# them: a Dask job's workers, or a writer started again, may add a row each for one job)
 jobs = Table(
     "jobs",
     metadata,
@@ -76,4 +77,7 @@ outcomes = Table(
 JOB_COLUMNS = [c.name for c in jobs.columns if c.name != "id"]
 ROW_COLUMNS = [c.name for c in scores.columns if c.name != "id"]  # as written, job by its id
 # a score as read: its row with its job's columns (`ScoreLog.read_scores`)
-SCORE_COLUMNS = ["lead_id", "scored_at", *JOB_COLUMNS, *ROW_COLUMNS[3:]]
+SCORE_COLUMNS = [
+    "lead_id", "scored_at", *JOB_COLUMNS,
+    *(c for c in ROW_COLUMNS if c not in ("job_id", "lead_id", "scored_at")),
+]  # fmt: skip

@@ -47,6 +47,7 @@ Count = Callable[[str, int], None]  # (state, rows): for /metrics
 SEGMENT = ".scores"
 WRITER_LOG = "writer.log"
 SET_ASIDE = "set-aside"  # segments the database refuses (not for want of answering)
+FINISH = b"finish\n"  # on the writer's stdin: write what is spooled, then stop
 WRITER_NICE = 10  # added to the writer process's niceness: answering requests comes first
 
 
@@ -64,8 +65,10 @@ class ScoreRecorder:
         interval: float = 0.25,
         retry_after: float = 2.0,
         count: Count | None = None,
+        job: bool = False,
     ):
         self.url = url
+        self.job = job  # a batch job's recorder: its writer writes nothing more if it is gone
         self.spec = spec
         self.spool = Path(spool)
         self.max_spool_bytes = max_spool_bytes
@@ -110,6 +113,7 @@ class ScoreRecorder:
             "spool": str(self.spool),
             "interval": self.interval,
             "retry_after": self.retry_after,
+            "job": self.job,
         }
         assert self._writer.stdin is not None
         self._writer.stdin.write(json.dumps(settings).encode() + b"\n")
@@ -135,13 +139,18 @@ class ScoreRecorder:
             self._add("dropped", sum(len(b) for b in self._queue))
             log.exception("score log: the last scores could not be spooled; DROPPED")
         if self._writer is not None and self._writer.stdin is not None:
-            self._writer.stdin.close()  # the writer writes what is spooled, then stops
+            self._writer.stdin.write(FINISH)  # the writer writes what is spooled, then stops
+            self._writer.stdin.close()
             try:
                 self._writer.wait(timeout)
             except subprocess.TimeoutExpired:
                 log.error("score log: the writer did not finish in %.0f s; stopping it", timeout)
                 self._writer.kill()
         log.info("score log: stopped (%s)", ", ".join(f"{k} {v}" for k, v in self.counts.items()))
+
+    def writer_gone(self) -> bool:
+        """Whether the writer process has stopped (before `stop`: it died)."""
+        return self._writer is not None and self._writer.poll() is not None
 
     def abandon(self) -> None:
         """Stop at once: the queue is forgotten and the writer killed (its open transaction is
@@ -228,22 +237,27 @@ class ScoreRecorder:
 # -- the writer process ---------------------------------------------------------------------------
 def run_writer() -> None:
     """The writer process: its settings on stdin's first line (JSON: url, spool, interval,
-    retry_after); then write the spool's segments to the score log, oldest first, every
-    `interval` seconds until stdin closes (the worker stopping, or gone), then once more (what is
-    left waits on disk if the database does not answer)."""
+    retry_after, job); then write the spool's segments to the score log, oldest first, every
+    `interval` seconds until stdin closes, then once more (what is left waits on disk if the
+    database does not answer). A batch job's writer whose job went without saying `FINISH`
+    (killed) writes nothing more: the job's output never appeared, so neither do its scores
+    (a server's writer writes its spool whatever happened to the server)."""
     from leadml.runtime import configure
 
     _ignore_stop_signals()  # (already, when started by a recorder)
     os.nice(WRITER_NICE)
     configure()
     settings = json.loads(sys.stdin.buffer.readline())
-    stop = threading.Event()
-    threading.Thread(target=_stop_at_eof, args=(stop,), daemon=True).start()
+    stop, said = threading.Event(), []
+    threading.Thread(target=_stop_at_eof, args=(stop, said), daemon=True).start()
     spool = Path(settings["spool"])
     writer = _Writer(ScoreLog(settings["url"]), spool, settings["retry_after"], _written_counter())
     writer.reclaim()
     while True:
         stopping = stop.wait(settings["interval"])
+        if stopping and settings.get("job") and FINISH not in said:
+            log.error("score log: the job is gone; its spooled scores are not written")
+            return
         writer.write_spool(final=stopping)
         if stopping:
             return
@@ -256,8 +270,8 @@ def _ignore_stop_signals() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-def _stop_at_eof(stop: threading.Event) -> None:
-    sys.stdin.buffer.read()
+def _stop_at_eof(stop: threading.Event, said: list[bytes]) -> None:
+    said.extend(sys.stdin.buffer.read().splitlines(keepends=True))
     stop.set()
 
 

@@ -9,7 +9,7 @@ import functools
 import os
 import re
 import sqlite3
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -23,7 +23,13 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import bindparam, create_engine, event, select, text
 from sqlalchemy.engine import Connection, Engine, make_url
-from sqlalchemy.exc import ArgumentError, InterfaceError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import (
+    ArgumentError,
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+    SQLAlchemyError,
+)
 
 from leadml.errors import LeadmlError
 from leadml.runtime import no_gc
@@ -40,11 +46,13 @@ from leadml.scorelog.schema import (
 from leadml.spec.features import FeatureSpec
 
 ENV = "LEADML_SCORE_LOG"
+WRITES = "leadml_writes"  # an execution option: the transaction writes (`ScoreLog._writing`)
 # PostgreSQL's types of ROW_COLUMNS, for COPY's binary format
 COPY_TYPES = [
     "int8", "text", "timestamptz", "text", "float8", "text", "bool", "float8", "float8", "bool",
     "text", "bool",
 ]  # fmt: skip
+assert len(COPY_TYPES) == len(ROW_COLUMNS), "COPY_TYPES: one type per ROW_COLUMNS column"
 OFF = "off"
 DEFAULT_FILE = "scores.db"
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -59,6 +67,7 @@ class ScoreLogError(LeadmlError):
     def __init__(self, message: str, transient: bool = True):
         super().__init__(message)
         self.transient = transient
+        self.stale_job = False  # refused for naming a job row that is gone: worth a retry
 
 
 # what a database that does not answer raises; anything else it raises refuses what was sent
@@ -102,12 +111,24 @@ def _masked(url: str) -> str:
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
-    """WAL: readers never block the writer; NORMAL sync is durable across a process crash."""
+    """WAL: readers never block the writer; NORMAL sync is durable across a process crash;
+    foreign keys checked (a score never names a job that is gone). The driver's own transaction
+    handling is off: SQLAlchemy's BEGIN (`_sqlite_begin`) makes a migration's DDL and a read of
+    several tables one transaction each."""
+    dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
+
+
+def _sqlite_begin(conn: Connection) -> None:
+    """A transaction that writes (`WRITES`) takes SQLite's write lock at once, waiting for it up
+    to the busy timeout, so it never fails halfway for another writer; a read takes a snapshot."""
+    writes = conn.get_execution_options().get(WRITES, False)
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if writes else "BEGIN")
 
 
 @functools.cache
@@ -141,6 +162,7 @@ class ScoreLog:
         self.engine: Engine = create_engine(url, pool_pre_ping=True, connect_args=connect_args)
         if kind == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
+            event.listen(self.engine, "begin", _sqlite_begin)
 
     @classmethod
     def open(cls, url: str) -> ScoreLog:
@@ -181,7 +203,7 @@ class ScoreLog:
     def _migrate(self) -> None:
         if self.revision() == _head():
             return
-        with self.engine.begin() as conn:
+        with self._writing() as conn:
             if self.kind == "postgresql":  # two processes starting together: one migrates
                 conn.execute(text("SELECT pg_advisory_xact_lock(4411)"))
             config = Config()
@@ -212,17 +234,42 @@ class ScoreLog:
         total = sum(len(b) for b in batches)
         if not total:
             return 0
+        for attempt in (1, 2):
+            try:
+                with self.streaming(spec) as write:
+                    for batch in batches:
+                        write(batch)
+            except ScoreLogError as exc:
+                if attempt == 1 and exc.stale_job:  # a job row this process knew is gone
+                    continue
+                raise
+            return total
+        raise AssertionError("unreachable")
+
+    @contextlib.contextmanager
+    def streaming(self, spec: FeatureSpec) -> Iterator[Callable[[ScoreBatch], int]]:
+        """One transaction to write scored batches into as they come (`write(batch)` -> its
+        rows), committed when the block ends, rolled back if it fails."""
         new_jobs: dict[tuple, int] = {}
+
+        def write(batch: ScoreBatch) -> int:
+            if len(batch):
+                job_id = self._job_id(conn, batch.job_key(), new_jobs)
+                self._insert(conn, batch.rows(spec, job_id, self._stamp(batch.scored_at)))
+            return len(batch)
+
         try:
-            with self.engine.begin() as conn:
-                for batch in batches:
-                    if len(batch):
-                        job_id = self._job_id(conn, batch.job_key(), new_jobs)
-                        self._insert(conn, batch.rows(spec, job_id, self._stamp(batch.scored_at)))
+            with self._writing() as conn:
+                yield write
+        except (IntegrityError, psycopg.IntegrityError) as exc:
+            stale = bool(self._jobs)
+            self._jobs.clear()  # a job row this process knew may be gone (removed elsewhere)
+            failed = self.failure("writing scores", exc)
+            failed.stale_job = stale
+            raise failed from None
         except (SQLAlchemyError, psycopg.Error) as exc:  # COPY goes through psycopg itself
-            raise self.failure(f"writing {total:,} score(s)", exc) from None
+            raise self.failure("writing scores", exc) from None
         self._jobs.update(new_jobs)  # known once committed
-        return total
 
     def _job_id(self, conn: Connection, key: tuple, new_jobs: dict[tuple, int]) -> int:
         """The `jobs` row of a job's scores: known, or added in this transaction."""
@@ -256,10 +303,11 @@ class ScoreLog:
         conn.execute(scores.insert(), [dict(zip(ROW_COLUMNS, r, strict=True)) for r in rows])
 
     def discard_job(self, job: str) -> int:
-        """Remove the rows a failed job wrote (a Dask job whose output was not published)."""
+        """Remove the rows a failed job wrote (a `leadml predict` whose output never appeared,
+        on either engine)."""
         named = select(jobs.c.id).where(jobs.c.job == job).scalar_subquery()
         try:
-            with self.engine.begin() as conn:
+            with self._writing() as conn:
                 gone = conn.execute(scores.delete().where(scores.c.job_id.in_(named)))
                 conn.execute(jobs.delete().where(jobs.c.job == job))
         except SQLAlchemyError as exc:
@@ -296,9 +344,11 @@ class ScoreLog:
             f"SELECT {', '.join(own + (['job_id'] if shared else []))} FROM scores s{clause} "
             "ORDER BY s.scored_at, s.id"
         )
-        frame = self._read(query, params, "reading scores", ("scored_at",))
+        with self._snapshot("reading scores") as conn:  # the jobs of exactly these rows
+            frame = self._query(conn, query, params, ("scored_at",))
+            if shared:
+                named = self._query(conn, f"SELECT id, {', '.join(shared)} FROM jobs", {}, ())
         if shared:
-            named = self._read(f"SELECT id, {', '.join(shared)} FROM jobs", {}, "reading jobs", ())
             at = pd.Index(named["id"]).get_indexer(frame.pop("job_id"))
             for column in shared:
                 frame[column] = named[column].to_numpy()[at]
@@ -329,7 +379,7 @@ class ScoreLog:
         leads = list(dict.fromkeys(rows[ID]))
         now = datetime.now(UTC)
         try:
-            with self._one_writer(), self.engine.begin() as conn:
+            with self._one_writer(), self._writing() as conn:
                 if self.kind == "postgresql":  # one writer of outcomes at a time
                     conn.execute(text("SELECT pg_advisory_xact_lock(4412)"))
                 last = dict(
@@ -392,22 +442,47 @@ class ScoreLog:
     def _read(
         self, query: str, params: dict[str, Any], doing: str, dates: tuple[str, ...]
     ) -> pd.DataFrame:
+        """A query's rows (`_query`) in a transaction of their own."""
+        with self._snapshot(doing) as conn:
+            return self._query(conn, query, params, dates)
+
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[Connection]:
+        """A transaction that writes (on SQLite, holding the write lock from its start)."""
+        with self.engine.connect() as conn:
+            conn = conn.execution_options(**{WRITES: True})
+            with conn.begin():
+                yield conn
+
+    @contextlib.contextmanager
+    def _snapshot(self, doing: str) -> Iterator[Connection]:
+        """A read-only transaction: every query in it sees the database as it was at its first
+        (SQLite's WAL snapshot; PostgreSQL's repeatable read)."""
+        try:
+            with self.engine.connect() as conn:
+                if self.kind == "postgresql":
+                    conn = conn.execution_options(isolation_level="REPEATABLE READ")
+                with conn.begin():
+                    yield conn
+        except (SQLAlchemyError, psycopg.Error, sqlite3.Error) as exc:
+            raise self.failure(doing, exc) from None
+
+    def _query(
+        self, conn: Connection, query: str, params: dict[str, Any], dates: tuple[str, ...]
+    ) -> pd.DataFrame:
         """A query's rows as the driver gives them, straight from its cursor (no per-value
         processing: a million rows in seconds), its time columns read as UTC at once.
         `query` names its parameters `:name`."""
         if self.kind == "postgresql":  # psycopg's style
             query = re.sub(r":([a-z_]+)", r"%(\1)s", query)
+        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
         try:
-            with self.engine.connect() as conn, no_gc():
-                cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-                try:
-                    cursor.execute(query, params)
-                    names = [d[0] for d in cursor.description]
-                    frame = _frame(names, cursor.fetchall())
-                finally:
-                    cursor.close()
-        except (SQLAlchemyError, psycopg.Error, sqlite3.Error) as exc:
-            raise self.failure(doing, exc) from None
+            with no_gc():
+                cursor.execute(query, params)
+                names = [d[0] for d in cursor.description]
+                frame = _frame(names, cursor.fetchall())
+        finally:
+            cursor.close()
         for column in dates:  # SQLite's text or PostgreSQL's datetimes
             frame[column] = pd.to_datetime(frame[column], utc=True, format="ISO8601")
         return frame

@@ -312,9 +312,10 @@ class FeatureSpec(_Strict):
         TODO (as `leadml init` drafts them), missing sign-offs, or values known after contact."""
         return [text for _, _, text in self._problems()]
 
-    def unsigned(self) -> dict[str, list[str]]:
-        """Features with a `training_problems` entry, and their problems: what a learned
-        points table may not use."""
+    def unusable(self) -> dict[str, list[str]]:
+        """Features with a `training_problems` entry (not signed by both teams, still TODO,
+        known only after sales contact), and their problems: what a learned points table may
+        not use."""
         found: dict[str, list[str]] = {}
         for name, _, text in self._problems():
             found.setdefault(name, []).append(text)

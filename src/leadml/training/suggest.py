@@ -17,13 +17,13 @@ from leadml.evaluation.capacity import weeks_and_capacity
 from leadml.evaluation.report import NextRules
 from leadml.rules.definition import AgreedRules, load_rules
 from leadml.rules.learn import Learned, learn_points
-from leadml.rules.propose import Evidence, Proposal, propose
+from leadml.rules.propose import WORSE, Evidence, Proposal, propose
 from leadml.spec.config import TrainingConfig
 from leadml.spec.features import FeatureSpec, load_spec
 from leadml.training.engine import LocalEngine, TrainingData
 from leadml.training.pipeline import check_weeks_and_order, rules_calibrator_on
 
-CURRENT, PROPOSED = "agreed rules", "proposed rules"
+CURRENT, PROPOSED = "current rules", "proposed rules"
 
 
 @dataclass
@@ -98,9 +98,9 @@ def suggest_rules(
     current = load_rules(config.rules, spec)
     check_weeks_and_order(config, spec)
     data = LocalEngine().load(source, query, spec, config, say)
-    unsigned = spec.unsigned()
-    if unsigned:
-        say(f"Not used (not signed by both teams): {', '.join(unsigned)}")
+    unusable = spec.unusable()
+    for problems in unusable.values():
+        say(f"Not used: {problems[0]}")
     say(f"Learning at most {max_rules} rules on the training window ({len(data.train_y):,} leads)")
     learned = learn_points(
         data.train_X, data.train_y, spec, current, max_rules=max_rules, step=step
@@ -127,7 +127,7 @@ def suggest_rules(
         measured[name] = evaluate.score_metrics(test.y, p, weeks, per_week) | {
             "rules": float(len(rules.rules))
         }
-    header = _header(config, source, out_name, data, learned, measured, unsigned)
+    header = _header(config, source, out_name, data, learned, measured, unusable)
     proposal = table(caps, cutoff, header)
     return Suggestion(proposal, learned, current, spec, data, measured, probability)
 
@@ -172,7 +172,7 @@ def _header(
     data: TrainingData,
     learned: Learned,
     measured: dict[str, dict[str, float]],
-    unsigned: dict[str, list[str]],
+    unusable: dict[str, list[str]],
 ) -> list[str]:
     windows = data.windows
     train, test = windows.get("train", {}), windows.get("test", {})
@@ -201,10 +201,6 @@ def _header(
         "about as many leads sales-ready as sales can work (capacity in the training config).",
     ]
     if auc[PROPOSED] < auc[CURRENT]:
-        lines += [
-            "!! These rules rank the test window WORSE than the current ones: do not adopt them",
-            "!! as they are (the newest leads may behave unlike the training window's).",
-        ]
-    if unsigned:
-        lines.append(f"Not used, not signed by both teams: {', '.join(unsigned)}.")
+        lines.append(f"!! {WORSE}")
+    lines += [f"Not used: {problems[0]}." for problems in unusable.values()]
     return lines

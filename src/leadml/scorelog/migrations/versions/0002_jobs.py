@@ -51,9 +51,14 @@ def _own_columns() -> list[sa.Column]:
 
 
 def _same_job(a: str, b: str) -> str:
-    """SQL: rows `a` and `b` have the same job columns (a missing alias equal to another)."""
+    """SQL: rows `a` and `b` have the same job columns (two missing aliases are the same, as
+    SELECT DISTINCT has them)."""
     same = [f"{a}.{c} = {b}.{c}" for c in SHARED if c != "model_alias"]
-    return " AND ".join([*same, f"COALESCE({a}.model_alias, '') = COALESCE({b}.model_alias, '')"])
+    alias = (
+        f"({a}.model_alias = {b}.model_alias OR ({a}.model_alias IS NULL AND "
+        f"{b}.model_alias IS NULL))"
+    )
+    return " AND ".join([*same, alias])
 
 
 def _swap(new: str) -> None:
