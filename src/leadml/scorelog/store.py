@@ -341,8 +341,8 @@ class ScoreLog:
         # a job's columns are read once per job and spread over its rows here: a million
         # rows do not bring a million copies of the same names from the database
         query = (
-            f"SELECT {', '.join(own + (['job_id'] if shared else []))} FROM scores s{clause} "
-            "ORDER BY s.scored_at, s.id"
+            f"SELECT {', '.join(self._selected(own + (['job_id'] if shared else []), 's'))} "
+            f"FROM scores s{clause} ORDER BY s.scored_at, s.id"
         )
         with self._snapshot("reading scores") as conn:  # the jobs of exactly these rows
             frame = self._query(conn, query, params, ("scored_at",))
@@ -435,7 +435,7 @@ class ScoreLog:
         unknown = sorted(set(wanted) - set(known))
         if unknown:
             raise ValueError(f"no such outcomes column(s): {unknown}")
-        query = f"SELECT {', '.join(wanted)} FROM outcomes ORDER BY id"
+        query = f"SELECT {', '.join(self._selected(wanted, 'o'))} FROM outcomes o ORDER BY id"
         dates = tuple(c for c in ("decided_at", "received_at") if c in wanted)
         return self._read(query, {}, "reading outcomes", dates)
 
@@ -474,7 +474,7 @@ class ScoreLog:
         processing: a million rows in seconds), its time columns read as UTC at once.
         `query` names its parameters `:name`."""
         if self.kind == "postgresql":  # psycopg's style
-            query = re.sub(r":([a-z_]+)", r"%(\1)s", query)
+            query = re.sub(r"(?<!:):([a-z_]+)", r"%(\1)s", query)
         cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
         try:
             with no_gc():
@@ -483,9 +483,25 @@ class ScoreLog:
                 frame = _frame(names, cursor.fetchall())
         finally:
             cursor.close()
-        for column in dates:  # SQLite's text or PostgreSQL's datetimes
-            frame[column] = pd.to_datetime(frame[column], utc=True, format="ISO8601")
+        for column in dates:  # SQLite's text, or PostgreSQL's microseconds (`_selected`)
+            values = frame[column]
+            frame[column] = (
+                pd.to_datetime(values, utc=True, unit="us")
+                if pd.api.types.is_numeric_dtype(values)
+                else pd.to_datetime(values, utc=True, format="ISO8601")
+            )
         return frame
+
+    def _selected(self, columns: list[str], table: str) -> list[str]:
+        """A SELECT list of `table`'s columns. PostgreSQL's times come as whole microseconds
+        since 1970: a million datetime objects take seconds to convert, numbers none."""
+        times = ("scored_at", "decided_at", "received_at")
+        return [
+            f"(EXTRACT(EPOCH FROM {table}.{c}) * 1000000)::bigint AS {c}"
+            if self.kind == "postgresql" and c in times
+            else f"{table}.{c}"
+            for c in columns
+        ]
 
 
 def _frame(names: list[str], rows: list[tuple]) -> pd.DataFrame:
