@@ -74,3 +74,15 @@ def test_refuses_to_overwrite_the_agreed_rules_or_write_other_than_yaml(registry
     assert "write the proposal apart" in refused.output
     wrong = leadml(registry, "rules", "suggest", "--out", tmp_path / "p.csv", code=2)
     assert "a rules file is YAML" in wrong.output
+
+
+def test_a_spec_nobody_signed_yet_has_nothing_to_learn_from(registry, demo_leads, tmp_path):
+    """A new spec version (both teams must sign again): every feature is unusable, and the
+    command says so rather than proposing rules on unsigned features."""
+    spec = tmp_path / "features.yaml"
+    spec.write_text(SPEC.read_text().replace("spec_version: 1", "spec_version: 2", 1))
+    config = write_config(tmp_path, demo_leads, spec=str(spec))
+    refused = leadml(registry, "rules", "suggest", "--config", config, "--out",
+                     tmp_path / "p.yaml", code=2)  # fmt: skip
+    assert "no feature may be used, so there is nothing to learn rules from" in refused.output
+    assert "leadml features sign" in refused.output and not (tmp_path / "p.yaml").exists()

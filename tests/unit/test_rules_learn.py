@@ -63,6 +63,8 @@ def test_the_truth_is_found_with_its_signs_and_order(spec, current):
     X, y = _leads(spec, 60_000, seed=3)
     learned = learn_points(X, y, spec, current, max_rules=12, step=1)
     assert len(learned.points) <= 12 and (learned.points != 0).all()
+    # the current rules' full set of capture forms: the most common is the others' baseline
+    assert sum("is the baseline" in why for why in learned.left_out.values()) == 1
     assert np.abs(learned.points).max() <= 50
     found = {}
     for condition, points in zip(learned.conditions, learned.points.tolist(), strict=True):

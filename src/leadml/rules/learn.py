@@ -102,8 +102,8 @@ class Condition:
         if self.op == "missing":
             return {"missing": True}
         if self.op == "range":
-            return {"at_least": _number(self.values[0]), "at_most": _number(self.values[1])}
-        return {self.op: _number(self.values[0])}
+            return {"at_least": self.values[0], "at_most": self.values[1]}
+        return {self.op: self.values[0]}
 
     def sign(self, feature: Feature) -> int:
         """+1: the weight may only add points, -1: only take them away, 0: either (the
@@ -124,12 +124,8 @@ class Condition:
         if self.op == "missing":
             return "not given"
         if self.op == "range":
-            return f"from {_number(self.values[0]):g} to {_number(self.values[1]):g}"
-        return f"{self.op.replace('_', ' ')} {_number(self.values[0]):g}"
-
-
-def _number(x: float) -> float | int:
-    return int(x) if float(x).is_integer() else float(x)
+            return f"from {self.values[0]:g} to {self.values[1]:g}"
+        return f"{self.op.replace('_', ' ')} {self.values[0]:g}"
 
 
 @dataclass
@@ -399,14 +395,15 @@ class _Fit:
 
 
 def _round_cuts(values: np.ndarray) -> np.ndarray:
-    """Thresholds a person reads easily: the values' quantiles rounded to two significant
-    digits (whole numbers for counts), without repeats."""
+    """Thresholds a person reads easily: the values' quantiles, their distance from the lowest
+    value rounded to two significant digits (whole numbers for counts; a year stays a year),
+    without repeats."""
     if not len(values):
         return np.zeros(0)
-    q = np.quantile(values, np.linspace(0, 1, CUTS + 1)[1:-1])
-    whole = bool(np.all(np.mod(values, 1) == 0))
-    rounded = [float(f"{v:.2g}") for v in q]
-    if whole:
-        rounded = [float(round(v)) for v in rounded]
     lo, hi = float(values.min()), float(values.max())
-    return np.array(sorted({v for v in rounded if lo < v <= hi}))
+    whole = bool(np.all(np.mod(values, 1) == 0))
+    found = set()
+    for q in np.quantile(values, np.linspace(0, 1, CUTS + 1)[1:-1]).tolist():
+        cut = lo + float(f"{q - lo:.2g}")
+        found.add(float(round(cut)) if whole else cut)
+    return np.array(sorted(v for v in found if lo < v <= hi))

@@ -25,7 +25,6 @@ from sqlalchemy import bindparam, create_engine, event, select, text
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import (
     ArgumentError,
-    IntegrityError,
     InterfaceError,
     OperationalError,
     SQLAlchemyError,
@@ -67,7 +66,6 @@ class ScoreLogError(LeadmlError):
     def __init__(self, message: str, transient: bool = True):
         super().__init__(message)
         self.transient = transient
-        self.stale_job = False  # refused for naming a job row that is gone: worth a retry
 
 
 # what a database that does not answer raises; anything else it raises refuses what was sent
@@ -111,16 +109,14 @@ def _masked(url: str) -> str:
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
-    """WAL: readers never block the writer; NORMAL sync is durable across a process crash;
-    foreign keys checked (a score never names a job that is gone). The driver's own transaction
-    handling is off: SQLAlchemy's BEGIN (`_sqlite_begin`) makes a migration's DDL and a read of
-    several tables one transaction each."""
+    """WAL: readers never block the writer; NORMAL sync is durable across a process crash. The
+    driver's own transaction handling is off: SQLAlchemy's BEGIN (`_sqlite_begin`) makes a
+    migration's DDL and a read of several tables one transaction each."""
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=30000")
-    cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
 
 
@@ -151,6 +147,12 @@ class ScoreLog:
                 "postgresql://USER:PASSWORD@HOST/DATABASE, or off)",
                 transient=False,
             ) from None
+        if kind not in ("sqlite", "postgresql"):
+            raise ScoreLogError(
+                f"{ENV}: a {kind} database is not supported; use SQLite (sqlite:///PATH) or "
+                "PostgreSQL (postgresql://USER:PASSWORD@HOST/DATABASE), or off",
+                transient=False,
+            )
         self.kind = kind
         self._jobs: dict[tuple, int] = {}  # each job's row in `jobs`, once written
         # a database that does not answer is given up on, not waited for (the API spools)
@@ -231,53 +233,41 @@ class ScoreLog:
         """Append the rows of scored batches (their features read by `spec`): COPY on
         PostgreSQL, the driver's executemany on SQLite, in one transaction. Returns the rows
         written."""
-        total = sum(len(b) for b in batches)
-        if not total:
-            return 0
-        for attempt in (1, 2):
-            try:
-                with self.streaming(spec) as write:
-                    for batch in batches:
-                        write(batch)
-            except ScoreLogError as exc:
-                if attempt == 1 and exc.stale_job:  # a job row this process knew is gone
-                    continue
-                raise
-            return total
-        raise AssertionError("unreachable")
+        with self.streaming(spec) as write:
+            return sum(write(batch) for batch in batches)
 
     @contextlib.contextmanager
     def streaming(self, spec: FeatureSpec) -> Iterator[Callable[[ScoreBatch], int]]:
         """One transaction to write scored batches into as they come (`write(batch)` -> its
         rows), committed when the block ends, rolled back if it fails."""
-        new_jobs: dict[tuple, int] = {}
+        known: dict[tuple, int] = {}  # the job rows this transaction writes under
 
         def write(batch: ScoreBatch) -> int:
             if len(batch):
-                job_id = self._job_id(conn, batch.job_key(), new_jobs)
+                job_id = self._job_id(conn, batch.job_key(), known)
                 self._insert(conn, batch.rows(spec, job_id, self._stamp(batch.scored_at)))
             return len(batch)
 
         try:
             with self._writing() as conn:
                 yield write
-        except (IntegrityError, psycopg.IntegrityError) as exc:
-            stale = bool(self._jobs)
-            self._jobs.clear()  # a job row this process knew may be gone (removed elsewhere)
-            failed = self.failure("writing scores", exc)
-            failed.stale_job = stale
-            raise failed from None
         except (SQLAlchemyError, psycopg.Error) as exc:  # COPY goes through psycopg itself
             raise self.failure("writing scores", exc) from None
-        self._jobs.update(new_jobs)  # known once committed
+        self._jobs.update(known)  # known once committed
 
-    def _job_id(self, conn: Connection, key: tuple, new_jobs: dict[tuple, int]) -> int:
-        """The `jobs` row of a job's scores: known, or added in this transaction."""
-        found = self._jobs.get(key) or new_jobs.get(key)
-        if found is None:
-            added = conn.execute(jobs.insert().values(dict(zip(JOB_COLUMNS, key, strict=True))))
-            found = new_jobs[key] = int(added.inserted_primary_key[0])
-        return found
+    def _job_id(self, conn: Connection, key: tuple, known: dict[tuple, int]) -> int:
+        """The `jobs` row of a job's scores, looked at once per transaction: the one this
+        process wrote before, if it is still there (a failed job's are removed), else a new
+        one."""
+        if key in known:
+            return known[key]
+        found = self._jobs.get(key)
+        if found is not None and conn.execute(select(jobs.c.id).where(jobs.c.id == found)).first():
+            known[key] = found
+            return found
+        added = conn.execute(jobs.insert().values(dict(zip(JOB_COLUMNS, key, strict=True))))
+        known[key] = int(added.inserted_primary_key[0])
+        return known[key]
 
     def _stamp(self, when: datetime) -> object:
         """A time as this database's driver takes it (SQLite: SQLAlchemy's text form, UTC)."""
@@ -296,11 +286,9 @@ class ScoreLog:
                 for row in rows:
                     copy.write_row(row)
             return
-        if self.kind == "sqlite":  # the driver's own executemany: no per-value processing
-            marks = ", ".join("?" * len(ROW_COLUMNS))
-            conn.exec_driver_sql(f"INSERT INTO scores ({columns}) VALUES ({marks})", rows)
-            return
-        conn.execute(scores.insert(), [dict(zip(ROW_COLUMNS, r, strict=True)) for r in rows])
+        # SQLite: the driver's own executemany, no per-value processing
+        marks = ", ".join("?" * len(ROW_COLUMNS))
+        conn.exec_driver_sql(f"INSERT INTO scores ({columns}) VALUES ({marks})", rows)
 
     def discard_job(self, job: str) -> int:
         """Remove the rows a failed job wrote (a `leadml predict` whose output never appeared,
@@ -350,6 +338,8 @@ class ScoreLog:
                 named = self._query(conn, f"SELECT id, {', '.join(shared)} FROM jobs", {}, ())
         if shared:
             at = pd.Index(named["id"]).get_indexer(frame.pop("job_id"))
+            if (at < 0).any():  # rows of a removed (failed) job written after it was removed
+                frame, at = frame[at >= 0].reset_index(drop=True), at[at >= 0]
             for column in shared:
                 frame[column] = named[column].to_numpy()[at]
         return frame[list(wanted)]

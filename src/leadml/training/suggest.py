@@ -12,6 +12,7 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
+from leadml.errors import DataError, SpecError
 from leadml.evaluation import metrics as evaluate
 from leadml.evaluation.capacity import weeks_and_capacity
 from leadml.evaluation.report import NextRules
@@ -99,12 +100,24 @@ def suggest_rules(
     check_weeks_and_order(config, spec)
     data = LocalEngine().load(source, query, spec, config, say)
     unusable = spec.unusable()
+    if len(unusable) == len(spec.features):
+        raise SpecError(
+            f"{config.spec}: no feature may be used, so there is nothing to learn rules from "
+            f"({len(unusable)} feature(s) not signed by both teams, still TODO or known only "
+            "after sales contact; `leadml features check` lists them). Finish the spec and "
+            "collect both sign-offs (`leadml features sign`) first"
+        )
     for problems in unusable.values():
         say(f"Not used: {problems[0]}")
     say(f"Learning at most {max_rules} rules on the training window ({len(data.train_y):,} leads)")
     learned = learn_points(
         data.train_X, data.train_y, spec, current, max_rules=max_rules, step=step
     )
+    if not learned.conditions:
+        raise DataError(
+            f"{source}: no rule has the evidence to be proposed: no condition on a usable "
+            "feature changes the odds of the training window's leads enough"
+        )
     cal, test = data.calibration, data.test
     train_fires = learned.fires(data.train_X)
     evidence = [Evidence.of(train_fires[:, i], data.train_y) for i in range(len(learned.points))]
