@@ -200,8 +200,8 @@ def learn_points(
             progress(f"{len(chosen)} rules: + {found.feature} {found.words()}")
     for reference in fit.references(chosen):  # a full set of a category's values: one too many
         i = chosen.index(reference)
-        if kept[i] is not None:
-            left_out[kept[i]] = (
+        if (name := kept[i]) is not None:
+            left_out[name] = (
                 f"'{reference.feature}' {reference.words()} is the baseline the other rules on "
                 f"'{reference.feature}' are measured against"
             )
@@ -220,8 +220,8 @@ def learn_points(
             drop, why = int(np.argmin(np.where(new, wald, np.inf))), ""
         else:
             break
-        if kept[drop] is not None:
-            left_out[kept[drop]] = why
+        if (name := kept[drop]) is not None:
+            left_out[name] = why
         del chosen[drop], kept[drop]
         w, b = fit.refit(chosen, features, np.delete(w, drop), b)
         scale = _scale(w)

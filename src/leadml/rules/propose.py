@@ -76,7 +76,8 @@ def propose(
     """The rules file of `learned`: `caps` are the groups' caps to keep (None: no cap)."""
     by_name = {r.name: r for r in current.rules}
     taken = set(by_name)
-    rules, before = [], []
+    rules: list[Rule] = []
+    before: list[int | None] = []
     for condition, points, kept in zip(
         learned.conditions, learned.points.tolist(), learned.kept, strict=True
     ):

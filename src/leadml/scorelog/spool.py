@@ -248,7 +248,7 @@ def run_writer() -> None:
     os.nice(WRITER_NICE)
     configure()
     settings = json.loads(sys.stdin.buffer.readline())
-    stop, said = threading.Event(), []
+    stop, said = threading.Event(), list[bytes]()
     threading.Thread(target=_stop_at_eof, args=(stop, said), daemon=True).start()
     spool = Path(settings["spool"])
     writer = _Writer(ScoreLog(settings["url"]), spool, settings["retry_after"], _written_counter())

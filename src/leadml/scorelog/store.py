@@ -266,6 +266,7 @@ class ScoreLog:
             known[key] = found
             return found
         added = conn.execute(jobs.insert().values(dict(zip(JOB_COLUMNS, key, strict=True))))
+        assert added.inserted_primary_key is not None
         known[key] = int(added.inserted_primary_key[0])
         return known[key]
 

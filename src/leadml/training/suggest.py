@@ -5,9 +5,10 @@ page shows of it."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -188,7 +189,8 @@ def _header(
     unusable: dict[str, list[str]],
 ) -> list[str]:
     windows = data.windows
-    train, test = windows.get("train", {}), windows.get("test", {})
+    train: Mapping[str, Any] = windows.get("train", {})
+    test: Mapping[str, Any] = windows.get("test", {})
     span = (
         f", {str(train['from'])[:10]} to {str(train['to'])[:10]}"
         if "from" in train and "to" in train
