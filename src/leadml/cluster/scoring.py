@@ -16,7 +16,7 @@ import queue
 import threading
 import uuid
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -167,9 +167,10 @@ def score_file(
 
 class _PartRecording:
     """A partition's scores written to the score log by a thread of the worker, in one
-    transaction, while the worker scores the next batch (the database's work and much of the
-    driver's happen outside the GIL): `put` each batch, then `finish` (commit; the rows) or
-    `abandon` (roll back)."""
+    transaction: on PostgreSQL while the worker scores the next batch (the database's work and
+    much of the driver's happen outside the GIL); on SQLite, which lets one transaction write at
+    a time, all at the end. `put` each batch, then `finish` (commit; the rows) or `abandon`
+    (roll back)."""
 
     _ABANDON = object()
 
@@ -184,15 +185,23 @@ class _PartRecording:
 
     def _run(self, score_log: ScoreLog, spec: FeatureSpec) -> None:
         try:
+            if score_log.kind == "sqlite":  # one writer at a time: a short transaction at the end
+                batches = list(self._batches())
+                self.rows = score_log.write_scores(batches, spec)
+                return
             with score_log.streaming(spec) as write:
-                for batch in iter(self._queue.get, None):
-                    if batch is self._ABANDON:
-                        raise _Abandoned
+                for batch in self._batches():
                     self.rows += write(batch)
         except _Abandoned:
             pass
         except BaseException as exc:  # raised in the worker's thread by put or finish
             self.error = exc
+
+    def _batches(self) -> Iterator[ScoreBatch]:
+        for batch in iter(self._queue.get, None):
+            if batch is self._ABANDON:
+                raise _Abandoned
+            yield batch
 
     def put(self, batch: ScoreBatch | None) -> None:
         while True:
