@@ -67,7 +67,7 @@ def rules_suggest(
     from leadml.evaluation.report import compare, render_html
     from leadml.rules.propose import WORSE
     from leadml.spec.config import load_config
-    from leadml.training.suggest import suggest_rules
+    from leadml.training.suggest import check_usable, suggest_rules
 
     if out.suffix.lower() not in (".yaml", ".yml"):
         raise LeadmlError(f"--out {out}: a rules file is YAML; name it .yaml")
@@ -80,6 +80,7 @@ def rules_suggest(
     for named in (cfg.spec, cfg.rules):
         if Path(named).resolve() == out.resolve():
             raise LeadmlError(f"--out {out} is the config's own file; write the proposal apart")
+    check_usable(cfg)  # before the model and the data: nothing to learn from is said first
     lead_model = _model(cfg.tracking.registered_model, model)
     pages = {} if lead_model is None else {"--page": page}  # a page needs a model
     check_outputs(source, {"--out": out, **pages}, force=force)

@@ -404,6 +404,9 @@ def _round_cuts(values: np.ndarray) -> np.ndarray:
     whole = bool(np.all(np.mod(values, 1) == 0))
     found = set()
     for q in np.quantile(values, np.linspace(0, 1, CUTS + 1)[1:-1]).tolist():
-        cut = lo + float(f"{q - lo:.2g}")
-        found.add(float(round(cut)) if whole else cut)
+        step = float(f"{q - lo:.2g}")
+        if whole:
+            found.add(float(round(lo + step)))
+        elif step > 0:  # to the digits the rounded distance has
+            found.add(round(lo + step, 1 - math.floor(math.log10(step))))
     return np.array(sorted(v for v in found if lo < v <= hi))

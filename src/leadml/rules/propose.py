@@ -155,7 +155,7 @@ def _name(condition: Condition, taken: set[str]) -> str:
     elif condition.op == "missing":
         tag = "missing"
     else:
-        tag = f"{condition.op}_" + "_".join(f"{v:g}" for v in values)
+        tag = f"{condition.op}_" + "_".join(f"{v:g}".replace("-", "minus_") for v in values)
     base = re.sub(r"[^a-z0-9_]+", "_", f"{condition.feature}_{tag}".lower()).strip("_")
     name, k = base, 2
     while name in taken:

@@ -96,18 +96,9 @@ def suggest_rules(
 ) -> Suggestion:
     """Learn the next points table from the config's history (see the module); `out_name` is
     the file it will be written to, as its header names it."""
-    spec = load_spec(config.spec)
-    current = load_rules(config.rules, spec)
-    check_weeks_and_order(config, spec)
+    spec, current = check_usable(config)
     data = LocalEngine().load(source, query, spec, config, say)
     unusable = spec.unusable()
-    if len(unusable) == len(spec.features):
-        raise SpecError(
-            f"{config.spec}: no feature may be used, so there is nothing to learn rules from "
-            f"({len(unusable)} feature(s) not signed by both teams, still TODO or known only "
-            "after sales contact; `leadml features check` lists them). Finish the spec and "
-            "collect both sign-offs (`leadml features sign`) first"
-        )
     for problems in unusable.values():
         say(f"Not used: {problems[0]}")
     say(f"Learning at most {max_rules} rules on the training window ({len(data.train_y):,} leads)")
@@ -144,6 +135,23 @@ def suggest_rules(
     header = _header(config, source, out_name, data, learned, measured, unusable)
     proposal = table(caps, cutoff, header)
     return Suggestion(proposal, learned, current, spec, data, measured, probability)
+
+
+def check_usable(config: TrainingConfig) -> tuple[FeatureSpec, AgreedRules]:
+    """The config's spec and rules, before any data is read: refused when no feature may be
+    used (nothing to learn from)."""
+    spec = load_spec(config.spec)
+    current = load_rules(config.rules, spec)
+    check_weeks_and_order(config, spec)
+    unusable = spec.unusable()
+    if len(unusable) == len(spec.features):
+        raise SpecError(
+            f"{config.spec}: no feature may be used, so there is nothing to learn rules from "
+            f"({len(unusable)} feature(s) not signed by both teams, still TODO or known only "
+            "after sales contact; `leadml features check` lists them). Finish the spec and "
+            "collect both sign-offs (`leadml features sign`) first"
+        )
+    return spec, current
 
 
 def _caps_that_help(
