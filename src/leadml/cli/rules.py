@@ -100,7 +100,7 @@ def rules_suggest(
             CheckedLeads(test.frame, test.y),
             f"{cfg.name or 'leadml'}: the rules we could agree next",
             capacity=cfg.capacity,
-            notes=(f"The test window of {config}: the newest leads, never learned from.",),
+            notes=(f"The test window of {config}'s split: leads neither learned from.",),
         )
         comparison.next_rules = suggestion.next_rules(str(out))
         metrics = {MODEL: comparison.model, **metrics}
