@@ -302,3 +302,27 @@ def test_a_job_removed_elsewhere_is_written_again_never_left_unnamed(log_url, sc
     back = other.read_scores(columns=["job", "model_version"])
     assert len(back) == len(scored[4]) and set(back["job"]) == {"api-9"}
     assert set(back["model_version"]) == {"3"}
+
+
+def test_a_job_whose_writer_died_fails_naming_the_log(tmp_path, scored):
+    """The writer process killed under a job: the job fails with the score log's error, not a
+    broken pipe, and nothing of it is kept."""
+    import os
+    import signal
+
+    from leadml.scorelog.job import JobRecording
+
+    model = scored[0]
+    url = f"sqlite:///{tmp_path / 'scores.db'}"
+    recording = JobRecording(url)
+    recording.record(_batch(scored, source="predict"), model.spec)
+    os.kill(recording._recorder._writer.pid, signal.SIGKILL)
+    recording._recorder._writer.wait()
+    with pytest.raises(ScoreLogError, match="the job's scores were not all written"):
+        recording.finish()
+    assert not recording._folder.exists()
+    again = JobRecording(url)  # and a part recorded once the writer is gone fails at once
+    os.kill(again._recorder._writer.pid, signal.SIGKILL)
+    again._recorder._writer.wait()
+    with pytest.raises(ScoreLogError, match="the writer process stopped"):
+        again.record(_batch(scored, source="predict"), model.spec)

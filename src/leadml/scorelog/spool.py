@@ -139,8 +139,11 @@ class ScoreRecorder:
             self._add("dropped", sum(len(b) for b in self._queue))
             log.exception("score log: the last scores could not be spooled; DROPPED")
         if self._writer is not None and self._writer.stdin is not None:
-            self._writer.stdin.write(FINISH)  # the writer writes what is spooled, then stops
-            self._writer.stdin.close()
+            try:  # the writer writes what is spooled, then stops
+                self._writer.stdin.write(FINISH)
+                self._writer.stdin.close()
+            except BrokenPipeError:  # it is gone already: the spool keeps what it did not write
+                log.error("score log: the writer process had stopped; see %s", WRITER_LOG)
             try:
                 self._writer.wait(timeout)
             except subprocess.TimeoutExpired:
