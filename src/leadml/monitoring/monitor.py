@@ -15,6 +15,7 @@ for these). rho = RHO puts its strength around a few hundred sales-ready leads' 
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -120,14 +121,7 @@ class MonitorReport:
     alerts: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "period": self.period,
-            "leads": self.leads,
-            "calibration": self.calibration,
-            "drift": self.drift,
-            "holdout": self.holdout,
-            "alerts": self.alerts,
-        }
+        return dataclasses.asdict(self)
 
 
 def monitor(

@@ -321,9 +321,7 @@ class ScoreLog:
             params["until"] = self._when(until)
         clause = f" WHERE {' AND '.join(where)}" if where else ""
         columns = SCORE_COLUMNS if columns is None else columns
-        unknown = sorted(set(columns) - set(SCORE_COLUMNS))
-        if unknown:
-            raise ValueError(f"no such score log column(s): {unknown}")
+        _check_columns(columns, SCORE_COLUMNS, "score log")
         wanted = dict.fromkeys(["id", "scored_at", *columns])
         own = [c for c in wanted if c not in JOB_COLUMNS]
         shared = [c for c in wanted if c in JOB_COLUMNS]
@@ -423,9 +421,7 @@ class ScoreLog:
         always comes) reads fewer."""
         known = [c.name for c in outcomes.columns]
         wanted = known if columns is None else list(dict.fromkeys(["id", *columns]))
-        unknown = sorted(set(wanted) - set(known))
-        if unknown:
-            raise ValueError(f"no such outcomes column(s): {unknown}")
+        _check_columns(wanted, known, "outcomes")
         query = f"SELECT {', '.join(self._selected(wanted, 'o'))} FROM outcomes o ORDER BY id"
         dates = tuple(c for c in ("decided_at", "received_at") if c in wanted)
         return self._read(query, {}, "reading outcomes", dates)
@@ -493,6 +489,12 @@ class ScoreLog:
             else f"{table}.{c}"
             for c in columns
         ]
+
+
+def _check_columns(asked: list[str], known: list[str], table: str) -> None:
+    unknown = sorted(set(asked) - set(known))
+    if unknown:
+        raise ValueError(f"no such {table} column(s): {unknown}")
 
 
 def _frame(names: list[str], rows: list[tuple]) -> pd.DataFrame:

@@ -120,10 +120,17 @@ def suggest_rules(
             header=header,
         )  # fmt: skip
 
-    caps = _caps_that_help(current, lambda c: table(c, 0, []).rules, spec, cal.X, cal.y)
-    draft = table(caps, 0, []).rules
+    base = table({g: v.cap for g, v in current.groups.items()}, 0, []).rules
+
+    def with_caps(caps: dict[str, int | None]) -> AgreedRules:
+        """The learned table with these group caps (the file is written once, at the end)."""
+        groups = {g: v.model_copy(update={"cap": caps.get(g)}) for g, v in base.groups.items()}
+        return base.model_copy(update={"groups": groups})
+
+    caps = _caps_that_help(current, with_caps, spec, cal.X, cal.y)
+    draft = with_caps(caps)
     cutoff = _cutoff(draft.score_encoded(cal.X, spec).points, cal.frame, config)
-    scored = {CURRENT: current, PROPOSED: table(caps, cutoff, []).rules}
+    scored = {CURRENT: current, PROPOSED: draft.model_copy(update={"sales_ready_points": cutoff})}
     probability, measured = {}, {}
     weeks, per_week = weeks_and_capacity(test.frame, config.capacity)
     for name, rules in scored.items():
