@@ -7,7 +7,10 @@ reasons. Ratios are of the medians. Target: with the log on, >= 0.9 x the reques
 predict: 1,000,000 demo leads (Parquet parts), default 3 reasons, `leadml predict` with each
 engine (pandas; Dask on a local cluster of one worker per core) and each log, each run twice
 (the logs take turns); the time is the command's wall time minus its fixed cost (the same
-command on 10 leads, log off). Target: recording adds at most 50% to the scoring time.
+command on 1,000 leads, log off). Target: recording adds at most 50% to the scoring time. The
+same runs' CPU (the job's processes, its writer and Dask's workers included, and the PostgreSQL
+server's) says what recording costs per score: where scoring alone keeps every core busy (Dask),
+the wall-time ratio cannot be below the CPU ratio.
 monitor: the last pandas run's logs (each the 1,000,000 scores), the leads' true outcomes
 loaded with `leadml outcomes load`, then `leadml monitor --json` timed, its fixed cost (the same
 command on a log of 1,000 scores) shown beside it. Target: <= 10 s for 1M logged scores.
@@ -23,6 +26,7 @@ import argparse
 import contextlib
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -117,14 +121,26 @@ def parts(rows: int) -> Path:
 
 def leadml(uri: str, log: str, *args: str, codes: tuple[int, ...] = (0,)) -> float:
     """Wall seconds of one leadml command."""
+    return _run(uri, log, *args, codes=codes)[0]
+
+
+def _run(uri: str, log: str, *args: str, codes: tuple[int, ...] = (0,)) -> tuple[float, float]:
+    """Wall seconds of one leadml command, and the CPU seconds of its processes (its score log
+    writer and Dask's workers included: processes it waited for)."""
     env = {**os.environ, "MLFLOW_TRACKING_URI": uri, "LEADML_SCORE_LOG": log}
     command = [str(BIN / "leadml"), *args]
+    used = _children_cpu()
     start = time.perf_counter()
     done = subprocess.run(command, env=env, capture_output=True, text=True, cwd=LOG_CACHE)
     seconds = time.perf_counter() - start
     if done.returncode not in codes:
         raise RuntimeError(f"{' '.join(command)}: {done.stderr}")
-    return seconds
+    return seconds, _children_cpu() - used
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def monitor(uri: str, data: Path, log: str) -> tuple[float, float]:
@@ -141,14 +157,14 @@ def monitor(uri: str, data: Path, log: str) -> tuple[float, float]:
     return loading, leadml(uri, log, "monitor", "--json", codes=(0, 1))
 
 
-def predict(uri: str, data: Path, engine: str, log: str, out: Path) -> float:
-    """Wall seconds of one `leadml predict` run (its output replaced)."""
+def predict(uri: str, data: Path, engine: str, log: str, out: Path) -> tuple[float, float]:
+    """Wall and CPU seconds of one `leadml predict` run (its output replaced)."""
     target = out if engine == "dask" else out.with_suffix(".parquet")
     if target.is_dir():
         shutil.rmtree(target)
     target.unlink(missing_ok=True)
     args = ["predict", "--data", str(data), "--out", str(target), "--engine", engine]
-    return leadml(uri, log, *args)
+    return _run(uri, log, *args)
 
 
 def main() -> None:
@@ -177,13 +193,16 @@ def main() -> None:
         rps, catch_up = api(uri, leads, logs, seconds)
         times: dict[str, dict[str, list[float]]] = {}
         fixed: dict[str, float] = {}
+        fixed_cpu: dict[str, float] = {}
+        cpu: dict[str, dict[str, list[float]]] = {}  # CPU s per run: the job's processes, and
+        # the PostgreSQL server's
         last: dict[str, str] = {}  # the last pandas run's logs
         db_cpu: dict[str, list[float]] = {}  # the PostgreSQL server's CPU seconds per run
         for engine in ("pandas", "dask"):
             _say(f"predict: the fixed cost of the {engine} engine (1,000 leads, log off)")
-            fixed[engine] = min(
-                predict(uri, tiny, engine, "off", LOG_CACHE / "tiny") for _ in range(2)
-            )
+            runs = [predict(uri, tiny, engine, "off", LOG_CACHE / "tiny") for _ in range(2)]
+            fixed[engine] = min(wall for wall, _ in runs)
+            fixed_cpu[engine] = min(used for _, used in runs)
             for k in range(2):
                 for log in ("off", "sqlite", "postgres"):
                     if log == "sqlite":
@@ -192,10 +211,12 @@ def main() -> None:
                         url = pg.new_database() if log == "postgres" else "off"
                     _say(f"predict {rows:,} leads: {engine}, log {log}, run {k + 1}")
                     served = server_cpu()
-                    wall = predict(uri, data, engine, url, LOG_CACHE / "out")
+                    wall, used = predict(uri, data, engine, url, LOG_CACHE / "out")
                     times.setdefault(engine, {}).setdefault(log, []).append(wall)
                     if log == "postgres":
                         db_cpu.setdefault(engine, []).append(server_cpu() - served)
+                        used += db_cpu[engine][-1]
+                    cpu.setdefault(engine, {}).setdefault(log, []).append(used)
                     if log != "off":
                         assert ScoreLog(url).count_scores() == rows, (engine, log)
                         if engine == "pandas":
@@ -208,10 +229,10 @@ def main() -> None:
         for log, url in last.items():
             _say(f"monitor: {rows:,} scores on {log}")
             watched[log] = monitor(uri, data, url)
-    report(rps, catch_up, times, fixed, rows, seconds, watched, db_cpu)
+    report(rps, catch_up, times, fixed, rows, seconds, watched, db_cpu, (cpu, fixed_cpu))
 
 
-def report(rps, catch_up, times, fixed, rows, seconds, watched, db_cpu) -> None:
+def report(rps, catch_up, times, fixed, rows, seconds, watched, db_cpu, cpus) -> None:
     print(f"\nScoring API, wrk -c4 -d{seconds}s, three rounds in turn (req/s per round):")
     print(f"{'scenario':<12} {'log':<9} {'req/s (rounds)':<32} {'median':>9} {'vs off':>7}")
     ratios = {}
@@ -238,6 +259,25 @@ def report(rps, catch_up, times, fixed, rows, seconds, watched, db_cpu) -> None:
     print(f"(fixed cost: {', '.join(f'{e} {s:.1f} s' for e, s in fixed.items())})")
     spent = ", ".join(f"{e} {', '.join(f'{v:.1f}' for v in vs)} s" for e, vs in db_cpu.items())
     print(f"(the PostgreSQL server's own CPU in each postgres run, on the same cores: {spent})")
+    # the floor under the wall-time ratio when scoring alone keeps every core busy (Dask's
+    # workers): recording's CPU cannot overlap with anything
+    cpu, fixed_cpu = cpus
+    print(
+        "\nCPU of the same runs (s: the job's processes and the PostgreSQL server's; scoring ="
+        " CPU - the fixed cost's; us/score: what recording one score costs):"
+    )
+    print(f"{'engine':<8} {'log':<9} {'runs (CPU s)':<18} {'scoring':>8} {'vs off':>7} "
+          f"{'us/score':>9}")  # fmt: skip
+    cpu_ratios = {}
+    for engine, by_log in cpu.items():
+        off = min(by_log["off"]) - fixed_cpu[engine]
+        for log, values in by_log.items():
+            used = min(values) - fixed_cpu[engine]
+            cpu_ratios[f"{engine} {log}"] = used / off
+            per_score = (used - off) / rows * 1e6
+            shown = ", ".join(f"{v:.1f}" for v in values)
+            print(f"{engine:<8} {log:<9} {shown:<18} {used:>8.1f} {used / off:>6.2f}x "
+                  f"{per_score:>9.1f}")  # fmt: skip
     print(f"\nleadml monitor over {rows:,} logged scores with their outcomes (wall s):")
     print(f"{'log':<9} {'outcomes load':>14} {'monitor':>8}")
     for log, (loading, watching) in watched.items():
@@ -262,7 +302,8 @@ def report(rps, catch_up, times, fixed, rows, seconds, watched, db_cpu) -> None:
         print(f"  {'pass' if ok else 'FAIL'}  {label}  ({value})")
     print(json.dumps({"bench": "log", "rows": rows, "api_rps": rps, "catch_up_s": catch_up,
                       "predict_s": times, "fixed_s": fixed, "db_server_cpu_s": db_cpu,
-                      "ratios": ratios, "monitor_s": watched,
+                      "ratios": ratios, "monitor_s": watched, "predict_cpu_s": cpus[0],
+                      "fixed_cpu_s": cpus[1], "cpu_ratios": cpu_ratios,
                       "targets": {label: ok for label, ok, _ in checks}}))  # fmt: skip
 
 
