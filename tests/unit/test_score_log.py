@@ -126,6 +126,21 @@ def test_scores_are_written_in_bulk_and_read_back_as_scored(log_url, scored):
     assert len(later) == len(out) and set(later["source"]) == {"api"}
 
 
+def test_rows_beyond_one_statement_are_all_written_in_order(log_url, scored):
+    """SQLite takes many rows a statement (at most 999 values each): whole statements and the
+    rest; PostgreSQL one COPY."""
+    model, _, X, _, out = scored
+    many = np.vstack([X] * 5)  # 300 leads: more than three statements' rows
+    ids = [f"{i}-{lead}" for i in range(5) for lead in out["lead_id"].astype(str)]
+    s = model.score_encoded(many, reasons=3)
+    batch = ScoreBatch.of(model, ModelRef("m", "1"), ids, many, s, source="predict", job="j")
+    log = ScoreLog.open(log_url)
+    assert log.write_scores([batch], model.spec) == len(ids) == 300
+    back = log.read_scores(columns=["lead_id", "probability"])
+    assert back["lead_id"].tolist() == ids
+    np.testing.assert_allclose(back["probability"], s.probability, rtol=0, atol=0)
+
+
 def test_outcomes_are_checked_against_the_label_and_recorded_once(log_url, scored):
     model, *_, out = scored
     spec = model.spec
