@@ -4,6 +4,7 @@ and the calibrator learns from all of them."""
 from __future__ import annotations
 
 import shutil
+from types import SimpleNamespace
 
 import lightgbm as lgb
 import numpy as np
@@ -16,6 +17,7 @@ from leadml.errors import ConfigError, DataError
 from leadml.model import LeadEncoder, LeadScorer
 from leadml.spec import load_spec
 from leadml.train import train
+from leadml.training.engine import LocalEngine
 
 from ..conftest import ROOT
 
@@ -97,3 +99,25 @@ def test_too_few_outcomes_for_the_folds(demo_frame):
     y[:3] = 1.0
     with pytest.raises(DataError, match="only 3 lead"):
         LeadScorer(spec, calibration_folds=5)._out_of_fold(X, y, rounds=5)
+
+
+@pytest.mark.parametrize(
+    ("folds", "learned"),
+    [
+        (3, "both windows scored out of fold"),
+        (None, "the calibration window scored by boosters of the leads before it"),
+    ],
+)
+def test_a_refitted_booster_says_what_its_calibrator_learned_from(demo_frame, folds, learned):
+    spec = load_spec(load_config(ROOT / "training" / "demo.yaml").spec)
+    decided = demo_frame[demo_frame["sales_ready"].notna()].head(3000)
+    X = LeadEncoder(spec).transform(check_leads(decided, spec, require_label=True).frame)
+    y = decided["sales_ready"].astype(float).to_numpy()
+    windows = SimpleNamespace(
+        train_X=X[:2000], train_y=y[:2000], calibration=SimpleNamespace(X=X[2000:], y=y[2000:])
+    )
+    scorer = LeadScorer(spec, {"learning_rate": 0.3}, calibration_folds=folds, refit=True)
+    said: list[str] = []
+    LocalEngine().fit(scorer, windows, None, said.append)  # type: ignore[arg-type]
+    assert len(said) == 1 and said[0].startswith("Small history: early stopping chose")
+    assert said[0].endswith(f"the calibrator learned from {learned}")

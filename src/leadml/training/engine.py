@@ -119,10 +119,14 @@ class LocalEngine:
         cal = data.calibration
         scorer.fit(data.train_X, data.train_y, eval_set=(cal.X, cal.y), progress=progress)
         if scorer.refitted_:
+            learned = (  # never a booster's own training leads (`LeadScorer.fit`)
+                "both windows scored out of fold"
+                if scorer.calibration_folds
+                else "the calibration window scored by boosters of the leads before it"
+            )
             say(
                 f"Small history: early stopping chose {scorer.stopping_iteration_} trees; the "
                 f"booster was trained again on the training and calibration windows "
-                f"({scorer.best_iteration_} trees), and the calibrator learned from the "
-                "calibration window scored by boosters of older leads only"
+                f"({scorer.best_iteration_} trees), and the calibrator learned from {learned}"
             )
         return scorer
