@@ -145,6 +145,8 @@ def test_monitor_watches_calibration_drift_and_the_holdout(registry, demo_frame,
     shown = page.read_text()
     assert "<h2>Alerts</h2>" in shown and "calibration: 4,000 matured leads" in shown
     assert "data:image/png;base64," in shown and "http://" not in shown and "https://" not in shown
+    assert 'alt="Observed conversion per week' in shown
+    assert 'alt="Observed conversion per band against its mean score"' in shown
 
 
 def test_compare_and_train_from_the_log(registry, demo_frame, tmp_path, monkeypatch):

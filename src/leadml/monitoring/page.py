@@ -1,5 +1,5 @@
 """The monitor's page (`leadml monitor --out page.html`): the alerts first, then calibration by
-week (a chart) and by band and segment, drift, and the holdout; one self-contained HTML file in
+week and by band (charts) and by segment, drift, and the holdout; one self-contained HTML file in
 the review page's style, with nothing fetched from the network."""
 
 from __future__ import annotations
@@ -47,6 +47,37 @@ def _calibration_chart(rows: list[dict[str, Any]], folder: Path) -> str:
     return png_img(path, "Observed conversion per week against the mean score")
 
 
+def _band_chart(rows: list[dict[str, Any]], folder: Path) -> str:
+    """Each band's observed conversion, with its 95% interval, against its mean score: on the
+    diagonal, "30%" meant 3 in 10."""
+    if not rows:
+        return ""
+    frame = pd.DataFrame(rows)
+    fig, ax = plt.subplots(figsize=(4.6, 4.2))
+    top = min(1.0, 1.1 * float(max(frame["high"].max(), frame["mean_probability"].max())))
+    ax.plot([0, top], [0, top], ":", color="grey", label="as scored")
+    ax.errorbar(
+        frame["mean_probability"],
+        frame["rate"],
+        yerr=[frame["rate"] - frame["low"], frame["high"] - frame["rate"]],
+        fmt="o",
+        label="observed (95% interval)",
+    )
+    for band, x, y in zip(frame["group"], frame["mean_probability"], frame["rate"], strict=True):
+        ax.annotate(f" {band}", (x, y), fontsize=9)
+    ax.set_xlim(0, top)
+    ax.set_ylim(0, top)
+    for axis in (ax.xaxis, ax.yaxis):
+        axis.set_major_formatter(matplotlib.ticker.PercentFormatter(xmax=1))
+    ax.set_xlabel("mean score (expected)")
+    ax.set_ylabel("sales-ready (observed)")
+    ax.legend(loc="upper left", fontsize=8)
+    path = folder / "bands.png"
+    fig.savefig(path, format="png", dpi=DPI, bbox_inches="tight")
+    plt.close(fig)
+    return png_img(path, "Observed conversion per band against its mean score")
+
+
 def _groups(rows: list[dict[str, Any]]) -> str:
     frame = pd.DataFrame(rows)
     if frame.empty:
@@ -61,7 +92,7 @@ def _groups(rows: list[dict[str, Any]]) -> str:
     )
 
 
-def render(report: MonitorReport, chart: str) -> str:
+def render(report: MonitorReport, chart: str, band_chart: str = "") -> str:
     p, leads, cal = report.period, report.leads, report.calibration
     alerts = "".join(f"<li class='warn'>{html.escape(a)}</li>" for a in report.alerts)
     test = cal["sequential_test"]
@@ -123,7 +154,7 @@ def render(report: MonitorReport, chart: str) -> str:
 rate's 95% interval are highlighted.</p>
 {chart}
 <h3>by week</h3>{_groups(cal["by_week"])}
-<h3>by band</h3>{_groups(cal["by_band"])}
+<h3>by band</h3>{band_chart}{_groups(cal["by_band"])}
 {segments}
 <h2>Drift</h2>{drift_html}
 <h2>The holdout</h2>{holdout_html}
@@ -135,6 +166,7 @@ def write_page(report: MonitorReport, out: Path) -> Path:
     """The page (the file appears when complete)."""
     with tempfile.TemporaryDirectory() as tmp:
         chart = _calibration_chart(report.calibration["by_week"], Path(tmp))
-        page = render(report, chart)
+        bands = _band_chart(report.calibration["by_band"], Path(tmp))
+        page = render(report, chart, bands)
     write_files({out: text_writer(page)})
     return out
