@@ -80,6 +80,22 @@ def test_predict_records_every_score_and_outcomes_come_back(registry, log_url, l
     recorded = log.read_outcomes()
     assert len(recorded) == 4 and recorded["outcome"].tolist() == [1, 0, 1, 0]
 
+    # the CRM's own database, by URL and query: a changed outcome is recorded with its time
+    crm = tmp_path / "crm.db"
+    outcomes.assign(sales_ready=[0, 0, 1, 0]).to_sql("won_lost", f"sqlite:///{crm}", index=False)
+    query = "select lead_id, sales_ready from won_lost"
+    loaded = leadml(
+        registry, log_url, "outcomes", "load", "--data", f"sqlite:///{crm}", "--query", query
+    )
+    assert (
+        "Read 4 outcomes from" in loaded.output and "1 recorded, 3 already known" in loaded.output
+    )
+    recorded = log.read_outcomes()
+    assert (
+        recorded["outcome"].tolist() == [1, 0, 1, 0, 0]
+        and recorded["lead_id"].iloc[-1] == (scored["lead_id"].iloc[0])
+    )
+
 
 def test_a_wrong_outcome_names_its_row_and_records_nothing(registry, tmp_path):
     log = f"sqlite:///{tmp_path / 'scores.db'}"
