@@ -87,14 +87,11 @@ def test_predict_records_every_score_and_outcomes_come_back(registry, log_url, l
     loaded = leadml(
         registry, log_url, "outcomes", "load", "--data", f"sqlite:///{crm}", "--query", query
     )
-    assert (
-        "Read 4 outcomes from" in loaded.output and "1 recorded, 3 already known" in loaded.output
-    )
+    assert "Read 4 outcomes from" in loaded.output
+    assert "1 recorded, 3 already known" in loaded.output
     recorded = log.read_outcomes()
-    assert (
-        recorded["outcome"].tolist() == [1, 0, 1, 0, 0]
-        and recorded["lead_id"].iloc[-1] == (scored["lead_id"].iloc[0])
-    )
+    assert recorded["outcome"].tolist() == [1, 0, 1, 0, 0]
+    assert recorded["lead_id"].iloc[-1] == scored["lead_id"].iloc[0]
 
 
 def test_a_wrong_outcome_names_its_row_and_records_nothing(registry, tmp_path):
