@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pandas as pd
 import pytest
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 
 from leadml.data import read_leads
 from leadml.errors import ConfigError, DataError
@@ -49,9 +49,9 @@ def _batch(scored, reasons: bool = True, **kwargs) -> ScoreBatch:
 
 def test_open_makes_the_tables_by_migration_and_again_changes_nothing(log_url):
     log = ScoreLog.open(log_url)
-    assert log.revision() == _head() == "0002"
+    assert log.revision() == _head() == "0003"
     tables = set(inspect(log.engine).get_table_names())
-    assert {"scores", "jobs", "outcomes", "alembic_version"} <= tables
+    assert {"scores", "jobs", "discarded_jobs", "outcomes", "alembic_version"} <= tables
     ScoreLog.open(log_url)  # a second process starting: already at head
     assert log.count_scores() == 0
 
@@ -306,17 +306,56 @@ def test_a_job_recording_writes_its_parts_or_fails_naming_the_log(log_url, score
     assert "secret" not in str(failed.value) and not down._folder.exists()
 
 
-def test_a_job_removed_elsewhere_is_written_again_never_left_unnamed(log_url, scored):
-    """A long-lived writer knows its job's row; once another process removes the job (a failed
-    predict), its next scores name a new row rather than one that is gone."""
+def test_a_job_row_removed_elsewhere_is_written_again_never_left_unnamed(log_url, scored):
+    """A long-lived writer knows its job's row; once someone removes the job (its row and
+    scores), its next scores name a new row rather than one that is gone."""
     model, *_ = scored
     writer, other = ScoreLog.open(log_url), ScoreLog(log_url)
     writer.write_scores([_batch(scored, source="api", job="api-9")], model.spec)
-    assert other.discard_job("api-9") == len(scored[4])
+    with other.engine.begin() as conn:
+        conn.execute(text("DELETE FROM scores"))
+        conn.execute(text("DELETE FROM jobs"))
     writer.write_scores([_batch(scored, source="api", job="api-9")], model.spec)
     back = other.read_scores(columns=["job", "model_version"])
     assert len(back) == len(scored[4]) and set(back["job"]) == {"api-9"}
     assert set(back["model_version"]) == {"3"}
+
+
+def test_a_job_given_up_takes_no_more_scores(log_url, scored):
+    """A failed predict's job is discarded: its rows go, and a task still running (a process
+    of its own, knowing the job's row or not) can write none afterwards; other jobs go on."""
+    model, *_ = scored
+    worker, late, predict = ScoreLog.open(log_url), ScoreLog(log_url), ScoreLog(log_url)
+    worker.write_scores([_batch(scored, job="predict-7", source="predict")], model.spec)
+    assert predict.discard_job("predict-7") == len(scored[4])
+    for writer in (worker, late):
+        with pytest.raises(ScoreLogError, match="job predict-7 was given up at") as refused:
+            writer.write_scores([_batch(scored, job="predict-7", source="predict")], model.spec)
+        assert not refused.value.transient  # the spool's writer sets the segment aside
+    worker.write_scores([_batch(scored, job="predict-8", source="predict")], model.spec)
+    back = predict.read_scores(columns=["job"])
+    assert set(back["job"]) == {"predict-8"} and len(back) == len(scored[4])
+    assert predict.discard_job("predict-7") == 0  # given up twice: nothing more to remove
+
+
+def test_giving_up_a_job_waits_for_its_writing_transaction_and_removes_its_rows(log_url, scored):
+    """A task committing its partition while the job is given up: the discard waits for it,
+    then removes what it wrote."""
+    import threading
+
+    model, *_ = scored
+    worker, predict = ScoreLog.open(log_url), ScoreLog(log_url)
+    discarded: list[int] = []
+    with worker.streaming(model.spec) as write:
+        write(_batch(scored, job="predict-5", source="predict"))
+        giving_up = threading.Thread(
+            target=lambda: discarded.append(predict.discard_job("predict-5"))
+        )
+        giving_up.start()
+        giving_up.join(1.0)
+        assert giving_up.is_alive()  # waits for the writing transaction
+    giving_up.join(30)
+    assert discarded == [len(scored[4])] and predict.count_scores() == 0
 
 
 def test_a_job_whose_writer_died_fails_naming_the_log(tmp_path, scored):

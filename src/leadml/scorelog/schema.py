@@ -75,6 +75,14 @@ outcomes = Table(
     Index("ix_outcomes_lead_id", "lead_id"),
 )
 
+# jobs given up (`ScoreLog.discard_job`): their scores removed, and none written again
+discarded_jobs = Table(
+    "discarded_jobs",
+    metadata,
+    Column("job", String(64), primary_key=True),
+    Column("discarded_at", DateTime(timezone=True), nullable=False),
+)
+
 JOB_COLUMNS = [c.name for c in jobs.columns if c.name != "id"]
 ROW_COLUMNS = [c.name for c in scores.columns if c.name != "id"]  # as written, job by its id
 # a score as read: its row with its job's columns (`ScoreLog.read_scores`)

@@ -39,6 +39,7 @@ from leadml.scorelog.schema import (
     JOB_COLUMNS,
     ROW_COLUMNS,
     SCORE_COLUMNS,
+    discarded_jobs,
     jobs,
     outcomes,
     scores,
@@ -61,6 +62,7 @@ OFF = "off"
 DEFAULT_FILE = "scores.db"
 MIGRATIONS = Path(__file__).with_name("migrations")
 SQLITE_PARAMETERS = 999  # the most parameters one statement takes in every SQLite build
+JOB_LOCK = 4413  # PostgreSQL advisory locks (with the job's name): writing a job, giving it up
 LOOKUP_ALL = 20_000  # outcomes for more leads than this read the lookup table whole
 
 
@@ -263,10 +265,25 @@ class ScoreLog:
 
     def _job_id(self, conn: Connection, key: tuple, known: dict[tuple, int]) -> int:
         """The `jobs` row of a job's scores, looked at once per transaction: the one this
-        process wrote before, if it is still there (a failed job's are removed), else a new
-        one."""
+        process wrote before, if it is still there, else a new one. A job given up
+        (`discard_job`) takes no more scores: a task still running when its job failed would
+        otherwise write them after the job's scores were removed."""
         if key in known:
             return known[key]
+        job = key[0]
+        if self.kind == "postgresql":  # a `discard_job` of this job waits for this transaction
+            conn.execute(text(f"SELECT pg_advisory_xact_lock_shared({JOB_LOCK}, hashtext(:job))"),
+                         {"job": job})  # fmt: skip
+        given_up = conn.execute(
+            select(discarded_jobs.c.discarded_at).where(discarded_jobs.c.job == job)
+        ).first()
+        if given_up is not None:
+            raise ScoreLogError(
+                f"score log {shown(self.url)}: job {job} was given up at "
+                f"{utc(given_up[0]):%Y-%m-%d %H:%M:%S} UTC (its output never appeared): its "
+                "scores are not recorded",
+                transient=False,
+            )
         found = self._jobs.get(key)
         if found is not None and conn.execute(select(jobs.c.id).where(jobs.c.id == found)).first():
             known[key] = found
@@ -339,10 +356,18 @@ class ScoreLog:
 
     def discard_job(self, job: str) -> int:
         """Remove the rows a failed job wrote (a `leadml predict` whose output never appeared,
-        on either engine)."""
+        on either engine), and take none of its scores from now on (`_job_id`). A transaction
+        writing the job's scores meanwhile is waited for, and its rows removed too."""
         named = select(jobs.c.id).where(jobs.c.job == job).scalar_subquery()
         try:
-            with self._writing() as conn:
+            with self._writing() as conn:  # SQLite: one writing transaction at a time
+                if self.kind == "postgresql":
+                    conn.execute(text(f"SELECT pg_advisory_xact_lock({JOB_LOCK}, hashtext(:job))"),
+                                 {"job": job})  # fmt: skip
+                known = select(discarded_jobs.c.job).where(discarded_jobs.c.job == job)
+                if not conn.execute(known).first():
+                    given_up = {"job": job, "discarded_at": datetime.now(UTC)}
+                    conn.execute(discarded_jobs.insert().values(given_up))
                 gone = conn.execute(scores.delete().where(scores.c.job_id.in_(named)))
                 conn.execute(jobs.delete().where(jobs.c.job == job))
         except SQLAlchemyError as exc:
