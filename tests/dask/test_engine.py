@@ -155,6 +155,8 @@ def test_a_lead_in_two_partitions_is_refused(registry, parts, client, tmp_path):
     result = _predict_dask(registry, client, str(data), str(out), log=log)
     assert result.exit_code == 2, result.output
     assert ScoreLog(log).count_scores() == 0
+    given_up = pd.read_sql("SELECT job FROM discarded_jobs", log)["job"].tolist()
+    assert len(given_up) == 1 and given_up[0].startswith("predict-")  # a late task writes none
     assert "10,000 lead id(s) occur more than once" in result.output
     assert "part-00000.parquet" in result.output and "part-00003.parquet" in result.output
     assert not out.exists() and _leftovers(tmp_path) == []
