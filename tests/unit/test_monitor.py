@@ -66,6 +66,10 @@ def test_matured_leads_first_score_latest_outcome_and_the_label_window():
     assert frame.loc["A", "probability"] == 0.2 and frame.loc["A", "y"] == 1  # first, latest
     assert frame.loc["B", "y"] == 0  # no outcome after the label window: not sales-ready
     assert frame.loc["C", "y"] == 1  # known early
+    # the same rows as the log gives them (in the order scored): the same leads
+    ordered = matured(scores.sort_values(["scored_at", "id"]), outcomes, 60, NOW).frame
+    pd.testing.assert_frame_equal(ordered, found.frame.sort_values("scored_at", kind="stable")
+                                  .reset_index(drop=True))  # fmt: skip
 
 
 def test_a_calibration_table_flags_a_group_whose_score_misses_its_interval():

@@ -32,15 +32,38 @@ def matured(
     """Per lead, its first score and latest outcome. A lead counts once its outcome is known,
     or once `window_days` have passed since it was scored without one (then it is not
     sales-ready); the others are still maturing."""
-    first = scores.sort_values(["scored_at", "id"]).drop_duplicates("lead_id", keep="first")
-    latest = outcomes.sort_values("id").drop_duplicates("lead_id", keep="last")
-    joined = first.merge(latest[["lead_id", "outcome"]], on="lead_id", how="left")
-    known = joined["outcome"].notna()
-    due = joined["scored_at"] + timedelta(days=window_days) <= pd.Timestamp(now)
-    ready = known | due
-    frame = joined[ready].copy()
-    frame["y"] = frame["outcome"].fillna(0).astype(np.int8).to_numpy()
-    return Matured(frame.reset_index(drop=True), len(joined), int((~ready).sum()))
+    # the log's rows come in this order (`ScoreLog.read_scores`): sorted only when they do not
+    ordered = scores if _in_order(scores) else scores.sort_values(["scored_at", "id"])
+    if not outcomes["id"].is_monotonic_increasing:
+        outcomes = outcomes.sort_values("id")
+    # every lead id as one code (in order of first appearance: scores, then outcomes)
+    n = len(ordered)
+    ids = [frame["lead_id"].to_numpy(dtype=object) for frame in (ordered, outcomes)]
+    codes, uniques = pd.factorize(np.concatenate(ids))
+    scored, told = codes[:n], codes[n:]
+    firsts = np.unique(scored, return_index=True)[1]  # each lead's first score
+    latest = np.full(len(uniques), np.nan)
+    if len(told):  # each lead's latest outcome: its last in the order received
+        last = len(told) - 1 - np.unique(told[::-1], return_index=True)[1]
+        latest[told[last]] = outcomes["outcome"].to_numpy(dtype=np.float64)[last]
+    outcome = latest[scored[firsts]]
+    when = ordered["scored_at"].iloc[firsts]
+    due = (when + timedelta(days=window_days) <= pd.Timestamp(now)).to_numpy()
+    ready = ~np.isnan(outcome) | due
+    frame = ordered.iloc[firsts[ready]].reset_index(drop=True)  # one copy of the rows kept
+    frame["outcome"] = outcome[ready]
+    frame["y"] = np.nan_to_num(outcome[ready]).astype(np.int8)
+    return Matured(frame, len(firsts), int((~ready).sum()))
+
+
+def _in_order(scores: pd.DataFrame) -> bool:
+    """Whether the rows are sorted by (scored_at, id)."""
+    if len(scores) < 2:
+        return True
+    when = pd.DatetimeIndex(scores["scored_at"]).asi8
+    ids = scores["id"].to_numpy()
+    later = when[1:] > when[:-1]
+    return bool(np.all(later | ((when[1:] == when[:-1]) & (ids[1:] > ids[:-1]))))
 
 
 @dataclass

@@ -534,7 +534,7 @@ class ScoreLog:
             frame[column] = (
                 pd.to_datetime(values, utc=True, unit="us")
                 if pd.api.types.is_numeric_dtype(values)
-                else pd.to_datetime(values, utc=True, format="ISO8601")
+                else _times(values)
             )
         return frame
 
@@ -548,6 +548,16 @@ class ScoreLog:
             else f"{table}.{c}"
             for c in columns
         ]
+
+
+def _times(values: pd.Series) -> pd.Series:
+    """ISO 8601 text as UTC times, each distinct text read once (a job's or a request's scores
+    share their time)."""
+    codes, distinct = pd.factorize(values.to_numpy(dtype=object))
+    if len(distinct) > len(values) // 2:
+        return pd.to_datetime(values, utc=True, format="ISO8601")
+    read = pd.DatetimeIndex(pd.to_datetime(distinct, utc=True, format="ISO8601"))
+    return pd.Series(read.array.take(codes, allow_fill=True), index=values.index)  # -1: missing
 
 
 def _check_columns(asked: list[str], known: list[str], table: str) -> None:
