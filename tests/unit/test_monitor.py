@@ -180,3 +180,17 @@ def test_a_calibrated_stream_like_its_training_raises_no_alert():
     assert sum(r["leads"] for r in report.calibration["by_segment"]["lead_source"]) == m
     assert report.holdout["leads"] == (np.arange(m) % 10 == 0).sum()
     assert max(report.drift["features"].values()) < SHIFT
+
+
+def test_the_page_charts_bands_that_converted_none_or_all(tmp_path):
+    """A rate of 0 or 1: its interval's bound misses it by a rounding step, never a negative
+    error bar (matplotlib refuses those)."""
+    from leadml.monitoring.monitor import calibration_table
+    from leadml.monitoring.page import _band_chart, _calibration_chart
+
+    groups = pd.Series(["A"] * 13 + ["D"] * 7)
+    y = np.array([1.0] * 13 + [0.0] * 7)
+    rows = calibration_table(groups, y, np.full(20, 0.5))
+    assert [r["rate"] for r in rows] == [1.0, 0.0]
+    for chart in (_band_chart, _calibration_chart):
+        assert chart(rows, tmp_path).startswith("<img alt=")

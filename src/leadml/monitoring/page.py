@@ -13,6 +13,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 
 from leadml.data.outputs import text_writer, write_files
@@ -20,6 +21,12 @@ from leadml.evaluation.drift import SHIFT
 from leadml.evaluation.plots import DPI
 from leadml.evaluation.report import CSS, html_table, png_img
 from leadml.monitoring.monitor import MonitorReport
+
+
+def _error_bars(frame: pd.DataFrame) -> np.ndarray:
+    """The 95% interval around each rate as matplotlib's error bars (at a rate of 0 or 1 the
+    interval's bound can miss the rate by a rounding step: never below zero)."""
+    return np.vstack([frame["rate"] - frame["low"], frame["high"] - frame["rate"]]).clip(min=0)
 
 
 def _calibration_chart(rows: list[dict[str, Any]], folder: Path) -> str:
@@ -32,7 +39,7 @@ def _calibration_chart(rows: list[dict[str, Any]], folder: Path) -> str:
     ax.errorbar(
         x,
         frame["rate"],
-        yerr=[frame["rate"] - frame["low"], frame["high"] - frame["rate"]],
+        yerr=_error_bars(frame),
         fmt="o",
         label="observed (95% interval)",
     )
@@ -59,7 +66,7 @@ def _band_chart(rows: list[dict[str, Any]], folder: Path) -> str:
     ax.errorbar(
         frame["mean_probability"],
         frame["rate"],
-        yerr=[frame["rate"] - frame["low"], frame["high"] - frame["rate"]],
+        yerr=_error_bars(frame),
         fmt="o",
         label="observed (95% interval)",
     )

@@ -100,7 +100,13 @@ def _refit_words(scorer: LeadScorer) -> str:
         f" Booster: early stopping chose {scorer.stopping_iteration_} rounds on the calibration "
         "window, then it was "
         f"trained again on the training and calibration windows ({scorer.best_iteration_} rounds);"
-        " the calibrator learned from scores made in time order, never in-sample."
+        " the calibrator learned from "
+        + (
+            "both windows scored out of fold"
+            if scorer.calibration_folds
+            else "the calibration window scored by boosters of the leads before it"
+        )
+        + ", never in-sample."
     )
 
 
