@@ -18,7 +18,7 @@ from leadml.errors import ConfigError, DataError
 from leadml.scorelog import ModelRef, ScoreBatch, ScoreLog, log_url
 from leadml.scorelog.holdout import Holdout
 from leadml.scorelog.outcomes import outcome_rows
-from leadml.scorelog.rows import features_frame
+from leadml.scorelog.rows import features_frame, logged_ids
 from leadml.scorelog.schema import ROW_COLUMNS
 from leadml.scorelog.store import ENV, MIGRATIONS, ScoreLogError, _head
 from leadml.scoring.encoding import LeadEncoder
@@ -152,7 +152,12 @@ def test_outcomes_are_checked_against_the_label_and_recorded_once(log_url, score
         {
             "lead_id": [first, second, "never-scored", first],
             "outcome": [yes, no, yes, yes],
-            "decided_at": ["2026-11-01T09:00:00Z", "", "2026-11-02", "2026-11-01T09:00:00Z"],
+            "decided_at": [
+                "2026-11-01T09:00:00Z",
+                "",
+                "2026-11-02T11:30:00+02:00",
+                "2026-11-01T09:00:00Z",
+            ],
         }
     )
     rows, still_open = outcome_rows(
@@ -175,6 +180,9 @@ def test_outcomes_are_checked_against_the_label_and_recorded_once(log_url, score
     assert mine["outcome"].tolist() == [1, 0] and mine["source"].tolist() == ["api", "file"]
     assert mine["decided_at"].iloc[0] == pd.Timestamp("2026-11-01T09:00:00Z")
     assert recorded["received_at"].notna().all()
+    by_lead = recorded.drop_duplicates("lead_id").set_index("lead_id")["decided_at"]
+    assert pd.isna(by_lead[second])  # not given: none recorded
+    assert by_lead["never-scored"] == pd.Timestamp("2026-11-02T09:30:00Z")  # in UTC
 
 
 def test_an_outcome_outside_the_label_definition_names_its_row(scored):
@@ -194,6 +202,18 @@ def test_an_outcome_outside_the_label_definition_names_its_row(scored):
     assert "column 'when' must hold ISO 8601 times" in message and "row 1 (lead L1): 'x'" in message
     with pytest.raises(DataError, match="the outcomes lack column"):
         outcome_rows(sent, spec, id_column="lead", value_column="won")
+    sent.loc[0, "id"] = "L" * 300
+    with pytest.raises(DataError) as refused:
+        outcome_rows(sent, spec, id_column="id", value_column="won")
+    assert "lead ids longer than the score log keeps (256 characters): row 1" in str(refused.value)
+
+
+def test_a_lead_id_longer_than_the_log_keeps_is_named_before_it_is_written(scored):
+    spec = scored[0].spec
+    ids = pd.Series(["L1", "x" * 257, "L3"])
+    with pytest.raises(DataError, match=r"lead 'xxxx.*\.\.\. \(257 characters\)"):
+        logged_ids(spec, ids)
+    assert logged_ids(spec, ids.iloc[[0, 2]]) == ["L1", "L3"]
 
 
 def test_where_the_log_lives(tmp_path):

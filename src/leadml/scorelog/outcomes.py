@@ -11,6 +11,7 @@ import pandas as pd
 
 from leadml.data.check import label_outcomes, rows_named
 from leadml.errors import DataError
+from leadml.scorelog.rows import MAX_ID_LENGTH
 from leadml.spec.features import FeatureSpec
 
 ID, OUTCOME, DECIDED = "lead_id", "outcome", "decided_at"  # the API's keys
@@ -64,6 +65,12 @@ def outcome_rows(
     text = ids.map(lambda v: str(v).strip() if v is not None else "")
     if (text == "").any():
         problems.append(f"column '{id_column}' has empty lead ids: " + _where(frame, named, text))
+    long = (text.str.len() > MAX_ID_LENGTH).to_numpy()
+    if long.any():
+        problems.append(
+            f"column '{id_column}' has lead ids longer than the score log keeps "
+            f"({MAX_ID_LENGTH} characters): " + rows_named(frame, named, long)
+        )
     y, still = label_outcomes(labelled, named, problems)
     decided = pd.Series(pd.NaT, index=frame.index, dtype="datetime64[ns, UTC]")
     if decided_column:

@@ -19,12 +19,16 @@ import numpy as np
 import orjson
 import pandas as pd
 
+from leadml.errors import DataError
 from leadml.runtime import no_gc
 from leadml.scoring.bands import BANDS
 from leadml.spec.features import FeatureSpec
 
 if TYPE_CHECKING:  # the writer process imports this module: it has no need of the model's
     from leadml.scoring.lead_model import LeadModel, Scores
+
+
+MAX_ID_LENGTH = 256  # characters of a lead id the score log keeps (`schema.scores.lead_id`)
 
 
 @dataclass(frozen=True)
@@ -38,10 +42,25 @@ class ModelRef:
 
 def logged_ids(spec: FeatureSpec, lead_ids: pd.Series) -> list[str]:
     """The lead ids a batch job logs: the spec's lead ids; empty for leads named by their row
-    number (a row number names no lead beyond its file: an outcome could not find it)."""
+    number (a row number names no lead beyond its file: an outcome could not find it). An id
+    longer than the log keeps (MAX_ID_LENGTH) is a DataError naming it."""
     if spec.lead_id is None:
         return [""] * len(lead_ids)
-    return lead_ids.astype(str).tolist()
+    ids = lead_ids.astype(str).tolist()
+    check_id_lengths(ids, f"column '{spec.lead_id}'")
+    return ids
+
+
+def check_id_lengths(ids: Sequence[str], where: str) -> None:
+    """A DataError naming the first lead ids longer than MAX_ID_LENGTH characters."""
+    long = [v for v in ids if len(v) > MAX_ID_LENGTH]
+    if long:
+        named = "; ".join(f"lead {v[:40]!r}... ({len(v):,} characters)" for v in long[:5])
+        more = f" and {len(long) - 5:,} more" if len(long) > 5 else ""
+        raise DataError(
+            f"{where}: the score log keeps lead ids of at most {MAX_ID_LENGTH} characters: "
+            f"{named}{more}"
+        )
 
 
 def new_job(source: str) -> str:

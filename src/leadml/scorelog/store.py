@@ -451,7 +451,7 @@ class ScoreLog:
                 if len(new):
                     self._copy(conn, "outcomes", OUTCOME_COLUMNS, OUTCOME_TYPES,
                                self._outcome_rows(new, now, source))  # fmt: skip
-        except SQLAlchemyError as exc:
+        except (SQLAlchemyError, psycopg.Error) as exc:  # COPY goes through psycopg itself
             raise self.failure(f"recording {len(rows):,} outcome(s)", exc) from None
         unknown = [lead for lead in leads if lead not in scored]
         counts.recorded, counts.unchanged = len(new), len(rows) - len(new)

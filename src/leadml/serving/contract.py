@@ -12,12 +12,12 @@ from typing import Annotated, Any, Literal, NotRequired
 from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationError, create_model
 from typing_extensions import TypedDict
 
+from leadml.scorelog.rows import MAX_ID_LENGTH  # a lead id given as text: what the log keeps
 from leadml.scoring.lead_model import output_id as id_field  # the key a lead's id is in
 from leadml.serving.settings import DEFAULT_MAX_BATCH, UnknownFields
 from leadml.spec.features import Feature, FeatureSpec
 
 DEFAULT_REASONS = 3
-MAX_ID_LENGTH = 256  # characters of a lead id given as text
 MIN_ID, MAX_ID = -(2**63), 2**63 - 1  # a lead id given as a whole number: 64 bits
 ID_RULE = f"a lead id is text (at most {MAX_ID_LENGTH} characters) or a 64-bit whole number"
 RECORD_RULE = "text, a number, true/false or null (accepted, not used for scoring)"
