@@ -356,6 +356,13 @@ def test_a_job_given_up_takes_no_more_scores(log_url, scored):
     back = predict.read_scores(columns=["job"])
     assert set(back["job"]) == {"predict-8"} and len(back) == len(scored[4])
     assert predict.discard_job("predict-7") == 0  # given up twice: nothing more to remove
+    # rows of a job given up that could not be removed (a writer that never finished): never
+    # read, whatever columns are asked for
+    worker.write_scores([_batch(scored, job="predict-6", source="predict")], model.spec)
+    with predict.engine.begin() as conn:
+        conn.execute(text("INSERT INTO discarded_jobs VALUES ('predict-6', '2026-11-29')"))
+    for columns in (None, ["lead_id"], ["job", "probability"]):
+        assert set(predict.read_scores(columns=columns)["id"]) == set(back["id"])
 
 
 def test_giving_up_a_job_waits_for_its_writing_transaction_and_removes_its_rows(log_url, scored):

@@ -62,6 +62,7 @@ OFF = "off"
 DEFAULT_FILE = "scores.db"
 MIGRATIONS = Path(__file__).with_name("migrations")
 SQLITE_PARAMETERS = 999  # the most parameters one statement takes in every SQLite build
+DISCARD_WAIT_S = 120  # how long giving up a job waits for a transaction still writing it
 JOB_LOCK = 4413  # PostgreSQL advisory locks (with the job's name): writing a job, giving it up
 LOOKUP_ALL = 20_000  # outcomes for more leads than this read the lookup table whole
 
@@ -355,24 +356,31 @@ class ScoreLog:
         )
 
     def discard_job(self, job: str) -> int:
-        """Remove the rows a failed job wrote (a `leadml predict` whose output never appeared,
-        on either engine), and take none of its scores from now on (`_job_id`). A transaction
-        writing the job's scores meanwhile is waited for, and its rows removed too."""
-        named = select(jobs.c.id).where(jobs.c.job == job).scalar_subquery()
-        try:
-            with self._writing() as conn:  # SQLite: one writing transaction at a time
-                if self.kind == "postgresql":
-                    conn.execute(text(f"SELECT pg_advisory_xact_lock({JOB_LOCK}, hashtext(:job))"),
-                                 {"job": job})  # fmt: skip
+        """Give up a failed job (a `leadml predict` whose output never appeared, on either
+        engine): from now on none of its scores is taken (`_job_id`) nor read (`read_scores`),
+        and the rows it wrote are removed, once a transaction still writing them is done
+        (PostgreSQL: waited for up to DISCARD_WAIT_S)."""
+        try:  # first, on its own: a writer that has not looked yet takes nothing more
+            with self._writing() as conn:
                 known = select(discarded_jobs.c.job).where(discarded_jobs.c.job == job)
                 if not conn.execute(known).first():
                     given_up = {"job": job, "discarded_at": datetime.now(UTC)}
                     conn.execute(discarded_jobs.insert().values(given_up))
+        except SQLAlchemyError as exc:
+            raise self.failure(f"giving up job {job}", exc) from None
+        self._jobs = {k: v for k, v in self._jobs.items() if k[0] != job}
+        named = select(jobs.c.id).where(jobs.c.job == job).scalar_subquery()
+        try:
+            with self._writing() as conn:  # SQLite: one writing transaction at a time
+                if self.kind == "postgresql":  # after the writers that looked before
+                    conn.execute(text(f"SET LOCAL lock_timeout = '{DISCARD_WAIT_S}s'"))
+                    conn.execute(text(f"SELECT pg_advisory_xact_lock({JOB_LOCK}, hashtext(:job))"),
+                                 {"job": job})  # fmt: skip
                 gone = conn.execute(scores.delete().where(scores.c.job_id.in_(named)))
                 conn.execute(jobs.delete().where(jobs.c.job == job))
         except SQLAlchemyError as exc:
-            raise self.failure(f"removing the scores of job {job}", exc) from None
-        self._jobs = {k: v for k, v in self._jobs.items() if k[0] != job}
+            doing = f"removing the scores of job {job} (given up: they are never read)"
+            raise self.failure(doing, exc) from None
         return int(gone.rowcount or 0)
 
     def read_scores(
@@ -399,19 +407,22 @@ class ScoreLog:
         # a job's columns are read once per job and spread over its rows here: a million
         # rows do not bring a million copies of the same names from the database
         query = (
-            f"SELECT {', '.join(self._selected(own + (['job_id'] if shared else []), 's'))} "
+            f"SELECT {', '.join(self._selected([*own, 'job_id'], 's'))} "
             f"FROM scores s{clause} ORDER BY s.scored_at, s.id"
         )
-        with self._snapshot("reading scores") as conn:  # the jobs of exactly these rows
+        # the jobs of exactly these rows; a job given up is not one (`discard_job`)
+        named_jobs = (
+            f"SELECT {', '.join(['id', *shared])} FROM jobs "
+            "WHERE job NOT IN (SELECT job FROM discarded_jobs)"
+        )
+        with self._snapshot("reading scores") as conn:
             frame = self._query(conn, query, params, ("scored_at",))
-            if shared:
-                named = self._query(conn, f"SELECT id, {', '.join(shared)} FROM jobs", {}, ())
-        if shared:
-            at = pd.Index(named["id"]).get_indexer(frame.pop("job_id"))
-            if (at < 0).any():  # rows of a removed (failed) job written after it was removed
-                frame, at = frame[at >= 0].reset_index(drop=True), at[at >= 0]
-            for column in shared:
-                frame[column] = named[column].to_numpy()[at]
+            named = self._query(conn, named_jobs, {}, ())
+        at = pd.Index(named["id"]).get_indexer(frame.pop("job_id"))
+        if (at < 0).any():  # rows of a job given up, or removed, written before it was
+            frame, at = frame[at >= 0].reset_index(drop=True), at[at >= 0]
+        for column in shared:
+            frame[column] = named[column].to_numpy()[at]
         return frame[list(wanted)]
 
     def _when(self, value: datetime) -> datetime:
