@@ -36,22 +36,12 @@ def _calibration_chart(rows: list[dict[str, Any]], folder: Path) -> str:
     frame = pd.DataFrame(rows)
     fig, ax = plt.subplots(figsize=(8, 3.2))
     x = range(len(frame))
-    ax.errorbar(
-        x,
-        frame["rate"],
-        yerr=_error_bars(frame),
-        fmt="o",
-        label="observed (95% interval)",
-    )
+    _observed(ax, x, frame)
     ax.plot(x, frame["mean_probability"], "s--", label="mean score (expected)")
     ax.set_xticks(list(x), frame["group"], rotation=45, ha="right")
     ax.yaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(xmax=1))
     ax.set_ylabel("sales-ready")
-    ax.legend(loc="upper left", fontsize=8)
-    path = folder / "weeks.png"
-    fig.savefig(path, format="png", dpi=DPI, bbox_inches="tight")
-    plt.close(fig)
-    return png_img(path, "Observed conversion per week against the mean score")
+    return _image(fig, ax, folder / "weeks.png", "per week against the mean score")
 
 
 def _band_chart(rows: list[dict[str, Any]], folder: Path) -> str:
@@ -63,13 +53,7 @@ def _band_chart(rows: list[dict[str, Any]], folder: Path) -> str:
     fig, ax = plt.subplots(figsize=(4.6, 4.2))
     top = min(1.0, 1.1 * float(max(frame["high"].max(), frame["mean_probability"].max())))
     ax.plot([0, top], [0, top], ":", color="grey", label="as scored")
-    ax.errorbar(
-        frame["mean_probability"],
-        frame["rate"],
-        yerr=_error_bars(frame),
-        fmt="o",
-        label="observed (95% interval)",
-    )
+    _observed(ax, frame["mean_probability"], frame)
     for band, x, y in zip(frame["group"], frame["mean_probability"], frame["rate"], strict=True):
         ax.annotate(f" {band}", (x, y), fontsize=9)
     ax.set_xlim(0, top)
@@ -78,11 +62,20 @@ def _band_chart(rows: list[dict[str, Any]], folder: Path) -> str:
         axis.set_major_formatter(matplotlib.ticker.PercentFormatter(xmax=1))
     ax.set_xlabel("mean score (expected)")
     ax.set_ylabel("sales-ready (observed)")
+    return _image(fig, ax, folder / "bands.png", "per band against its mean score")
+
+
+def _observed(ax, x, frame: pd.DataFrame) -> None:
+    """The observed rates at `x`, with their 95% intervals."""
+    ax.errorbar(x, frame["rate"], yerr=_error_bars(frame), fmt="o", label="observed (95% interval)")
+
+
+def _image(fig, ax, path: Path, what: str) -> str:
+    """The chart, with its legend, as an embedded PNG ("Observed conversion {what}")."""
     ax.legend(loc="upper left", fontsize=8)
-    path = folder / "bands.png"
     fig.savefig(path, format="png", dpi=DPI, bbox_inches="tight")
     plt.close(fig)
-    return png_img(path, "Observed conversion per band against its mean score")
+    return png_img(path, f"Observed conversion {what}")
 
 
 def _groups(rows: list[dict[str, Any]]) -> str:
