@@ -389,8 +389,8 @@ class ScoreLog:
         until: datetime | None = None,
         columns: list[str] | None = None,
     ) -> pd.DataFrame:
-        """Score rows scored in [since, until), oldest first; `columns` (default all, besides
-        `id` and `scored_at`, which always come) reads fewer."""
+        """Score rows scored in [since, until), oldest first (a job given up has none);
+        `columns` (default all, besides `id` and `scored_at`, which always come) reads fewer."""
         where, params = [], {}
         if since is not None:
             where.append("s.scored_at >= :since")
