@@ -141,6 +141,19 @@ def test_rows_beyond_one_statement_are_all_written_in_order(log_url, scored):
     np.testing.assert_allclose(back["probability"], s.probability, rtol=0, atol=0)
 
 
+def test_scores_are_read_oldest_first_whatever_order_they_were_written_in(log_url, scored):
+    model, *_, out = scored
+    log = ScoreLog.open(log_url)
+    later = datetime(2026, 11, 2, tzinfo=UTC)
+    for when in (later, later - timedelta(days=1), later):  # a writer behind another
+        log.write_scores([_batch(scored, source="api", scored_at=when)], model.spec)
+    back = log.read_scores(columns=["lead_id"])
+    n = len(out)
+    assert (back["scored_at"].iloc[:n] == pd.Timestamp(later - timedelta(days=1))).all()
+    assert back["scored_at"].is_monotonic_increasing
+    assert back["id"].iloc[n:].is_monotonic_increasing and back["id"].iloc[0] == n + 1
+
+
 def test_outcomes_are_checked_against_the_label_and_recorded_once(log_url, scored):
     model, *_, out = scored
     spec = model.spec

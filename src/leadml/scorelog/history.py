@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 import numpy as np
 import pandas as pd
 
-from leadml.scorelog.rows import features_frame
+from leadml.scorelog.rows import features_frame, in_time_order
 from leadml.spec.features import FeatureSpec
 
 
@@ -32,8 +32,7 @@ def matured(
     """Per lead, its first score and latest outcome. A lead counts once its outcome is known,
     or once `window_days` have passed since it was scored without one (then it is not
     sales-ready); the others are still maturing."""
-    # the log's rows come in this order (`ScoreLog.read_scores`): sorted only when they do not
-    ordered = scores if _in_order(scores) else scores.sort_values(["scored_at", "id"])
+    ordered = in_time_order(scores)
     if not outcomes["id"].is_monotonic_increasing:
         outcomes = outcomes.sort_values("id")
     # every lead id as one code (in order of first appearance: scores, then outcomes)
@@ -54,16 +53,6 @@ def matured(
     frame["outcome"] = outcome[ready]
     frame["y"] = np.nan_to_num(outcome[ready]).astype(np.int8)
     return Matured(frame, len(firsts), int((~ready).sum()))
-
-
-def _in_order(scores: pd.DataFrame) -> bool:
-    """Whether the rows are sorted by (scored_at, id)."""
-    if len(scores) < 2:
-        return True
-    when = pd.DatetimeIndex(scores["scored_at"]).asi8
-    ids = scores["id"].to_numpy()
-    later = when[1:] > when[:-1]
-    return bool(np.all(later | ((when[1:] == when[:-1]) & (ids[1:] > ids[:-1]))))
 
 
 @dataclass

@@ -198,6 +198,19 @@ def _values(spec: FeatureSpec, X: np.ndarray) -> list[tuple]:
     return list(zip(*columns, strict=True)) if columns else [() for _ in range(len(X))]
 
 
+def in_time_order(scores: pd.DataFrame) -> pd.DataFrame:
+    """Score rows sorted by (scored_at, id), as the log reads them; sorted here only when they
+    are not (rows in the order written mostly are: one check, no copy)."""
+    if len(scores) < 2:
+        return scores
+    when = pd.DatetimeIndex(scores["scored_at"]).asi8
+    ids = scores["id"].to_numpy()
+    later = when[1:] > when[:-1]
+    if np.all(later | ((when[1:] == when[:-1]) & (ids[1:] > ids[:-1]))):
+        return scores
+    return scores.iloc[np.lexsort((ids, when))].reset_index(drop=True)
+
+
 def features_frame(features: Sequence[str], spec: FeatureSpec) -> pd.DataFrame:
     """Logged `features` (JSON arrays in `spec`'s order) as a frame of the spec's columns, as a
     CRM export names them."""

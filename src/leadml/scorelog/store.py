@@ -34,7 +34,7 @@ from sqlalchemy.exc import (
 from leadml.errors import LeadmlError
 from leadml.runtime import no_gc
 from leadml.scorelog.outcomes import ID, MAX_UNKNOWN, OutcomeCounts, changes
-from leadml.scorelog.rows import ScoreBatch
+from leadml.scorelog.rows import ScoreBatch, in_time_order
 from leadml.scorelog.schema import (
     JOB_COLUMNS,
     ROW_COLUMNS,
@@ -406,10 +406,9 @@ class ScoreLog:
         shared = [c for c in wanted if c in JOB_COLUMNS]
         # a job's columns are read once per job and spread over its rows here: a million
         # rows do not bring a million copies of the same names from the database
-        query = (
-            f"SELECT {', '.join(self._selected([*own, 'job_id'], 's'))} "
-            f"FROM scores s{clause} ORDER BY s.scored_at, s.id"
-        )
+        # in the order written, sorted here if need be (`in_time_order`): cheaper than the
+        # database's sort of a million rows (PostgreSQL's spills to disk)
+        query = f"SELECT {', '.join(self._selected([*own, 'job_id'], 's'))} FROM scores s{clause}"
         # the jobs of exactly these rows; a job given up is not one (`discard_job`)
         named_jobs = (
             f"SELECT {', '.join(['id', *shared])} FROM jobs "
@@ -423,7 +422,7 @@ class ScoreLog:
             frame, at = frame[at >= 0].reset_index(drop=True), at[at >= 0]
         for column in shared:
             frame[column] = named[column].to_numpy()[at]
-        return frame[list(wanted)]
+        return in_time_order(frame[list(wanted)])
 
     def _when(self, value: datetime) -> datetime:
         """A bound as this database compares it: UTC (SQLite keeps times without a zone)."""
@@ -530,9 +529,12 @@ class ScoreLog:
         """A query's rows as the driver gives them, straight from its cursor (no per-value
         processing: a million rows in seconds), its time columns read as UTC at once.
         `query` names its parameters `:name`."""
-        if self.kind == "postgresql":  # psycopg's style
+        driver: Any = conn.connection.driver_connection
+        if self.kind == "postgresql":  # psycopg's style; values in binary (a fifth less work)
             query = re.sub(r"(?<!:):([a-z_]+)", r"%(\1)s", query)
-        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+            cursor = driver.cursor(binary=True)
+        else:
+            cursor = driver.cursor()
         try:
             with no_gc():
                 cursor.execute(query, params)
