@@ -12,8 +12,9 @@ same runs' CPU (the job's processes, its writer and Dask's workers included, and
 server's) says what recording costs per score: where scoring alone keeps every core busy (Dask),
 the wall-time ratio cannot be below the CPU ratio.
 monitor: the last pandas run's logs (each the 1,000,000 scores), the leads' true outcomes
-loaded with `leadml outcomes load`, then `leadml monitor --json` timed, its fixed cost (the same
-command on a log of 1,000 scores) shown beside it. Target: <= 10 s for 1M logged scores.
+loaded with `leadml outcomes load`, then `leadml monitor --json` timed (the faster of two runs),
+its fixed cost (the same command on a log of 1,000 scores) shown beside it. Target: <= 10 s
+for 1M logged scores.
 The model: bench/serve.py's cached demo model (.bench/serve/). PostgreSQL: Debian's server,
 started in a temporary folder (`leadml.scorelog.local_postgres`).
 Run: `.venv/bin/python bench/log.py` (about 15 minutes; `--quick`: 200,000 leads, 3 s per wrk
@@ -153,8 +154,8 @@ def monitor(uri: str, data: Path, log: str) -> tuple[float, float]:
         frame["sales_ready"] = frame["sales_ready"].astype(int)
         frame.to_parquet(truth)
     loading = leadml(uri, log, "outcomes", "load", "--data", str(truth))
-    # exit 1: an alert (the demo world drifts by design)
-    return loading, leadml(uri, log, "monitor", "--json", codes=(0, 1))
+    # exit 1: an alert (the demo world drifts by design); the faster of two runs, as predict's
+    return loading, min(leadml(uri, log, "monitor", "--json", codes=(0, 1)) for _ in range(2))
 
 
 def predict(uri: str, data: Path, engine: str, log: str, out: Path) -> tuple[float, float]:
@@ -278,7 +279,8 @@ def report(rps, catch_up, times, fixed, rows, seconds, watched, db_cpu, cpus) ->
             shown = ", ".join(f"{v:.1f}" for v in values)
             print(f"{engine:<8} {log:<9} {shown:<18} {used:>8.1f} {used / off:>6.2f}x "
                   f"{per_score:>9.1f}")  # fmt: skip
-    print(f"\nleadml monitor over {rows:,} logged scores with their outcomes (wall s):")
+    print(f"\nleadml monitor over {rows:,} logged scores with their outcomes "
+          "(wall s; monitor: the faster of two runs):")  # fmt: skip
     print(f"{'log':<9} {'outcomes load':>14} {'monitor':>8}")
     for log, (loading, watching) in watched.items():
         label = "1,000" if log == "fixed" else log
