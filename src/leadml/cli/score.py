@@ -241,7 +241,7 @@ def predict(
     except BaseException:
         if recording is not None:
             recording.abandon()
-            _discard(log, job)
+            log.give_up(job, warn)
         raise
     _warn_unseen(unseen)
     say(
@@ -301,16 +301,6 @@ def _score_in_parts(lead_model, checked, reasons: int, recording, ref, job: str)
                 recording.record(batch, spec)
             parts.append(scored)
     return pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
-
-
-def _discard(log, job: str) -> None:
-    """Remove the rows a job that failed wrote (its output never appeared)."""
-    from leadml.scorelog.store import ScoreLogError
-
-    try:
-        log.discard_job(job)
-    except ScoreLogError as exc:
-        warn(f"{exc}; the rows of job {job} that were written stay in the score log")
 
 
 def _page_notes(lead_model, leads, seen, exclude_trained: bool) -> tuple[str, ...]:

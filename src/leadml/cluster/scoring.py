@@ -34,7 +34,6 @@ from leadml.errors import DataError
 from leadml.scorelog import ModelRef, ScoreBatch, ScoreLog
 from leadml.scorelog.holdout import Holdout
 from leadml.scorelog.rows import logged_ids
-from leadml.scorelog.store import ScoreLogError
 from leadml.scoring.lead_model import LeadModel, as_exported
 from leadml.spec.features import FeatureSpec
 
@@ -332,18 +331,8 @@ def score_partitions(
         client.cancel(futures)
         folders.discard(tmp, settle=1.0)  # a task already running may still write a part
         if log is not None:  # after the settle: a running task's batch may have landed
-            _give_up(log.url, log.job, say)
+            ScoreLog(log.url).give_up(log.job, lambda m: say and say(f"warning: {m}"))
         raise
-
-
-def _give_up(url: str, job: str, say: Say | None) -> None:
-    """Give the failed job up in the score log (`ScoreLog.discard_job`); a log that cannot is
-    said, the job's own failure is what is raised."""
-    try:
-        ScoreLog(url).discard_job(job)
-    except ScoreLogError as exc:
-        if say is not None:
-            say(f"warning: {exc}")
 
 
 def _submit(

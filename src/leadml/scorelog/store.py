@@ -61,9 +61,12 @@ assert len(OUTCOME_TYPES) == len(OUTCOME_COLUMNS), "OUTCOME_TYPES: one type per 
 OFF = "off"
 DEFAULT_FILE = "scores.db"
 MIGRATIONS = Path(__file__).with_name("migrations")
+SQLITE_TIME = "%Y-%m-%d %H:%M:%S.%f"  # SQLAlchemy's text form of a time on SQLite (UTC)
 SQLITE_PARAMETERS = 999  # the most parameters one statement takes in every SQLite build
 DISCARD_WAIT_S = 120  # how long giving up a job waits for a transaction still writing it
-JOB_LOCK = 4413  # PostgreSQL advisory locks (with the job's name): writing a job, giving it up
+# PostgreSQL advisory locks: migrating, recording outcomes, and (with the job's name) writing a
+# job's scores or giving it up
+MIGRATE_LOCK, OUTCOMES_LOCK, JOB_LOCK = 4411, 4412, 4413
 LOOKUP_ALL = 20_000  # outcomes for more leads than this read the lookup table whole
 
 
@@ -216,7 +219,7 @@ class ScoreLog:
             return
         with self._writing() as conn:
             if self.kind == "postgresql":  # two processes starting together: one migrates
-                conn.execute(text("SELECT pg_advisory_xact_lock(4411)"))
+                conn.execute(text(f"SELECT pg_advisory_xact_lock({MIGRATE_LOCK})"))
             config = Config()
             config.set_main_option("script_location", str(MIGRATIONS))
             config.attributes["connection"] = conn
@@ -297,7 +300,7 @@ class ScoreLog:
     def _stamp(self, when: datetime) -> object:
         """A time as this database's driver takes it (SQLite: SQLAlchemy's text form, UTC)."""
         stamp = utc(when)
-        return stamp.strftime("%Y-%m-%d %H:%M:%S.%f") if self.kind == "sqlite" else stamp
+        return stamp.strftime(SQLITE_TIME) if self.kind == "sqlite" else stamp
 
     def _insert(self, conn: Connection, rows: list[tuple]) -> None:
         self._copy(conn, "scores", ROW_COLUMNS, COPY_TYPES, rows)
@@ -338,7 +341,7 @@ class ScoreLog:
         decided = pd.to_datetime(new["decided_at"], utc=True)
         given = decided.notna().to_numpy()
         if self.kind == "sqlite":  # SQLAlchemy's text form of a time (`_stamp`)
-            times = decided.dt.strftime("%Y-%m-%d %H:%M:%S.%f").to_numpy(dtype=object)
+            times = decided.dt.strftime(SQLITE_TIME).to_numpy(dtype=object)
         else:
             times = np.array(decided.dt.to_pydatetime(), dtype=object)
         times[~given] = None
@@ -367,7 +370,8 @@ class ScoreLog:
                     given_up = {"job": job, "discarded_at": datetime.now(UTC)}
                     conn.execute(discarded_jobs.insert().values(given_up))
         except SQLAlchemyError as exc:
-            raise self.failure(f"giving up job {job}", exc) from None
+            doing = f"giving up job {job} (the rows it wrote stay in the score log)"
+            raise self.failure(doing, exc) from None
         self._jobs = {k: v for k, v in self._jobs.items() if k[0] != job}
         named = select(jobs.c.id).where(jobs.c.job == job).scalar_subquery()
         try:
@@ -382,6 +386,14 @@ class ScoreLog:
             doing = f"removing the scores of job {job} (given up: they are never read)"
             raise self.failure(doing, exc) from None
         return int(gone.rowcount or 0)
+
+    def give_up(self, job: str, warn: Callable[[str], None]) -> None:
+        """`discard_job` for a job that failed: what the score log cannot do is said (`warn`),
+        not raised; the job's own failure is what counts."""
+        try:
+            self.discard_job(job)
+        except ScoreLogError as exc:
+            warn(str(exc))
 
     def read_scores(
         self,
@@ -404,12 +416,12 @@ class ScoreLog:
         wanted = dict.fromkeys(["id", "scored_at", *columns])
         own = [c for c in wanted if c not in JOB_COLUMNS]
         shared = [c for c in wanted if c in JOB_COLUMNS]
-        # a job's columns are read once per job and spread over its rows here: a million
-        # rows do not bring a million copies of the same names from the database
         # in the order written, sorted here if need be (`in_time_order`): cheaper than the
         # database's sort of a million rows (PostgreSQL's spills to disk)
         query = f"SELECT {', '.join(self._selected([*own, 'job_id'], 's'))} FROM scores s{clause}"
-        # the jobs of exactly these rows; a job given up is not one (`discard_job`)
+        # a job's columns are read once per job and spread over its rows here (a million rows do
+        # not bring a million copies of the same names), from the jobs of exactly these rows; a
+        # job given up is not one (`discard_job`)
         named_jobs = (
             f"SELECT {', '.join(['id', *shared])} FROM jobs "
             "WHERE job NOT IN (SELECT job FROM discarded_jobs)"
@@ -451,7 +463,7 @@ class ScoreLog:
         try:
             with self._one_writer(), self._writing() as conn:
                 if self.kind == "postgresql":  # one writer of outcomes at a time
-                    conn.execute(text("SELECT pg_advisory_xact_lock(4412)"))
+                    conn.execute(text(f"SELECT pg_advisory_xact_lock({OUTCOMES_LOCK})"))
                 last = dict(
                     self._lookup(conn, "SELECT lead_id, outcome FROM outcomes", "id", leads)
                 )

@@ -32,11 +32,6 @@ CURRENT, PROPOSED = "current rules", "proposed rules"
 class Suggestion:
     """The proposal, and every scorer's measures on the test window (by name)."""
 
-    @property
-    def worse(self) -> bool:
-        """Whether the proposal ranks the test window worse than the current rules."""
-        return self.metrics[PROPOSED]["roc_auc"] < self.metrics[CURRENT]["roc_auc"]
-
     proposal: Proposal
     learned: Learned
     current: AgreedRules
@@ -44,6 +39,11 @@ class Suggestion:
     data: TrainingData
     metrics: dict[str, dict[str, float]]
     probability: dict[str, np.ndarray]  # on the test window, the points read as probabilities
+
+    @property
+    def worse(self) -> bool:
+        """Whether the proposal ranks the test window worse than the current rules."""
+        return _worse(self.metrics)
 
     def next_rules(self, file: str) -> NextRules:
         """What the review page shows of the proposal, on the test window."""
@@ -144,6 +144,10 @@ def suggest_rules(
     return Suggestion(proposal, learned, current, spec, data, measured, probability)
 
 
+def _worse(measured: Mapping[str, Mapping[str, float]]) -> bool:
+    return measured[PROPOSED]["roc_auc"] < measured[CURRENT]["roc_auc"]
+
+
 def check_usable(config: TrainingConfig) -> tuple[FeatureSpec, AgreedRules]:
     """The config's spec and rules, before any data is read: refused when no feature may be
     used (nothing to learn from)."""
@@ -230,7 +234,7 @@ def _header(
         "sales_ready_points calls",
         "about as many leads sales-ready as sales can work (capacity in the training config).",
     ]
-    if auc[PROPOSED] < auc[CURRENT]:
+    if _worse(measured):
         lines.append(f"!! {WORSE}")
     lines += [f"Not used: {problems[0]}." for problems in unusable.values()]
     return lines
